@@ -1,0 +1,1 @@
+"""mcemu control plane: regions, flows, the ICE-compatible API, topology files, CLI and runtime."""

@@ -1,0 +1,1 @@
+"""mcemu data plane: RTMP and SRT engines, stream hubs, backbone links, test signal and probe."""

@@ -1,0 +1,3 @@
+"""media."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""netem."""
+
+__all__: list[str] = []

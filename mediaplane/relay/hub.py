@@ -1,0 +1,398 @@
+"""The stream hub: one publisher feeds it, any number of subscribers drain it.
+
+A hub is protocol-neutral. It carries :class:`HubUnit` objects whose ``payload`` is whatever the
+protocol adapter put there (for RTMP a message that caches its chunked bytes, for SRT one MPEG-TS
+payload of up to 1316 bytes), so the same bytes go to every subscriber.
+
+What the hub adds on top of plain fan-out:
+
+* a late-joiner cache: the latest metadata, audio and video configuration units, and every unit since
+  the last keyframe, capped in bytes (past the cap the cache is cleared until the next keyframe);
+* a bounded queue per subscriber: a subscriber that falls more than ``max_queue_bytes`` behind loses
+  its backlog and skips to the next keyframe instead of growing memory;
+* publisher presence: when the publisher leaves, subscribers get :attr:`HubSignal.UNPUBLISHED`; when
+  one comes back (within the subscriber's own grace period, which the adapter enforces) they get
+  :attr:`HubSignal.PUBLISHED` and the stream resumes;
+* counters from real traffic (units and bytes in and out, time of the last unit) for InputStatus and
+  metrics.
+
+The hub runs inside one asyncio loop and is not thread-safe; it never awaits while fanning out.
+Time comes from an injected ``clock`` so the hub stays testable without a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
+"""Late-joiner cache cap: enough for several seconds of a high-bitrate GOP."""
+
+DEFAULT_QUEUE_BYTES = 8 * 1024 * 1024
+"""Per-subscriber backlog before it skips to the next keyframe."""
+
+
+class UnitKind(enum.IntEnum):
+    """What a unit is, as far as the cache and keyframe skipping care."""
+
+    METADATA = 1
+    """Stream metadata (RTMP ``onMetaData``); the latest one is kept for late joiners."""
+    AUDIO_CONFIG = 2
+    """Audio sequence header (AAC AudioSpecificConfig); the latest one is kept."""
+    VIDEO_CONFIG = 3
+    """Video sequence header (AVC/HEVC decoder configuration); the latest one is kept."""
+    KEYFRAME = 4
+    """A random access point: the cache restarts here, a skipping subscriber resumes here."""
+    FRAME = 5
+    """Any other media unit (inter frame, audio frame, MPEG-TS payload)."""
+    DATA = 6
+    """A data message forwarded live but never cached (``onCuePoint`` and the like)."""
+
+
+class HubSignal(enum.Enum):
+    """Out-of-band notices delivered to subscribers in stream order."""
+
+    PUBLISHED = "published"
+    UNPUBLISHED = "unpublished"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubUnit:
+    """One unit of media as it travels through a hub."""
+
+    kind: UnitKind
+    timestamp_ms: int
+    """Presentation-independent transport timestamp (RTMP message time, or arrival time for SRT)."""
+    size: int
+    """Bytes this unit weighs in caches and queues."""
+    payload: Any
+    """The protocol's own object; never copied by the hub."""
+
+
+class PublisherBusy(Exception):
+    """A second publisher tried to claim a hub that already has one."""
+
+
+class HubClosed(Exception):
+    """The hub was closed (its flow went offline)."""
+
+
+@dataclass(slots=True)
+class HubCounters:
+    units_in: int = 0
+    bytes_in: int = 0
+    units_out: int = 0
+    bytes_out: int = 0
+    units_dropped: int = 0
+    """Units a subscriber lost because it fell behind its queue cap."""
+    last_unit_at: float | None = None
+    """Clock time of the last unit the publisher fed, for "is media arriving right now"."""
+
+
+class Subscription:
+    """A subscriber's view of a hub: an async iterator of units and signals.
+
+    ``forbidden`` stops delivery without disconnecting (the API's ForbidMediaConnectFlowOutput); when
+    lifted, the subscriber resumes at the next keyframe so the player gets a decodable stream.
+    """
+
+    def __init__(self, hub: Hub, *, name: str, max_queue_bytes: int) -> None:
+        self.hub = hub
+        self.name = name
+        self.max_queue_bytes = max_queue_bytes
+        self._queue: collections.deque[HubUnit | HubSignal] = collections.deque()
+        self._queued_bytes = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._skip_to_keyframe = False
+        self._forbidden = False
+        self.closed = False
+        self.units_out = 0
+        self.bytes_out = 0
+        self.units_dropped = 0
+        self.skips = 0
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.name!r} on {self.hub.name!r} queued={self._queued_bytes}B>"
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    @property
+    def forbidden(self) -> bool:
+        return self._forbidden
+
+    @forbidden.setter
+    def forbidden(self, value: bool) -> None:
+        if value and not self._forbidden:
+            self._drop_backlog()
+        if not value and self._forbidden:
+            self._skip_to_keyframe = True
+        self._forbidden = value
+
+    # -- fed by the hub -------------------------------------------------------------------------
+    def _offer(self, unit: HubUnit) -> None:
+        if self.closed or self._forbidden:
+            return
+        if self._skip_to_keyframe:
+            if unit.kind is not UnitKind.KEYFRAME:
+                if unit.kind in (UnitKind.METADATA, UnitKind.AUDIO_CONFIG, UnitKind.VIDEO_CONFIG):
+                    self._append(unit)
+                else:
+                    self.units_dropped += 1
+                return
+            self._skip_to_keyframe = False
+        if self._queued_bytes + unit.size > self.max_queue_bytes and self._queue:
+            # Too far behind: drop the backlog and resume at the next keyframe, with fresh configs.
+            self._drop_backlog()
+            self.skips += 1
+            logger.info("%r fell behind; skipping to the next keyframe", self)
+            self._skip_to_keyframe = True
+            for cfg in self.hub.config_units():
+                self._append(cfg)
+            if unit.kind is not UnitKind.KEYFRAME:
+                self.units_dropped += 1
+                return
+            self._skip_to_keyframe = False
+        self._append(unit)
+
+    def _signal(self, signal: HubSignal) -> None:
+        if self.closed:
+            return
+        self._queue.append(signal)
+        self._wake()
+
+    def _append(self, unit: HubUnit) -> None:
+        self._queue.append(unit)
+        self._queued_bytes += unit.size
+        self._wake()
+
+    def _drop_backlog(self) -> None:
+        kept: collections.deque[HubUnit | HubSignal] = collections.deque()
+        for item in self._queue:
+            if isinstance(item, HubSignal):
+                kept.append(item)
+            else:
+                self.units_dropped += 1
+        self._queue = kept
+        self._queued_bytes = 0
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- drained by the adapter -----------------------------------------------------------------
+    def get_nowait(self) -> HubUnit | HubSignal | None:
+        """The next queued item, or None when the queue is empty."""
+        if not self._queue:
+            return None
+        item = self._queue.popleft()
+        if isinstance(item, HubUnit):
+            self._queued_bytes -= item.size
+            self.units_out += 1
+            self.bytes_out += item.size
+            self.hub.counters.units_out += 1
+            self.hub.counters.bytes_out += item.size
+        return item
+
+    async def get(self) -> HubUnit | HubSignal:
+        """Wait for the next unit or signal. After :attr:`HubSignal.CLOSED` it keeps returning CLOSED."""
+        while True:
+            item = self.get_nowait()
+            if item is not None:
+                return item
+            if self.closed:
+                return HubSignal.CLOSED
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> HubUnit | HubSignal:
+        item = await self.get()
+        if item is HubSignal.CLOSED and self.closed and not self._queue:
+            raise StopAsyncIteration
+        return item
+
+    def close(self) -> None:
+        """Leave the hub; pending items are discarded."""
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._queued_bytes = 0
+        self.hub._remove(self)
+        self._wake()
+
+
+@dataclass(slots=True)
+class _Cache:
+    metadata: HubUnit | None = None
+    audio_config: HubUnit | None = None
+    video_config: HubUnit | None = None
+    gop: list[HubUnit] = field(default_factory=list)
+    gop_bytes: int = 0
+    gop_valid: bool = False
+
+
+class Hub:
+    """A stream hub; see the module docstring.
+
+    ``cache_gop`` turns the keyframe cache on (RTMP); SRT hubs carry MPEG-TS and leave it off.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        cache_gop: bool = True,
+        max_cache_bytes: int = DEFAULT_CACHE_BYTES,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.name = name
+        self.cache_gop = cache_gop
+        self.max_cache_bytes = max_cache_bytes
+        self._clock = clock
+        self._subscriptions: list[Subscription] = []
+        self._publisher: object | None = None
+        self._cache = _Cache()
+        self.counters = HubCounters()
+        self.closed = False
+        self._publisher_waiters: list[asyncio.Future[None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Hub {self.name!r} publisher={self._publisher is not None} subscribers={len(self._subscriptions)}>"
+
+    # -- publisher side -------------------------------------------------------------------------
+    @property
+    def publisher(self) -> object | None:
+        return self._publisher
+
+    @property
+    def has_publisher(self) -> bool:
+        return self._publisher is not None
+
+    def claim(self, publisher: object) -> None:
+        """Make ``publisher`` the hub's only source. Raises PublisherBusy or HubClosed."""
+        if self.closed:
+            raise HubClosed(self.name)
+        if self._publisher is not None and self._publisher is not publisher:
+            raise PublisherBusy(self.name)
+        self._publisher = publisher
+        self._cache = _Cache()
+        for sub in list(self._subscriptions):
+            sub._signal(HubSignal.PUBLISHED)
+            # A returning publisher starts a new stream: players resume at its first keyframe.
+            sub._skip_to_keyframe = self.cache_gop
+        for waiter in self._publisher_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._publisher_waiters.clear()
+
+    def release(self, publisher: object) -> None:
+        """The publisher left; subscribers get UNPUBLISHED (they decide how long to wait)."""
+        if self._publisher is not publisher:
+            return
+        self._publisher = None
+        self._cache = _Cache()
+        for sub in list(self._subscriptions):
+            sub._signal(HubSignal.UNPUBLISHED)
+
+    async def wait_publisher(self) -> None:
+        """Return once the hub has a publisher."""
+        if self._publisher is not None:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._publisher_waiters.append(fut)
+        await fut
+
+    def feed(self, unit: HubUnit) -> None:
+        """Fan one unit out to every subscriber and update the cache."""
+        c = self.counters
+        c.units_in += 1
+        c.bytes_in += unit.size
+        if self._clock is not None:
+            c.last_unit_at = self._clock()
+        if self.cache_gop:
+            self._update_cache(unit)
+        for sub in self._subscriptions:
+            sub._offer(unit)
+
+    def _update_cache(self, unit: HubUnit) -> None:
+        cache = self._cache
+        kind = unit.kind
+        if kind is UnitKind.METADATA:
+            cache.metadata = unit
+        elif kind is UnitKind.AUDIO_CONFIG:
+            cache.audio_config = unit
+        elif kind is UnitKind.VIDEO_CONFIG:
+            cache.video_config = unit
+        elif kind is UnitKind.KEYFRAME:
+            cache.gop = [unit]
+            cache.gop_bytes = unit.size
+            cache.gop_valid = True
+        elif kind is UnitKind.FRAME and cache.gop_valid:
+            if cache.gop_bytes + unit.size > self.max_cache_bytes:
+                cache.gop = []
+                cache.gop_bytes = 0
+                cache.gop_valid = False
+            else:
+                cache.gop.append(unit)
+                cache.gop_bytes += unit.size
+
+    def config_units(self) -> list[HubUnit]:
+        """Metadata and sequence headers currently in force, in the order a player needs them."""
+        c = self._cache
+        return [u for u in (c.metadata, c.video_config, c.audio_config) if u is not None]
+
+    # -- subscriber side ------------------------------------------------------------------------
+    def subscribe(self, name: str, *, max_queue_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscription:
+        """A new subscriber, primed with the late-joiner cache. Raises HubClosed."""
+        if self.closed:
+            raise HubClosed(self.name)
+        sub = Subscription(self, name=name, max_queue_bytes=max_queue_bytes)
+        for unit in self.config_units():
+            sub._append(unit)
+        if self.cache_gop:
+            if self._cache.gop_valid:
+                for unit in self._cache.gop:
+                    sub._append(unit)
+            else:
+                sub._skip_to_keyframe = True
+        self._subscriptions.append(sub)
+        return sub
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return tuple(self._subscriptions)
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    def close(self) -> None:
+        """Close the hub: every subscriber gets CLOSED, later claims and subscribes fail."""
+        if self.closed:
+            return
+        self.closed = True
+        self._publisher = None
+        for sub in list(self._subscriptions):
+            sub._signal(HubSignal.CLOSED)
+            sub.closed = True
+        self._subscriptions.clear()
+        for waiter in self._publisher_waiters:
+            if not waiter.done():
+                waiter.set_exception(HubClosed(self.name))
+        self._publisher_waiters.clear()

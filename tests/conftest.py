@@ -1,0 +1,33 @@
+"""Shared fixtures. Peers (ffmpeg, PyAV, the official SDK) come from the test extra; when one is missing
+the test fails under CI (CI=true) and is skipped with a loud reason only on a developer machine."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_peer(what: str, exc: BaseException | None = None) -> None:
+    """Fail (under CI) or skip (locally) because a real peer is missing."""
+    msg = f"real peer missing: {what}" + (f" ({exc})" if exc else "")
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)  # local only: CI never reaches this line
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_exe() -> str:
+    """Path of the static ffmpeg shipped by imageio-ffmpeg (built with libsrt, x264, x265, aac)."""
+    try:
+        import imageio_ffmpeg
+
+        path: str = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # noqa: BLE001 - any failure means the peer is missing
+        need_peer("ffmpeg from imageio-ffmpeg", exc)
+        raise
+    if not os.access(path, os.X_OK):
+        need_peer(f"ffmpeg at {path} is not executable")
+    return path

@@ -1,3 +1,64 @@
-"""rtmp."""
+"""RTMP: sans-IO protocol core (handshake, chunk stream, AMF0, messages, sessions) and asyncio adapters
+(:class:`RtmpServer`, :class:`RtmpPuller`, :class:`RtmpPusher`)."""
 
-__all__: list[str] = []
+from .chunk import ChunkDecoder, ChunkEncoder, RawMessage, encode_fmt0
+from .client import RtmpClientConfig, RtmpPuller, RtmpPusher, RtmpUrl, parse_rtmp_url
+from .errors import LocalProtocolError, ParseError, RemoteProtocolError, RtmpError
+from .events import (
+    Connected,
+    ConnectionClosed,
+    Event,
+    HandshakeCompleted,
+    MediaReceived,
+    PlayRequested,
+    PlayStarted,
+    PlayStopped,
+    PublishRequested,
+    PublishStarted,
+    PublishStopped,
+    StatusReceived,
+    StreamCreated,
+)
+from .message import MediaKind, MediaMessage, MessageType, classify_media
+from .server import RtmpServer, RtmpServerConfig, RtmpServerConnection
+from .session import ClientMode, RtmpClientSession, RtmpServerSession, StatusCode
+
+__all__ = [
+    "ChunkDecoder",
+    "ChunkEncoder",
+    "ClientMode",
+    "Connected",
+    "ConnectionClosed",
+    "Event",
+    "HandshakeCompleted",
+    "LocalProtocolError",
+    "MediaKind",
+    "MediaMessage",
+    "MediaReceived",
+    "MessageType",
+    "ParseError",
+    "PlayRequested",
+    "PlayStarted",
+    "PlayStopped",
+    "PublishRequested",
+    "PublishStarted",
+    "PublishStopped",
+    "RawMessage",
+    "RemoteProtocolError",
+    "RtmpClientConfig",
+    "RtmpClientSession",
+    "RtmpError",
+    "RtmpPuller",
+    "RtmpPusher",
+    "RtmpServer",
+    "RtmpServerConfig",
+    "RtmpServerConnection",
+    "RtmpServerSession",
+    "RtmpUrl",
+    "StatusCode",
+    "StatusReceived",
+    "StreamCreated",
+    "classify_media",
+    "encode_fmt0",
+    "parse_rtmp_url",
+]

@@ -1,0 +1,377 @@
+"""The RTMP chunk stream layer (RTMP specification section 5.3), sans-IO.
+
+:class:`ChunkDecoder` turns a byte stream into complete :class:`RawMessage` objects;
+:class:`ChunkEncoder` turns messages into chunks, compressing headers per chunk stream (formats 0-3);
+:func:`encode_fmt0` chunks one message with a self-contained format-0 first chunk, so the bytes do not
+depend on any connection's compression state and can be shared by every player.
+
+Extended timestamps (section 5.3.1.3): a 24-bit timestamp or delta field of 0xFFFFFF means a 32-bit
+value follows the message header. Like ffmpeg and the Adobe servers, the 32-bit field is repeated on
+every format-3 chunk whose header in force used it: continuation chunks and format-3 starts of a new
+message (which re-apply the previous delta). Timestamps wrap modulo 2**32.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from dataclasses import dataclass
+
+from .errors import LocalProtocolError, ParseError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "ChunkDecoder",
+    "ChunkEncoder",
+    "RawMessage",
+    "encode_fmt0",
+]
+
+DEFAULT_CHUNK_SIZE = 128
+"""Chunk payload size in bytes until a Set Chunk Size says otherwise (section 5.4.1)."""
+MAX_CHUNK_SIZE = 0x7FFFFFFF
+"""Largest chunk size in bytes: the 31 bits Set Chunk Size can carry."""
+EXTENDED_TIMESTAMP = 0xFFFFFF
+"""24-bit field value that announces a 32-bit extended timestamp."""
+MAX_CSID = 65599
+"""Largest chunk stream id (3-byte basic header)."""
+TIMESTAMP_MODULUS = 1 << 32
+DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
+"""Payload bytes of unfinished messages a decoder holds across all chunk streams before giving up."""
+
+_TS_LEN = struct.Struct(">I")
+
+
+class ChunkFormat(enum.IntEnum):
+    """The 2-bit ``fmt`` field of the basic header: which message header follows."""
+
+    FULL = 0
+    """11 bytes: timestamp, length, type id, message stream id."""
+    SAME_STREAM = 1
+    """7 bytes: timestamp delta, length, type id."""
+    DELTA_ONLY = 2
+    """3 bytes: timestamp delta."""
+    CONTINUATION = 3
+    """No message header."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawMessage:
+    """One complete message as the chunk layer sees it."""
+
+    csid: int
+    """Chunk stream id it travelled on."""
+    timestamp: int
+    """Absolute timestamp in milliseconds, modulo 2**32."""
+    type_id: int
+    stream_id: int
+    """Message stream id."""
+    payload: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"RawMessage(csid={self.csid}, timestamp={self.timestamp}, type_id={self.type_id}, "
+            f"stream_id={self.stream_id}, payload=<{len(self.payload)} bytes>)"
+        )
+
+
+def _basic_header(fmt: int, csid: int) -> bytes:
+    if csid < 2 or csid > MAX_CSID:
+        raise LocalProtocolError(f"chunk stream id {csid} out of range")
+    if csid < 64:
+        return bytes([(fmt << 6) | csid])
+    if csid < 320:
+        return bytes([fmt << 6, csid - 64])
+    rest = csid - 64
+    return bytes([(fmt << 6) | 1, rest & 0xFF, rest >> 8])
+
+
+def _u24(value: int) -> bytes:
+    return value.to_bytes(3, "big")
+
+
+def encode_fmt0(
+    *, csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes, chunk_size: int
+) -> bytes:
+    """Chunk one message with a format-0 first chunk and format-3 continuations.
+
+    The result is independent of any previous message, so it can be written to any connection whose
+    outgoing chunk size is ``chunk_size``. Raises :class:`LocalProtocolError` for a bad chunk size.
+    """
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise LocalProtocolError(f"chunk size {chunk_size} out of range")
+    timestamp %= TIMESTAMP_MODULUS
+    extended = timestamp >= EXTENDED_TIMESTAMP
+    header = bytearray(_basic_header(0, csid))
+    header += _u24(EXTENDED_TIMESTAMP if extended else timestamp)
+    header += _u24(len(payload))
+    header.append(type_id)
+    header += stream_id.to_bytes(4, "little")
+    if extended:
+        header += _TS_LEN.pack(timestamp)
+    if len(payload) <= chunk_size:
+        return bytes(header) + payload
+    cont = _basic_header(3, csid)
+    if extended:
+        cont += _TS_LEN.pack(timestamp)
+    parts = [bytes(header), payload[:chunk_size]]
+    for start in range(chunk_size, len(payload), chunk_size):
+        parts.append(cont)
+        parts.append(payload[start : start + chunk_size])
+    return b"".join(parts)
+
+
+@dataclass(slots=True)
+class _StreamState:
+    """What a chunk stream remembers from its last header (for compression)."""
+
+    timestamp: int = 0
+    delta: int = 0
+    """The value of the last 24/32-bit timestamp field (absolute after format 0, per section 5.3.1.2.4)."""
+    length: int = 0
+    type_id: int = 0
+    stream_id: int = 0
+    extended: bool = False
+    """The header in force used an extended timestamp, so format-3 chunks repeat it."""
+    pending: bytearray | None = None
+    """Payload of the unfinished message on this chunk stream."""
+    delta_known: bool = False
+    """Encoder only: a format-1/2 header set ``delta``, so a format-3 new message can reuse it."""
+
+
+class ChunkDecoder:
+    """Incremental chunk stream parser.
+
+    Feed bytes with :meth:`receive_data`, take complete messages with :meth:`next_message`. The caller
+    (the session) applies Set Chunk Size and Abort through :meth:`set_chunk_size` and :meth:`abort`,
+    because they are messages, not chunk-layer syntax.
+    """
+
+    def __init__(self, *, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES) -> None:
+        self.chunk_size = DEFAULT_CHUNK_SIZE
+        self.max_pending_bytes = max_pending_bytes
+        self._buffer = bytearray()
+        self._streams: dict[int, _StreamState] = {}
+        self._pending_bytes = 0
+        self.bytes_received = 0
+
+    def set_chunk_size(self, size: int) -> None:
+        """Apply the peer's Set Chunk Size. Raises ParseError ``"invalid chunk size"``."""
+        if not 1 <= size <= MAX_CHUNK_SIZE:
+            raise ParseError("invalid chunk size")
+        self.chunk_size = size
+
+    def abort(self, csid: int) -> None:
+        """Drop the unfinished message on ``csid`` (Abort Message, section 5.4.2)."""
+        state = self._streams.get(csid)
+        if state is not None and state.pending is not None:
+            self._pending_bytes -= len(state.pending)
+            state.pending = None
+
+    def receive_data(self, data: bytes) -> None:
+        self._buffer += data
+        self.bytes_received += len(data)
+
+    def next_message(self) -> RawMessage | None:
+        """The next complete message, or None when more bytes are needed.
+
+        Raises :class:`ParseError` with a stable message: ``"chunk stream N has no previous header"``,
+        ``"message header interrupts an unfinished message"``, ``"too many unfinished message bytes"``.
+        """
+        while True:
+            result = self._parse_chunk()
+            if result is None:
+                return None
+            if isinstance(result, RawMessage):
+                return result
+
+    def _parse_chunk(self) -> RawMessage | bool | None:
+        """Parse one chunk: None = need bytes, True = partial message consumed, or a complete message."""
+        buf = self._buffer
+        size = len(buf)
+        if size < 1:
+            return None
+        first = buf[0]
+        fmt = first >> 6
+        csid = first & 0x3F
+        pos = 1
+        if csid == 0:
+            if size < 2:
+                return None
+            csid = 64 + buf[1]
+            pos = 2
+        elif csid == 1:
+            if size < 3:
+                return None
+            csid = 64 + buf[1] + (buf[2] << 8)
+            pos = 3
+        state = self._streams.get(csid)
+        if fmt == 0:
+            if size < pos + 11:
+                return None
+            field = int.from_bytes(buf[pos : pos + 3], "big")
+            length = int.from_bytes(buf[pos + 3 : pos + 6], "big")
+            type_id = buf[pos + 6]
+            stream_id = int.from_bytes(buf[pos + 7 : pos + 11], "little")
+            pos += 11
+        elif fmt == 1:
+            if state is None:
+                raise ParseError(f"chunk stream {csid} has no previous header")
+            if size < pos + 7:
+                return None
+            field = int.from_bytes(buf[pos : pos + 3], "big")
+            length = int.from_bytes(buf[pos + 3 : pos + 6], "big")
+            type_id = buf[pos + 6]
+            stream_id = state.stream_id
+            pos += 7
+        elif fmt == 2:
+            if state is None:
+                raise ParseError(f"chunk stream {csid} has no previous header")
+            if size < pos + 3:
+                return None
+            field = int.from_bytes(buf[pos : pos + 3], "big")
+            length, type_id, stream_id = state.length, state.type_id, state.stream_id
+            pos += 3
+        else:
+            if state is None:
+                raise ParseError(f"chunk stream {csid} has no previous header")
+            field = -1
+            length, type_id, stream_id = state.length, state.type_id, state.stream_id
+        if fmt != 3:
+            extended = field == EXTENDED_TIMESTAMP
+            if extended:
+                if size < pos + 4:
+                    return None
+                field = _TS_LEN.unpack_from(buf, pos)[0]
+                pos += 4
+        else:
+            extended = state.extended  # type: ignore[union-attr]
+            if extended:
+                if size < pos + 4:
+                    return None
+                # The repeated field is not re-read as a new value: some encoders put the absolute
+                # time there, others the delta; the header in force is what counts.
+                pos += 4
+        # How much payload this chunk carries.
+        if fmt == 3 and state is not None and state.pending is not None:
+            new_message = False
+            have = len(state.pending)
+        else:
+            new_message = True
+            have = 0
+            if state is not None and state.pending is not None:
+                raise ParseError("message header interrupts an unfinished message")
+        take = min(self.chunk_size, length - have)
+        if size < pos + take:
+            return None
+        # -- the whole chunk is present: commit ---------------------------------------------------
+        if state is None:
+            state = self._streams[csid] = _StreamState()
+        if new_message:
+            if fmt == 0:
+                state.timestamp = field
+                state.delta = field
+            elif fmt == 3:
+                state.timestamp = (state.timestamp + state.delta) % TIMESTAMP_MODULUS
+            else:
+                state.delta = field
+                state.timestamp = (state.timestamp + field) % TIMESTAMP_MODULUS
+            if fmt != 3:
+                state.extended = extended
+            state.length, state.type_id, state.stream_id = length, type_id, stream_id
+        payload = bytes(buf[pos : pos + take])
+        del buf[: pos + take]
+        if new_message and take == length:
+            return RawMessage(
+                csid=csid, timestamp=state.timestamp, type_id=type_id, stream_id=stream_id, payload=payload
+            )
+        if new_message:
+            state.pending = bytearray(payload)
+            self._pending_bytes += take
+        else:
+            assert state.pending is not None
+            state.pending += payload
+            self._pending_bytes += take
+        if self._pending_bytes > self.max_pending_bytes:
+            raise ParseError("too many unfinished message bytes")
+        if len(state.pending) == length:
+            body = bytes(state.pending)
+            state.pending = None
+            self._pending_bytes -= length
+            return RawMessage(
+                csid=csid, timestamp=state.timestamp, type_id=type_id, stream_id=stream_id, payload=body
+            )
+        return True
+
+
+class ChunkEncoder:
+    """Chunks messages for one connection, compressing headers per chunk stream (section 5.3.1.2).
+
+    Format 0 is used for the first message on a chunk stream, a change of message stream or a
+    timestamp going backwards; format 1 when length or type change; format 3 when the delta repeats a
+    known delta; format 2 otherwise.
+    """
+
+    def __init__(self) -> None:
+        self.chunk_size = DEFAULT_CHUNK_SIZE
+        self._streams: dict[int, _StreamState] = {}
+
+    def set_chunk_size(self, size: int) -> None:
+        """Our own outgoing chunk size (send a Set Chunk Size first). Raises LocalProtocolError."""
+        if not 1 <= size <= MAX_CHUNK_SIZE:
+            raise LocalProtocolError(f"chunk size {size} out of range")
+        self.chunk_size = size
+
+    def forget(self, csid: int) -> None:
+        """Forget a chunk stream's header, e.g. after writing pre-chunked format-0 bytes on it."""
+        self._streams.pop(csid, None)
+
+    def encode(self, *, csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes) -> bytes:
+        """The chunks of one message. Raises :class:`LocalProtocolError` for a bad chunk stream id."""
+        timestamp %= TIMESTAMP_MODULUS
+        state = self._streams.get(csid)
+        length = len(payload)
+        if state is None or state.stream_id != stream_id or timestamp < state.timestamp:
+            fmt, field = 0, timestamp
+        else:
+            delta = timestamp - state.timestamp
+            if state.length != length or state.type_id != type_id:
+                fmt, field = 1, delta
+            elif state.delta_known and delta == state.delta:
+                fmt, field = 3, delta
+            else:
+                fmt, field = 2, delta
+        extended = field >= EXTENDED_TIMESTAMP if fmt != 3 else state.extended  # type: ignore[union-attr]
+        header = bytearray(_basic_header(fmt, csid))
+        if fmt != 3:
+            header += _u24(EXTENDED_TIMESTAMP if extended else field)
+        if fmt in (0, 1):
+            header += _u24(length)
+            header.append(type_id)
+        if fmt == 0:
+            header += stream_id.to_bytes(4, "little")
+        if extended:
+            header += _TS_LEN.pack(field)
+        if state is None:
+            state = self._streams[csid] = _StreamState()
+        state.timestamp = timestamp
+        state.length, state.type_id, state.stream_id = length, type_id, stream_id
+        if fmt != 3:
+            state.delta = field
+            state.extended = extended
+            state.delta_known = fmt in (1, 2)
+        size = self.chunk_size
+        if length <= size:
+            return bytes(header) + payload
+        cont = _basic_header(3, csid)
+        if extended:
+            cont += _TS_LEN.pack(field)
+        parts = [bytes(header), payload[:size]]
+        for start in range(size, length, size):
+            parts.append(cont)
+            parts.append(payload[start : start + size])
+        return b"".join(parts)

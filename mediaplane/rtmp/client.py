@@ -1,0 +1,385 @@
+"""asyncio RTMP clients: :class:`RtmpPuller` plays a remote URL into a hub, :class:`RtmpPusher` publishes a
+hub to a remote URL. Both reconnect with capped exponential backoff and are async context managers.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, UnitKind
+from .chunk import MAX_CHUNK_SIZE
+from .errors import RtmpError
+from .events import ConnectionClosed, MediaReceived, PlayStarted, PublishStarted, StatusReceived
+from .session import DEFAULT_WINDOW_ACK_SIZE, ClientMode, RtmpClientSession, StatusCode
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RtmpClientConfig", "RtmpPuller", "RtmpPusher", "RtmpUrl", "parse_rtmp_url"]
+
+DEFAULT_RTMP_PORT = 1935
+READ_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RtmpUrl:
+    """``rtmp://host[:port]/app[/more]/key[?query]`` split the way ffmpeg and OBS split it."""
+
+    host: str
+    port: int
+    app: str
+    key: str
+    """Stream name, with its query string if any (servers read tokens from it)."""
+
+    @property
+    def tc_url(self) -> str:
+        return f"rtmp://{self.host}:{self.port}/{self.app}"
+
+
+def parse_rtmp_url(url: str) -> RtmpUrl:
+    """Split an RTMP URL. Raises ValueError for another scheme, no host, or no app/key."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "rtmp":
+        raise ValueError(f"not an rtmp:// URL: {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"no host in {url!r}")
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) < 2:
+        raise ValueError(f"{url!r} needs /app/key")
+    key = segments[-1] + (f"?{parts.query}" if parts.query else "")
+    return RtmpUrl(
+        host=parts.hostname, port=parts.port or DEFAULT_RTMP_PORT, app="/".join(segments[:-1]), key=key
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RtmpClientConfig:
+    """Settings of a puller or pusher."""
+
+    chunk_size: int = 4096
+    """Outgoing chunk size in bytes."""
+    window_ack_size: int = DEFAULT_WINDOW_ACK_SIZE
+    """Window Acknowledgement Size in bytes we announce."""
+    connect_timeout_s: float = 10.0
+    """Time allowed for TCP connect plus handshake plus publish/play to start."""
+    idle_timeout_s: float = 15.0
+    """A puller reconnects after this long without bytes from the server."""
+    backoff_initial_s: float = 0.2
+    """First wait before reconnecting; doubles after every failed attempt."""
+    backoff_max_s: float = 5.0
+    """Cap of the reconnect wait."""
+    max_queue_bytes: int = DEFAULT_QUEUE_BYTES
+    """Pusher: subscription backlog before it skips to the next keyframe."""
+    write_buffer_high_bytes: int = 512 * 1024
+    """Pusher: socket buffer above which it waits for the socket to drain."""
+    seed: int | None = None
+    """Seed of the handshake's random bytes (None: from the OS)."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise ValueError(f"chunk_size {self.chunk_size} not in 1..{MAX_CHUNK_SIZE}")
+        for name in ("window_ack_size", "max_queue_bytes", "write_buffer_high_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("connect_timeout_s", "idle_timeout_s", "backoff_initial_s", "backoff_max_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be at least backoff_initial_s")
+
+
+class _SessionEnded(Exception):
+    """The remote ended the session (reason in args[0]); reconnect after backoff."""
+
+
+class _RtmpClient(abc.ABC):
+    """Reconnect loop and counters shared by puller and pusher."""
+
+    _mode = ClientMode.PLAY
+
+    def __init__(
+        self,
+        url: str,
+        hub: Hub,
+        *,
+        config: RtmpClientConfig | None = None,
+        local_addr: tuple[str, int] | None = None,
+    ) -> None:
+        self.url = url
+        self.target = parse_rtmp_url(url)
+        self.hub = hub
+        self.config = config or RtmpClientConfig()
+        self.config.validate()
+        self.local_addr = local_addr
+        self._rng = random.Random(self.config.seed)
+        self.connected = False
+        """True while publishing or playing on the remote."""
+        self.attempts = 0
+        """Connection attempts so far."""
+        self.sessions_started = 0
+        """Sessions that reached publish/play start."""
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.messages = 0
+        """Media messages moved (received by a puller, sent by a pusher)."""
+        self.last_error = ""
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._wakeup = asyncio.Event()
+        self.log = logging.LoggerAdapter(logger, {})
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} connected={self.connected} attempts={self.attempts}>"
+
+    async def start(self) -> None:
+        """Start the connect/reconnect loop in the background."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"{type(self).__name__} {self.url}"
+            )
+
+    async def close(self) -> None:
+        """Stop reconnecting and leave the remote politely."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.connected = False
+
+    async def __aenter__(self) -> Any:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def _run(self) -> None:
+        backoff = self.config.backoff_initial_s
+        while not self._stopping:
+            self.attempts += 1
+            started_before = self.sessions_started
+            try:
+                await self._session_once()
+                self.last_error = "session ended"
+            except (TimeoutError, OSError, RtmpError, _SessionEnded) as exc:
+                self.last_error = str(exc) or type(exc).__name__
+            except HubClosed:
+                self.log.info("%r: hub closed, stopping", self)
+                return
+            except Exception as exc:  # a bug must not end the reconnect loop silently
+                self.log.exception("%r: unexpected error", self)
+                self.last_error = f"internal error: {exc!r}"
+            finally:
+                self.connected = False
+            if self._stopping:
+                return
+            if self.sessions_started > started_before:
+                backoff = self.config.backoff_initial_s
+            self.log.info("%r: %s; reconnecting in %.1f s", self, self.last_error, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.config.backoff_max_s)
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, RtmpClientSession]:
+        t = self.target
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(t.host, t.port, local_addr=self.local_addr, limit=READ_BYTES),
+            self.config.connect_timeout_s,
+        )
+        writer.transport.set_write_buffer_limits(high=self.config.write_buffer_high_bytes)
+        session = RtmpClientSession(
+            self._rng,
+            app=t.app,
+            key=t.key,
+            mode=self._mode,
+            tc_url=t.tc_url,
+            chunk_size=self.config.chunk_size,
+            window_ack_size=self.config.window_ack_size,
+        )
+        session.initiate()
+        return reader, writer, session
+
+    def _flush(self, writer: asyncio.StreamWriter, session: RtmpClientSession) -> None:
+        data = session.data_to_send()
+        if data:
+            writer.write(data)
+            self.bytes_sent += len(data)
+
+    @abc.abstractmethod
+    async def _session_once(self) -> None:
+        """One connection: connect, start, move media until it ends (raising why)."""
+
+
+def _close_writer(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.close()
+
+
+class RtmpPuller(_RtmpClient):
+    """Plays ``url`` and feeds what arrives into ``hub`` as its publisher (an RTMP-PULL input).
+
+    While the remote stream is unpublished (UnpublishNotify) the hub is released, so its players get
+    UNPUBLISHED; when the remote publishes again the hub is claimed again.
+    """
+
+    _mode = ClientMode.PLAY
+
+    async def _session_once(self) -> None:
+        reader, writer, session = await self._open()
+        claimed = False
+        deadline = time.monotonic() + self.config.connect_timeout_s
+        try:
+            self._flush(writer, session)
+            while True:
+                timeout = self.config.idle_timeout_s if self.connected else deadline - time.monotonic()
+                data = await asyncio.wait_for(reader.read(READ_BYTES), max(timeout, 0.001))
+                if not data:
+                    raise _SessionEnded("server closed the connection")
+                self.bytes_received += len(data)
+                session.receive_data(data)
+                while (event := session.next_event()) is not None:
+                    if isinstance(event, MediaReceived):
+                        if claimed:
+                            m = event.message
+                            self.messages += 1
+                            self.hub.feed(
+                                HubUnit(
+                                    kind=UnitKind(m.kind),
+                                    timestamp_ms=m.timestamp,
+                                    size=len(m.payload),
+                                    payload=m,
+                                )
+                            )
+                    elif isinstance(event, PlayStarted):
+                        self.connected = True
+                        self.sessions_started += 1
+                        claimed = self._claim()
+                        self.log.info("%r: playing", self)
+                    elif isinstance(event, StatusReceived):
+                        if event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY and claimed:
+                            self.hub.release(self)
+                            claimed = False
+                        elif (
+                            event.code in (StatusCode.PLAY_PUBLISH_NOTIFY, StatusCode.PLAY_START)
+                            and self.connected
+                        ):
+                            claimed = claimed or self._claim()
+                    elif isinstance(event, ConnectionClosed):
+                        self._flush(writer, session)
+                        raise _SessionEnded(event.reason)
+                self._flush(writer, session)
+        finally:
+            if claimed:
+                self.hub.release(self)
+            if not session.closed:
+                session.stop()
+                with contextlib.suppress(Exception):
+                    self._flush(writer, session)
+            _close_writer(writer)
+
+    def _claim(self) -> bool:
+        try:
+            self.hub.claim(self)
+        except PublisherBusy:
+            self.log.warning("%r: hub %s already has a publisher; not feeding it", self, self.hub.name)
+            return False
+        return True
+
+
+class RtmpPusher(_RtmpClient):
+    """Publishes ``hub`` to ``url`` (an RTMP-PUSH output). It subscribes to the hub itself on every
+    (re)connect, so the remote gets metadata, sequence headers and a keyframe first."""
+
+    _mode = ClientMode.PUBLISH
+
+    async def _session_once(self) -> None:
+        await self.hub.wait_publisher()
+        reader, writer, session = await self._open()
+        try:
+            self._flush(writer, session)
+            await asyncio.wait_for(
+                self._until_published(reader, writer, session), self.config.connect_timeout_s
+            )
+            self.connected = True
+            self.sessions_started += 1
+            self.log.info("%r: publishing", self)
+            sub = self.hub.subscribe(f"rtmp-push {self.url}", max_queue_bytes=self.config.max_queue_bytes)
+            reading = asyncio.get_running_loop().create_task(self._read_loop(reader, writer, session))
+            try:
+                while True:
+                    getter = asyncio.ensure_future(sub.get())
+                    await asyncio.wait({getter, reading}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        await reading  # raises how the read side ended
+                        raise _SessionEnded("read loop ended")
+                    item: HubUnit | HubSignal | None = getter.result()
+                    while item is not None:
+                        if isinstance(item, HubUnit):
+                            session.send_media(item.payload)
+                            self.messages += 1
+                        elif item is HubSignal.CLOSED:
+                            self._flush(writer, session)
+                            raise HubClosed(self.hub.name)
+                        item = sub.get_nowait()
+                    self._flush(writer, session)
+                    await writer.drain()
+                    if session.closed:
+                        raise _SessionEnded(session.close_reason)
+            finally:
+                sub.close()
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reading
+        finally:
+            if not session.closed:
+                session.stop()
+                with contextlib.suppress(Exception):
+                    self._flush(writer, session)
+            _close_writer(writer)
+
+    async def _until_published(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: RtmpClientSession
+    ) -> None:
+        while True:
+            data = await reader.read(READ_BYTES)
+            if not data:
+                raise _SessionEnded("server closed the connection")
+            self.bytes_received += len(data)
+            session.receive_data(data)
+            started = False
+            while (event := session.next_event()) is not None:
+                if isinstance(event, PublishStarted):
+                    started = True
+                elif isinstance(event, ConnectionClosed):
+                    self._flush(writer, session)
+                    raise _SessionEnded(event.reason)
+            self._flush(writer, session)
+            if started:
+                return
+
+    async def _read_loop(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: RtmpClientSession
+    ) -> None:
+        """Acknowledgements, pings and a possible error status from the server while we publish."""
+        while True:
+            data = await reader.read(READ_BYTES)
+            if not data:
+                raise _SessionEnded("server closed the connection")
+            self.bytes_received += len(data)
+            session.receive_data(data)
+            while (event := session.next_event()) is not None:
+                if isinstance(event, ConnectionClosed):
+                    self._flush(writer, session)
+                    raise _SessionEnded(event.reason)
+            self._flush(writer, session)

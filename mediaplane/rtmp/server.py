@@ -1,0 +1,454 @@
+"""The asyncio RTMP server: accepts publish and play on ``rtmp://host:port/app/key``.
+
+A thin adapter around :class:`~mediaplane.rtmp.session.RtmpServerSession`: bytes in -> session ->
+events -> hub (publishers) or subscription -> pre-chunked bytes -> socket (players). Routing goes
+through the control plane's :class:`~mediaplane.relay.routing.StreamRouter`.
+
+Players are flow-controlled: while a player's socket buffer is above the high-water mark its pump stops
+draining the subscription, so the subscription's byte cap (not our memory) absorbs a slow player, which
+then skips to the next keyframe. A player whose socket stays blocked for ``send_stall_timeout_s`` is
+closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription, UnitKind
+from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
+from .chunk import MAX_CHUNK_SIZE
+from .events import (
+    ConnectionClosed,
+    HandshakeCompleted,
+    MediaReceived,
+    PlayRequested,
+    PlayStopped,
+    PublishRequested,
+    PublishStopped,
+)
+from .session import DEFAULT_WINDOW_ACK_SIZE, RtmpServerSession
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RtmpServer", "RtmpServerConfig", "RtmpServerConnection"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RtmpServerConfig:
+    """Settings of one RTMP server."""
+
+    chunk_size: int = 4096
+    """Outgoing chunk size in bytes, announced to every client (the same for all, so hub bytes are shared)."""
+    window_ack_size: int = DEFAULT_WINDOW_ACK_SIZE
+    """Window Acknowledgement Size in bytes we announce (the peer acknowledges every this many bytes)."""
+    peer_bandwidth: int = DEFAULT_WINDOW_ACK_SIZE
+    """Set Peer Bandwidth value in bytes we announce."""
+    unpublish_grace_s: float = 10.0
+    """How long a player stays connected after its publisher left, waiting for one to return."""
+    player_max_queue_bytes: int | None = None
+    """Backlog cap per player before it skips to the next keyframe (None: the router's choice)."""
+    write_buffer_high_bytes: int = 512 * 1024
+    """Socket write buffer above which a player's pump stops draining its subscription."""
+    handshake_timeout_s: float = 10.0
+    """Time a client has to complete the handshake."""
+    idle_timeout_s: float = 30.0
+    """Close a publisher, or a client not yet publishing or playing, after this long without input."""
+    send_stall_timeout_s: float = 30.0
+    """Close a player whose socket accepted nothing for this long."""
+    max_batch_bytes: int = 256 * 1024
+    """Most bytes a player pump hands to the socket in one write."""
+    seed: int | None = None
+    """Seed of the handshake's random bytes (None: from the OS)."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise ValueError(f"chunk_size {self.chunk_size} not in 1..{MAX_CHUNK_SIZE}")
+        for name in ("window_ack_size", "peer_bandwidth", "write_buffer_high_bytes", "max_batch_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.player_max_queue_bytes is not None and self.player_max_queue_bytes <= 0:
+            raise ValueError("player_max_queue_bytes must be positive")
+        for name in ("unpublish_grace_s", "handshake_timeout_s", "idle_timeout_s", "send_stall_timeout_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+
+class PrefixAdapter(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every message (``[rtmp 127.0.0.1:53122]``); an outer prefix can be chained in front."""
+
+    def __init__(self, base: logging.Logger | logging.LoggerAdapter[logging.Logger], prefix: str) -> None:
+        super().__init__(base.logger if isinstance(base, logging.LoggerAdapter) else base, {})
+        self.prefix: str = f"{base.prefix} {prefix}" if isinstance(base, PrefixAdapter) else prefix
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"{self.prefix} {msg}", kwargs
+
+
+class RtmpServerConnection(asyncio.Protocol):
+    """One client connection: its session, role, path and counters (what ``RtmpServer.sessions`` lists)."""
+
+    def __init__(self, server: RtmpServer) -> None:
+        self._server = server
+        self._config = server.config
+        self.session = RtmpServerSession(
+            server._rng,
+            chunk_size=self._config.chunk_size,
+            window_ack_size=self._config.window_ack_size,
+            peer_bandwidth=self._config.peer_bandwidth,
+        )
+        self.transport: asyncio.Transport | None = None
+        self.peer: Peer = ("?", 0)
+        self.role: str | None = None
+        """``"publish"`` or ``"play"`` once the router accepted the session."""
+        self.path: StreamPath | None = None
+        self.hub: Hub | None = None
+        self.subscription: Subscription | None = None
+        self.connected_at = time.monotonic()
+        self.close_reason = ""
+        self._last_input = self.connected_at
+        self._timer: asyncio.TimerHandle | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._closed = False
+        self.log: logging.LoggerAdapter[logging.Logger] = PrefixAdapter(logger, "[rtmp]")
+
+    def __repr__(self) -> str:
+        return f"<RtmpServerConnection {self.peer[0]}:{self.peer[1]} {self.role or '-'} {self.path or '-'}>"
+
+    # -- counters ---------------------------------------------------------------------------------
+    @property
+    def bytes_received(self) -> int:
+        return self.session.bytes_received
+
+    @property
+    def bytes_sent(self) -> int:
+        return self.session.bytes_sent
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        if peername:
+            self.peer = (str(peername[0]), int(peername[1]))
+        self.log = PrefixAdapter(logger, f"[rtmp {self.peer[0]}:{self.peer[1]}]")
+        self.session.log = self.log
+        transport.set_write_buffer_limits(high=self._config.write_buffer_high_bytes)
+        self._server._connections.add(self)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._config.handshake_timeout_s, self._on_handshake_timeout)
+        self.log.debug("connected")
+
+    def data_received(self, data: bytes) -> None:
+        self._last_input = time.monotonic()
+        self.session.receive_data(data)
+        self._process_events()
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self.close("peer closed the connection")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._closed:
+            self.close(f"connection lost: {exc}" if exc else "peer closed the connection")
+        self._server._connections.discard(self)
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+        if self._stall_timer is None and self._config.send_stall_timeout_s > 0:
+            self._stall_timer = asyncio.get_running_loop().call_later(
+                self._config.send_stall_timeout_s, self.close, "player stopped reading"
+            )
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    # -- session events ---------------------------------------------------------------------------
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _process_events(self) -> None:
+        session = self.session
+        while (event := session.next_event()) is not None:
+            if isinstance(event, MediaReceived):
+                hub = self.hub
+                if hub is not None:
+                    message = event.message
+                    hub.feed(
+                        HubUnit(
+                            kind=UnitKind(message.kind),
+                            timestamp_ms=message.timestamp,
+                            size=len(message.payload),
+                            payload=message,
+                        )
+                    )
+            elif isinstance(event, HandshakeCompleted):
+                self.log.debug("handshake done (%s)", "digest" if event.digest else "simple")
+                self._rearm_idle()
+            elif isinstance(event, PublishRequested):
+                self._on_publish(event)
+            elif isinstance(event, PlayRequested):
+                self._on_play(event)
+            elif isinstance(event, PublishStopped):
+                self.log.info("publisher stopped %s", self.path)
+                self._release_hub()
+                self.role = None
+            elif isinstance(event, PlayStopped):
+                self.log.info("player stopped %s", self.path)
+                self._stop_playing()
+                self.role = None
+            elif isinstance(event, ConnectionClosed):
+                self.close(event.reason)
+
+    def _path_for(self, key: str) -> StreamPath:
+        return StreamPath(app=self.session.app, key=key)
+
+    def _refuse(self, reason: str) -> None:
+        """Flush the error status, then close: a refused client has nothing more to do here."""
+        self._flush()
+        self.close(reason)
+
+    def _on_publish(self, event: PublishRequested) -> None:
+        path = self._path_for(event.key)
+        self.path = path
+        try:
+            hub = self._server.router.route_publish(path, self.peer)
+            hub.claim(self)
+        except Refused as exc:
+            self.log.info("publish %s refused: %s (%s)", path, exc.reason, exc.code)
+            self.session.reject_publish(event.stream_id, exc.reason)
+            self._refuse(f"publish refused: {exc.reason}")
+            return
+        except PublisherBusy:
+            self.log.info("publish %s refused: already publishing", path)
+            self.session.reject_publish(event.stream_id, f"{path} is already being published")
+            self._refuse("publish refused: stream busy")
+            return
+        except HubClosed:
+            self.log.info("publish %s refused: stream closed", path)
+            self.session.reject_publish(event.stream_id, f"{path} is closed")
+            self._refuse("publish refused: stream closed")
+            return
+        self.hub = hub
+        self.role = "publish"
+        self.session.accept_publish(event.stream_id)
+        self.log.info("publishing %s", path)
+
+    def _on_play(self, event: PlayRequested) -> None:
+        path = self._path_for(event.key)
+        self.path = path
+        try:
+            sub = self._server.router.route_play(path, self.peer)
+        except Refused as exc:
+            self.log.info("play %s refused: %s (%s)", path, exc.reason, exc.code)
+            self.session.reject_play(event.stream_id, exc.reason)
+            self._refuse(f"play refused: {exc.reason}")
+            return
+        except HubClosed:
+            self.session.reject_play(event.stream_id, f"{path} is closed")
+            self._refuse("play refused: stream closed")
+            return
+        if self._config.player_max_queue_bytes is not None:
+            sub.max_queue_bytes = self._config.player_max_queue_bytes
+        self.subscription = sub
+        self.role = "play"
+        self.session.accept_play(event.stream_id)
+        self._flush()
+        self._cancel_timer()
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(sub), name=f"rtmp-play {path}")
+        self.log.info("playing %s", path)
+
+    # -- player pump ------------------------------------------------------------------------------
+    async def _pump(self, sub: Subscription) -> None:
+        session = self.session
+        max_batch = self._config.max_batch_bytes
+        try:
+            while not self._closed:
+                if not self._can_write.is_set():
+                    await self._can_write.wait()
+                    continue
+                item: HubUnit | HubSignal | None = await sub.get()
+                batch = 0
+                while item is not None:
+                    if isinstance(item, HubUnit):
+                        session.send_media(item.payload)
+                        batch += item.size
+                    elif not self._handle_signal(item):
+                        return
+                    if batch >= max_batch:
+                        break
+                    item = sub.get_nowait()
+                self._flush()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug in one player must not take the loop down
+            self.log.exception("player pump failed")
+            self.close("internal error in player pump")
+
+    def _handle_signal(self, signal: HubSignal) -> bool:
+        """Apply a hub signal; False when the player must stop."""
+        if signal is HubSignal.UNPUBLISHED:
+            self.log.info("publisher of %s left; waiting %.1f s", self.path, self._config.unpublish_grace_s)
+            self.session.notify_unpublished()
+            if self._grace_timer is None:
+                self._grace_timer = asyncio.get_running_loop().call_later(
+                    self._config.unpublish_grace_s, self._on_grace_expired
+                )
+            return True
+        if signal is HubSignal.PUBLISHED:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+                self._grace_timer = None
+            self.session.notify_published()
+            return True
+        self._flush()
+        self.close("stream closed")
+        return False
+
+    def _on_grace_expired(self) -> None:
+        self._grace_timer = None
+        self.close("publisher did not return within the grace period")
+
+    # -- timers -----------------------------------------------------------------------------------
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_handshake_timeout(self) -> None:
+        self._timer = None
+        self.close("handshake timeout")
+
+    def _rearm_idle(self) -> None:
+        self._cancel_timer()
+        if self._config.idle_timeout_s > 0 and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(self._config.idle_timeout_s, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        if self._closed or self.role == "play":
+            return
+        idle = time.monotonic() - self._last_input
+        if idle >= self._config.idle_timeout_s:
+            self.close(f"idle for {idle:.1f} s")
+        else:
+            self._timer = asyncio.get_running_loop().call_later(
+                self._config.idle_timeout_s - idle, self._check_idle
+            )
+
+    # -- teardown ---------------------------------------------------------------------------------
+    def _release_hub(self) -> None:
+        if self.hub is not None:
+            self.hub.release(self)
+            self.hub = None
+
+    def _stop_playing(self) -> None:
+        if self._pump_task is not None and self._pump_task is not asyncio.current_task():
+            self._pump_task.cancel()
+        self._pump_task = None
+        if self.subscription is not None:
+            self.subscription.close()
+            self.subscription = None
+
+    def close(self, reason: str) -> None:
+        """End this session with a logged reason; the others are untouched. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.close_reason = reason
+        self.log.info("closing: %s", reason)
+        self.session.close(reason)
+        for timer in (self._timer, self._grace_timer, self._stall_timer):
+            if timer is not None:
+                timer.cancel()
+        self._release_hub()
+        self._stop_playing()
+        self._can_write.set()
+        if self.transport is not None:
+            self.transport.close()
+            if self._stall_timer is not None:
+                # A peer that stopped reading would keep close() waiting for the buffer forever.
+                self.transport.abort()
+        self._server._connections.discard(self)
+
+
+class RtmpServer:
+    """An RTMP server on ``host:port`` routing publish and play through ``router``.
+
+    ``async with RtmpServer(router, port=0) as server:`` (or ``await start()`` / ``await close()``);
+    :attr:`port` is the bound port; :attr:`sessions` the live connections.
+    """
+
+    def __init__(
+        self,
+        router: StreamRouter,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1935,
+        config: RtmpServerConfig | None = None,
+    ) -> None:
+        self.router = router
+        self.host = host
+        self.port = port
+        self.config = config or RtmpServerConfig()
+        self.config.validate()
+        self._rng = random.Random(self.config.seed)
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[RtmpServerConnection] = set()
+
+    def __repr__(self) -> str:
+        return f"<RtmpServer {self.host}:{self.port} sessions={len(self._connections)}>"
+
+    @property
+    def sessions(self) -> tuple[RtmpServerConnection, ...]:
+        """Live client connections (peer, role, path, bytes_received, bytes_sent, session)."""
+        return tuple(self._connections)
+
+    async def start(self) -> None:
+        """Bind and listen. Raises OSError when the address is taken."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: RtmpServerConnection(self), self.host, self.port)
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+        logger.info("RTMP server listening on %s:%d", self.host, self.port)
+
+    def close_path(self, path: StreamPath, reason: str) -> int:
+        """Close every session (publisher and players) of ``path``; returns how many were closed."""
+        victims = [c for c in self._connections if c.path == path]
+        for conn in victims:
+            conn.close(reason)
+        return len(victims)
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Stop listening, close every session, and wait up to ``grace_s`` for the listener to finish."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.close("server shutting down")
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), grace_s)
+            self._server = None
+
+    async def __aenter__(self) -> RtmpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

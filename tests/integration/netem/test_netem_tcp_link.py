@@ -1,0 +1,151 @@
+"""TcpLink on real loopback sockets: delay, ordered bytes under jitter and loss, bandwidth, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from mediaplane.netem import Impairment
+from mediaplane.netem.link import FORWARD, TcpLink
+
+
+async def echo_server() -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def port_of(server: asyncio.Server) -> int:
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def test_round_trip_delay_per_direction() -> None:
+    server = await echo_server()
+    async with TcpLink(
+        target=("127.0.0.1", port_of(server)),
+        impairment=Impairment(delay_ms=30.0),
+        reverse_impairment=Impairment(delay_ms=10.0),
+    ) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        rtts = []
+        for _ in range(5):
+            start = time.monotonic()
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            rtts.append(time.monotonic() - start)
+        assert all(0.039 <= r < 0.060 for r in rtts), rtts
+        assert link.connections == 1
+        writer.close()
+    server.close()
+
+
+async def test_bytes_arrive_intact_and_in_order_under_jitter_loss_and_rate() -> None:
+    server = await echo_server()
+    payload = os.urandom(400_000)
+    imp = Impairment(
+        delay_ms=5.0, jitter_ms=5.0, jitter_distribution="normal", loss_pct=1.0, rate_kbps=20_000.0, seed=3
+    )
+    async with TcpLink(target=("127.0.0.1", port_of(server)), impairment=imp) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        start = time.monotonic()
+
+        async def write() -> None:
+            for i in range(0, len(payload), 10_000):
+                writer.write(payload[i : i + 10_000])
+                await writer.drain()
+
+        writer_task = asyncio.create_task(write())
+        echoed = await asyncio.wait_for(reader.readexactly(len(payload)), 20)
+        elapsed = time.monotonic() - start
+        await writer_task
+        assert echoed == payload
+        # both directions capped at 20 Mbps: at least 400 kB * 8 / 20 Mbps = 0.16 s
+        assert elapsed >= 0.16
+        stats = link.stats()
+        assert stats[FORWARD]["bytes_delivered"] == len(payload)
+        writer.close()
+    server.close()
+
+
+async def test_bandwidth_cap_paces_the_stream() -> None:
+    server = await echo_server()
+    async with TcpLink(
+        target=("127.0.0.1", port_of(server)),
+        impairment=Impairment(rate_kbps=4000.0),
+        reverse_impairment=Impairment(),
+    ) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        payload = b"x" * 500_000  # 1 s at 4 Mbps
+        start = time.monotonic()
+        writer.write(payload)
+        await reader.readexactly(len(payload))
+        elapsed = time.monotonic() - start
+        assert 0.9 <= elapsed <= 1.6, elapsed
+        writer.close()
+    server.close()
+
+
+async def test_stall_outage_holds_bytes_then_delivers() -> None:
+    server = await echo_server()
+    async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        writer.write(b"a")
+        assert await reader.readexactly(1) == b"a"
+        link.set_impairment("both", Impairment(outage=True, outage_mode="stall"))
+        writer.write(b"held")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(reader.readexactly(4), 0.3)
+        link.set_impairment("both", Impairment())
+        assert await asyncio.wait_for(reader.readexactly(4), 2) == b"held"
+        assert link.connections == 1
+        writer.close()
+    server.close()
+
+
+async def test_reset_outage_cuts_and_refuses_connections() -> None:
+    server = await echo_server()
+    async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        writer.write(b"a")
+        assert await reader.readexactly(1) == b"a"
+        link.set_impairment("forward", Impairment(outage=True, outage_mode="reset"))
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(reader.readexactly(1), 2)
+        assert link.resets == 1
+        # a new connection during the outage is cut at once
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", link.port)
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            writer2.write(b"b")
+            await asyncio.wait_for(reader2.readexactly(1), 2)
+        link.set_impairment("forward", Impairment())
+        reader3, writer3 = await asyncio.open_connection("127.0.0.1", link.port)
+        writer3.write(b"c")
+        assert await asyncio.wait_for(reader3.readexactly(1), 2) == b"c"
+        writer.close()
+        writer2.close()
+        writer3.close()
+    server.close()
+
+
+async def test_upstream_refused_closes_the_client() -> None:
+    server = await echo_server()
+    port = port_of(server)
+    server.close()
+    await server.wait_closed()
+    async with TcpLink(target=("127.0.0.1", port)) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        assert await asyncio.wait_for(reader.read(10), 2) == b""
+        writer.close()
+        await asyncio.sleep(0.05)
+        assert link.connections == 0

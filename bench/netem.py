@@ -1,0 +1,216 @@
+"""Benchmark: datagrams per second through a UdpLink, and how close deliveries land to their deadline.
+
+The link runs in this process on one asyncio loop (one core); a sender and a sink run as separate
+processes so they do not share its CPU. Three runs at the same offered load:
+
+1. plain: a no-impairment UdpLink (forwards at once): the reference;
+2. impaired: delay 20 ms, jitter 2 ms (normal), loss 1 %;
+3. delay-only: delay 20 ms, to measure the end-to-end added-delay error at the sink.
+
+Printed figures: packets in/out, wall-clock throughput, link CPU time per packet (packets per
+CPU-second = what one core sustains), scheduling error (actual minus scheduled send time, measured in
+the link) percentiles, end-to-end delay error at the sink, and the ratio against the plain run.
+
+    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from mediaplane.netem import Impairment  # noqa: E402
+from mediaplane.netem.link import FORWARD, UdpLink  # noqa: E402
+
+STAMP = struct.Struct("!Qd")
+
+
+def role_sender(host: str, port: int, rate: int, seconds: float, size: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sock.connect((host, port))
+    pad = b"\0" * (size - STAMP.size)
+    total = int(rate * seconds)
+    batch = max(1, rate // 1000)  # one burst per millisecond
+    start = time.monotonic()
+    seq = 0
+    refused = 0
+    while seq < total:
+        due = start + seq / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        for _ in range(min(batch, total - seq)):
+            try:
+                sock.send(STAMP.pack(seq, time.monotonic()) + pad)
+            except (BlockingIOError, ConnectionRefusedError):
+                refused += 1
+            seq += 1
+    print(json.dumps({"sent": seq, "refused": refused, "seconds": time.monotonic() - start}), flush=True)
+
+
+def role_sink(port_file: str, delay_ms: float, idle_s: float) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sock.bind(("127.0.0.1", 0))
+    with open(port_file, "w") as f:
+        f.write(str(sock.getsockname()[1]))
+    sock.settimeout(30.0)
+    count = 0
+    errors: list[float] = []
+    first = last = 0.0
+    expect = delay_ms / 1000.0
+    while True:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            break
+        now = time.monotonic()
+        if not count:
+            first = now
+            sock.settimeout(idle_s)
+        last = now
+        count += 1
+        _, sent = STAMP.unpack_from(data)
+        errors.append(now - sent - expect)
+    errors.sort()
+    out = {"received": count, "seconds": last - first, "e2e_error_ms": percentiles(errors)}
+    print(json.dumps(out), flush=True)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000.0, 3)
+
+    abs_sorted = sorted(abs(v) for v in values)
+    return {
+        "p1": at(1),
+        "p50": at(50),
+        "p99": at(99),
+        "p99.9": at(99.9),
+        "abs_p99": round(abs_sorted[min(len(abs_sorted) - 1, int(0.99 * len(abs_sorted)))] * 1000.0, 3),
+    }
+
+
+async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dict[str, object]:
+    port_file = f"/tmp/netem-bench-{os.getpid()}-{label}.port"
+    here = os.path.abspath(__file__)
+    sink = subprocess.Popen(
+        [sys.executable, here, "--role", "sink", "--port-file", port_file, "--delay-ms", str(imp.delay_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(200):
+            if os.path.exists(port_file) and open(port_file).read():
+                break
+            await asyncio.sleep(0.01)
+        sink_port = int(open(port_file).read())
+        async with UdpLink(
+            target=("127.0.0.1", sink_port), impairment=imp, seed=1, record_lateness=True
+        ) as link:
+            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            wall0 = time.monotonic()
+            sender = await asyncio.create_subprocess_exec(
+                sys.executable,
+                here,
+                "--role",
+                "sender",
+                "--port",
+                str(link.port),
+                "--rate",
+                str(args.rate),
+                "--seconds",
+                str(args.seconds),
+                "--size",
+                str(args.size),
+                stdout=subprocess.PIPE,
+            )
+            out, _ = await sender.communicate()
+            sent = json.loads(out)
+            while link.stats()[FORWARD]["queued"]:
+                await asyncio.sleep(0.01)
+            wall = time.monotonic() - wall0
+            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            stats = link.stats()[FORWARD]
+            lateness = link.lateness or []
+        sink_out, _ = await asyncio.to_thread(sink.communicate)
+        received = json.loads(sink_out)
+    finally:
+        if sink.poll() is None:
+            sink.kill()
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    packets = stats["packets_in"]
+    return {
+        "label": label,
+        "sent": sent["sent"],
+        "link_in": packets,
+        "link_dropped": stats["dropped"],
+        "link_delivered": stats["delivered"],
+        "sink_received": received["received"],
+        "throughput_pps": round(stats["delivered"] / max(received["seconds"], 1e-9)),
+        "link_cpu_s": round(cpu, 3),
+        "pps_per_cpu_s": round(packets / cpu) if cpu else None,
+        "sched_error_ms": percentiles(lateness) if lateness else {},
+        "e2e_error_ms": received["e2e_error_ms"],
+        "wall_s": round(wall, 2),
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    runs = [
+        ("plain", Impairment()),
+        ("impaired", Impairment(delay_ms=20.0, jitter_ms=2.0, jitter_distribution="normal", loss_pct=1.0)),
+        ("delay-only", Impairment(delay_ms=20.0)),
+    ]
+    print(
+        f"offered load: {args.rate} pps of {args.size}-byte datagrams for {args.seconds} s; cores: {os.cpu_count()}"
+    )
+    results = []
+    for label, imp in runs:
+        result = await run_once(label, imp, args)
+        results.append(result)
+        print(json.dumps(result))
+    plain = results[0]
+    for r in results[1:]:
+        ratio = (r["pps_per_cpu_s"] or 0) / (plain["pps_per_cpu_s"] or 1)  # type: ignore[operator]
+        print(
+            f"{r['label']}: {r['pps_per_cpu_s']} packets per link-CPU-second = {ratio:.2f} x plain relay; "
+            f"throughput {r['throughput_pps']} pps (offered {args.rate}); "
+            f"scheduling error (ms) {r['sched_error_ms']}; end-to-end added delay minus delay_ms (ms"
+            f"{', includes the configured jitter' if r['label'] == 'impaired' else ''}) {r['e2e_error_ms']}"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--role", default="main", choices=["main", "sender", "sink"])
+    parser.add_argument("--rate", type=int, default=60000)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--size", type=int, default=1332)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", default="")
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parsed = parser.parse_args()
+    if parsed.role == "sender":
+        role_sender("127.0.0.1", parsed.port, parsed.rate, parsed.seconds, parsed.size)
+    elif parsed.role == "sink":
+        role_sink(parsed.port_file, parsed.delay_ms, 1.0)
+    else:
+        asyncio.run(main(parsed))

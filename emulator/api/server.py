@@ -1,0 +1,548 @@
+"""The ICE 2020-11-09 RPC API for MediaConnect, served by aiohttp at ``POST /``.
+
+Transport (what the official SDK sends, ICE-API.md "Transport"):
+
+* Parameters come from the query string and, if present, a form-encoded body (body values win).
+* The operation is the ``Action`` parameter or the ``x-acs-action`` header; ``Version`` /
+  ``x-acs-version`` must be ``2020-11-09`` when present (decision: an absent version is accepted so
+  that ``curl 'http://host:port/?Action=...'`` works).
+* Signatures V1 and V3 are checked by :class:`~emulator.api.signature.SignatureVerifier` when access keys
+  are configured; by default any key is accepted and nothing is checked.
+* Success: HTTP 200 ``{"RequestId", "RetCode": 0, "Description": "OK", "Content"}`` (``Retcode`` for
+  GetMediaConnectFlow, as the SDK model reads it); operations without a result send ``"Content": ""``.
+* Errors: HTTP 4xx / 5xx ``{"RequestId", "Code", "Message", "HostId", "Recommend"}``. The mapping from
+  :mod:`emulator.errors` to status and code is :data:`ERROR_CODES`, the only place it is made:
+
+  ======================================  ======  ==============================
+  error                                   status  Code
+  ======================================  ======  ==============================
+  MissingValue                            400     MissingParameter
+  InvalidValue                            400     InvalidParameter
+  NotFound                                404     ResourceNotFound
+  WrongState, FlowStartError              403     OperationDenied
+  PortUnavailable                         503     ServiceUnAvailable
+  UnknownAction                           404     InvalidAction.NotFound
+  UnsupportedVersion                      400     InvalidVersion
+  IncompleteSignature                     400     IncompleteSignature
+  UnknownAccessKey                        404     InvalidAccessKeyId.NotFound
+  SignatureMismatch                       400     SignatureDoesNotMatch
+  BadTimestamp                            400     InvalidTimeStamp.Format
+  StaleTimestamp                          400     InvalidTimeStamp.Expired
+  NonceReused                             400     SignatureNonceUsed
+  anything else                           500     InternalError
+  ======================================  ======  ==============================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from ..errors import (
+    BadTimestamp,
+    EmulatorError,
+    FlowStartError,
+    IncompleteSignature,
+    InvalidValue,
+    MissingValue,
+    NonceReused,
+    NotFound,
+    PortUnavailable,
+    SignatureMismatch,
+    StaleTimestamp,
+    UnknownAccessKey,
+    UnknownAction,
+    UnsupportedVersion,
+    WrongState,
+)
+from ..flows import Flow, FlowInput, FlowManager, FlowOutput
+from .signature import ReceivedRequest, SignatureVerifier
+
+__all__ = [
+    "API_VERSION",
+    "ERROR_CODES",
+    "MANAGER_KEY",
+    "OPERATIONS",
+    "VERIFIER_KEY",
+    "ApiServer",
+    "Params",
+    "build_app",
+    "error_code",
+]
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2020-11-09"
+
+#: Domain / transport error class -> (HTTP status, ICE error code). First match wins (subclasses first).
+ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
+    (MissingValue, 400, "MissingParameter"),
+    (InvalidValue, 400, "InvalidParameter"),
+    (NotFound, 404, "ResourceNotFound"),
+    (WrongState, 403, "OperationDenied"),
+    (FlowStartError, 403, "OperationDenied"),
+    (PortUnavailable, 503, "ServiceUnAvailable"),
+    (UnknownAction, 404, "InvalidAction.NotFound"),
+    (UnsupportedVersion, 400, "InvalidVersion"),
+    (IncompleteSignature, 400, "IncompleteSignature"),
+    (UnknownAccessKey, 404, "InvalidAccessKeyId.NotFound"),
+    (SignatureMismatch, 400, "SignatureDoesNotMatch"),
+    (BadTimestamp, 400, "InvalidTimeStamp.Format"),
+    (StaleTimestamp, 400, "InvalidTimeStamp.Expired"),
+    (NonceReused, 400, "SignatureNonceUsed"),
+)
+INTERNAL_ERROR = (500, "InternalError")
+
+MANAGER_KEY = web.AppKey("mcemu.flow_manager", FlowManager)
+VERIFIER_KEY = web.AppKey("mcemu.signature_verifier", SignatureVerifier)
+
+
+def error_code(exc: BaseException) -> tuple[int, str]:
+    """HTTP status and ICE ``Code`` for an exception raised while serving a request."""
+    for cls, status, code in ERROR_CODES:
+        if isinstance(exc, cls):
+            return status, code
+    return INTERNAL_ERROR
+
+
+class Params:
+    """The request's parameters (all strings on the wire), decoded on demand into typed values."""
+
+    _TRUE = frozenset({"true", "1", "yes"})
+    _FALSE = frozenset({"false", "0", "no", ""})
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = dict(values)
+
+    def text(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def integer(self, name: str) -> int | None:
+        """None when absent or empty; InvalidValue naming ``name`` when not a decimal integer."""
+        raw = self.values.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return int(raw.strip(), 10)
+        except ValueError:
+            raise InvalidValue(name, f"{raw!r} is not an integer") from None
+
+    def flag(self, name: str) -> bool:
+        raw = self.values.get(name)
+        if raw is None:
+            return False
+        low = raw.strip().lower()
+        if low in self._TRUE:
+            return True
+        if low in self._FALSE:
+            return False
+        raise InvalidValue(name, f"{raw!r} is not true or false")
+
+
+# --- Content builders (keys exactly as the SDK models read them) -----------------------------------
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _without_none(content: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in content.items() if v is not None}
+
+
+def flow_content(flow: Flow) -> dict[str, Any]:
+    return _without_none(
+        {
+            "FlowId": flow.id,
+            "FlowName": flow.name,
+            "FlowRegion": flow.region.id,
+            "FlowStatus": flow.status.value,
+            "CreateTime": flow.create_time,
+            "StartTime": flow.start_time or None,
+            "FlowFailover": _yes_no(flow.failover_open),
+        }
+    )
+
+
+def _input_fields(manager: FlowManager, flow: Flow, inp: FlowInput, prefix: str) -> dict[str, Any]:
+    srt = inp.srt_latency is not None
+    fields: dict[str, Any] = {
+        "InputName": inp.name,
+        "InputProtocol": inp.protocol.value,
+        "InputUrl": inp.url,
+        "InnerInputUrl": inp.inner_url or None,
+        "InputStatus": manager.input_status(flow, inp),
+        "MaxBitrate": inp.max_bitrate,
+        "Cidrs": inp.cidrs,
+        "CreateTime": inp.create_time,
+        "PairFlowId": inp.pair_flow_id or None,
+        "PairOutputName": inp.pair_output_name or None,
+        "SrtLatency": inp.srt_latency if srt else None,
+        "SrtPassphrase": inp.srt_passphrase if srt else None,
+        "SrtPbkeyLen": inp.srt_pbkeylen if srt else None,
+    }
+    if prefix:
+        # The SDK model has Backup twins of these fields only (no protocol or pair: same as the primary's).
+        twins = {
+            "InputName",
+            "InputUrl",
+            "InnerInputUrl",
+            "InputStatus",
+            "MaxBitrate",
+            "Cidrs",
+            "CreateTime",
+            "SrtLatency",
+            "SrtPassphrase",
+            "SrtPbkeyLen",
+        }
+        fields = {prefix + k: v for k, v in fields.items() if k in twins}
+    return _without_none(fields)
+
+
+def input_content(manager: FlowManager, flow: Flow) -> dict[str, Any]:
+    primary, backup = flow.primary_input, flow.backup_input
+    if primary is None:
+        raise NotFound("FlowId", f"flow {flow.id} has no input")
+    content = _input_fields(manager, flow, primary, "")
+    if backup is not None:
+        content.update(_input_fields(manager, flow, backup, "Backup"))
+    return content
+
+
+def output_content(out: FlowOutput) -> dict[str, Any]:
+    srt = out.srt_latency is not None
+    return _without_none(
+        {
+            "OutputName": out.name,
+            "OutputProtocol": out.protocol.value,
+            "OutputUrl": out.url,
+            "Cidrs": out.cidrs,
+            "CreateTime": out.create_time,
+            "Forbid": _yes_no(out.forbid),
+            "PairFlowId": out.pair_flow_id or None,
+            "PairInputName": out.pair_input_name or None,
+            "PlayerLimit": out.player_limit,
+            "SrtLatency": out.srt_latency if srt else None,
+            "SrtPassphrase": out.srt_passphrase if srt else None,
+            "SrtPbkeyLen": out.srt_pbkeylen if srt else None,
+        }
+    )
+
+
+# --- operations --------------------------------------------------------------------------------------
+
+Handler = Callable[[FlowManager, Params], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    handler: Handler
+    retcode_key: str = "RetCode"
+
+
+async def _create_flow(m: FlowManager, p: Params) -> Any:
+    flow = m.create_flow(name=p.text("FlowName"), region=p.text("FlowRegion"))
+    return {"FlowId": flow.id}
+
+
+async def _get_flow(m: FlowManager, p: Params) -> Any:
+    return flow_content(m.get_flow(p.text("FlowId")))
+
+
+async def _delete_flow(m: FlowManager, p: Params) -> Any:
+    m.delete_flow(p.text("FlowId"))
+    return ""
+
+
+async def _update_status(m: FlowManager, p: Params) -> Any:
+    await m.set_status(p.text("FlowId"), p.text("Status"))
+    return ""
+
+
+async def _add_input(m: FlowManager, p: Params) -> Any:
+    inp = m.add_input(
+        p.text("FlowId"),
+        name=p.text("InputName"),
+        protocol=p.text("InputProtocol"),
+        cidrs=p.text("Cidrs"),
+        from_url=p.text("InputFromUrl"),
+        max_bitrate=p.integer("MaxBitrate"),
+        pair_flow_id=p.text("PairFlowId"),
+        pair_output_name=p.text("PairOutputName"),
+        srt_latency=p.integer("SrtLatency"),
+        srt_passphrase=p.text("SrtPassphrase"),
+        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+        with_internal_vip=p.flag("WithInternalVip"),
+    )
+    return _without_none({"InputUrl": inp.url, "InnerInputUrl": inp.inner_url or None})
+
+
+async def _get_input(m: FlowManager, p: Params) -> Any:
+    return input_content(m, m.get_flow(p.text("FlowId")))
+
+
+async def _update_input(m: FlowManager, p: Params) -> Any:
+    m.update_input(
+        p.text("FlowId"),
+        name=p.text("InputName"),
+        cidrs=p.text("Cidrs"),
+        from_url=p.text("InputFromUrl"),
+        max_bitrate=p.integer("MaxBitrate"),
+        srt_latency=p.integer("SrtLatency"),
+        srt_passphrase=p.text("SrtPassphrase"),
+        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+    )
+    return ""
+
+
+async def _delete_input(m: FlowManager, p: Params) -> Any:
+    m.delete_input(p.text("FlowId"), p.text("InputName"))
+    return ""
+
+
+async def _add_output(m: FlowManager, p: Params) -> Any:
+    out = m.add_output(
+        p.text("FlowId"),
+        name=p.text("OutputName"),
+        protocol=p.text("OutputProtocol"),
+        to_url=p.text("OutputToUrl"),
+        pair_flow_id=p.text("PairFlowId"),
+        pair_input_name=p.text("PairInputName"),
+        player_limit=p.integer("PlayerLimit"),
+        cidrs=p.text("Cidrs"),
+        srt_latency=p.integer("SrtLatency"),
+        srt_passphrase=p.text("SrtPassphrase"),
+        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+    )
+    return {"OutputUrl": out.url}
+
+
+async def _get_output(m: FlowManager, p: Params) -> Any:
+    return output_content(m.get_output(p.text("FlowId"), p.text("OutputName")))
+
+
+async def _update_output(m: FlowManager, p: Params) -> Any:
+    m.update_output(
+        p.text("FlowId"),
+        p.text("OutputName"),
+        cidrs=p.text("Cidrs"),
+        to_url=p.text("OutputToUrl"),
+        player_limit=p.integer("PlayerLimit"),
+        srt_latency=p.integer("SrtLatency"),
+        srt_passphrase=p.text("SrtPassphrase"),
+        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+    )
+    return ""
+
+
+async def _delete_output(m: FlowManager, p: Params) -> Any:
+    m.delete_output(p.text("FlowId"), p.text("OutputName"))
+    return ""
+
+
+async def _forbid_output(m: FlowManager, p: Params) -> Any:
+    m.forbid_output(p.text("FlowId"), p.text("OutputName"))
+    return ""
+
+
+async def _resume_output(m: FlowManager, p: Params) -> Any:
+    m.resume_output(p.text("FlowId"), p.text("OutputName"))
+    return ""
+
+
+async def _open_failover(m: FlowManager, p: Params) -> Any:
+    m.open_failover(p.text("FlowId"))
+    return ""
+
+
+async def _close_failover(m: FlowManager, p: Params) -> Any:
+    m.close_failover(p.text("FlowId"))
+    return ""
+
+
+async def _all_output_names(m: FlowManager, p: Params) -> Any:
+    return m.output_names(p.text("FlowId"))
+
+
+async def _available_regions(m: FlowManager, p: Params) -> Any:
+    return {"RegionList": m.regions.ids, "DefaultRegion": m.regions.get_default().id}
+
+
+#: Action -> operation, the 18 operations of ICE-API.md.
+OPERATIONS: dict[str, Operation] = {
+    "CreateMediaConnectFlow": Operation(_create_flow),
+    "GetMediaConnectFlow": Operation(_get_flow, "Retcode"),
+    "DeleteMediaConnectFlow": Operation(_delete_flow),
+    "UpdateMediaConnectFlowStatus": Operation(_update_status),
+    "AddMediaConnectFlowInput": Operation(_add_input),
+    "GetMediaConnectFlowInput": Operation(_get_input),
+    "UpdateMediaConnectFlowInput": Operation(_update_input),
+    "DeleteMediaConnectFlowInput": Operation(_delete_input),
+    "AddMediaConnectFlowOutput": Operation(_add_output),
+    "GetMediaConnectFlowOutput": Operation(_get_output),
+    "UpdateMediaConnectFlowOutput": Operation(_update_output),
+    "DeleteMediaConnectFlowOutput": Operation(_delete_output),
+    "ForbidMediaConnectFlowOutput": Operation(_forbid_output),
+    "ResumeMediaConnectFlowOutput": Operation(_resume_output),
+    "OpenMediaConnectFlowFailover": Operation(_open_failover),
+    "CloseMediaConnectFlowFailover": Operation(_close_failover),
+    "GetMediaConnectFlowAllOutputName": Operation(_all_output_names),
+    "GetMediaConnectAvailableRegion": Operation(_available_regions),
+}
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+
+def _json(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
+def _error_response(request: web.Request, request_id: str, exc: BaseException) -> web.Response:
+    status, code = error_code(exc)
+    if status >= 500 and not isinstance(exc, EmulatorError):
+        logger.error("request %s failed", request_id, exc_info=exc)
+        message = "The request processing has failed due to some unknown error, exception or failure."
+    else:
+        message = str(exc)
+        logger.info("request %s refused: %s %s", request_id, code, message)
+    return _json(
+        status,
+        {
+            "RequestId": request_id,
+            "HostId": request.host,
+            "Code": code,
+            "Message": message,
+            "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product=ICE&requestId={request_id}",
+        },
+    )
+
+
+async def _rpc(request: web.Request) -> web.Response:
+    request_id = str(uuid.uuid4()).upper()
+    try:
+        body = await request.read()
+        form: dict[str, str] = {}
+        if body and request.content_type == "application/x-www-form-urlencoded":
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        query = {k: request.query.getone(k) for k in request.query}
+        request.app[VERIFIER_KEY].verify(
+            ReceivedRequest(
+                method=request.method,
+                path=request.path,
+                query=query,
+                headers=tuple(request.headers.items()),
+                body=body,
+                form=form,
+            )
+        )
+        params = {**query, **form}
+        action = params.get("Action") or request.headers.get("x-acs-action")
+        if not action:
+            raise MissingValue("Action")
+        version = params.get("Version") or request.headers.get("x-acs-version")
+        if version and version != API_VERSION:
+            raise UnsupportedVersion(
+                f"Specified parameter Version {version!r} is not valid; use {API_VERSION}"
+            )
+        op = OPERATIONS.get(action)
+        if op is None:
+            raise UnknownAction(f"Specified api is not found, please check your url and method: {action}")
+        content = await op.handler(request.app[MANAGER_KEY], Params(params))
+    except Exception as exc:
+        return _error_response(request, request_id, exc)
+    logger.debug("request %s %s ok", request_id, action)
+    return _json(200, {"RequestId": request_id, op.retcode_key: 0, "Description": "OK", "Content": content})
+
+
+def build_app(
+    manager: FlowManager,
+    *,
+    access_keys: Mapping[str, str] | None = None,
+    extra_state: Callable[[], Any] | None = None,
+) -> web.Application:
+    """The aiohttp application: the ICE RPC API at ``/`` and the admin API under ``/_emulator/``.
+
+    ``access_keys`` (``{access_key_id: secret}``) turns signature checks on. ``extra_state`` returns a
+    dict (or an awaitable of one) merged into ``GET /_emulator/state``. More routes may be added to the
+    returned application before it is started.
+    """
+    from .admin import add_admin_routes
+
+    app = web.Application()
+    app[MANAGER_KEY] = manager
+    app[VERIFIER_KEY] = SignatureVerifier(access_keys)
+    app.router.add_route("POST", "/", _rpc)
+    app.router.add_route("GET", "/", _rpc)
+    add_admin_routes(app, extra_state=extra_state)
+    return app
+
+
+class ApiServer:
+    """Serve :func:`build_app` (or ``app``) on ``host:port`` (port 0: ephemeral) as an async context manager.
+
+    ``port`` is the real bound port once started; ``endpoint`` is ``"host:port"`` for the SDK's Config.
+    """
+
+    def __init__(
+        self,
+        manager: FlowManager,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_keys: Mapping[str, str] | None = None,
+        extra_state: Callable[[], Any] | None = None,
+        app: web.Application | None = None,
+    ) -> None:
+        self.manager = manager
+        self.host = host
+        self.port = port
+        self.app = (
+            app if app is not None else build_app(manager, access_keys=access_keys, extra_state=extra_state)
+        )
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        logger.info("ICE API listening on %s", self.url)
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> ApiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -29,8 +29,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mediaplane.netem import Impairment  # noqa: E402
-from mediaplane.netem.link import FORWARD, UdpLink  # noqa: E402
+from mediaplane.netem import Impairment
+from mediaplane.netem.link import FORWARD, UdpLink
 
 STAMP = struct.Struct("!Qd")
 
@@ -59,12 +59,11 @@ def role_sender(host: str, port: int, rate: int, seconds: float, size: int) -> N
     print(json.dumps({"sent": seq, "refused": refused, "seconds": time.monotonic() - start}), flush=True)
 
 
-def role_sink(port_file: str, delay_ms: float, idle_s: float) -> None:
+def role_sink(delay_ms: float, idle_s: float) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     sock.bind(("127.0.0.1", 0))
-    with open(port_file, "w") as f:
-        f.write(str(sock.getsockname()[1]))
+    print(sock.getsockname()[1], flush=True)
     sock.settimeout(30.0)
     count = 0
     errors: list[float] = []
@@ -83,7 +82,6 @@ def role_sink(port_file: str, delay_ms: float, idle_s: float) -> None:
         count += 1
         _, sent = STAMP.unpack_from(data)
         errors.append(now - sent - expect)
-    errors.sort()
     out = {"received": count, "seconds": last - first, "e2e_error_ms": percentiles(errors)}
     print(json.dumps(out), flush=True)
 
@@ -107,54 +105,37 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dict[str, object]:
-    port_file = f"/tmp/netem-bench-{os.getpid()}-{label}.port"
-    here = os.path.abspath(__file__)
-    sink = subprocess.Popen(
-        [sys.executable, here, "--role", "sink", "--port-file", port_file, "--delay-ms", str(imp.delay_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
+    here = __file__
+    py = sys.executable
+    sink = await asyncio.create_subprocess_exec(
+        py, here, "--role", "sink", "--delay-ms", str(imp.delay_ms), stdout=subprocess.PIPE
     )
+    assert sink.stdout is not None
     try:
-        for _ in range(200):
-            if os.path.exists(port_file) and open(port_file).read():
-                break
-            await asyncio.sleep(0.01)
-        sink_port = int(open(port_file).read())
+        sink_port = int(await sink.stdout.readline())
         async with UdpLink(
             target=("127.0.0.1", sink_port), impairment=imp, seed=1, record_lateness=True
         ) as link:
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             wall0 = time.monotonic()
             sender = await asyncio.create_subprocess_exec(
-                sys.executable,
-                here,
-                "--role",
-                "sender",
-                "--port",
-                str(link.port),
-                "--rate",
-                str(args.rate),
-                "--seconds",
-                str(args.seconds),
-                "--size",
-                str(args.size),
-                stdout=subprocess.PIPE,
-            )
+                py, here, "--role", "sender", "--port", str(link.port), "--rate", str(args.rate),
+                "--seconds", str(args.seconds), "--size", str(args.size), stdout=subprocess.PIPE,
+            )  # fmt: skip
             out, _ = await sender.communicate()
             sent = json.loads(out)
-            while link.stats()[FORWARD]["queued"]:
+            while link.stats()[FORWARD]["queued"]:  # noqa: ASYNC110 - polling the link's own queue
                 await asyncio.sleep(0.01)
             wall = time.monotonic() - wall0
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             stats = link.stats()[FORWARD]
             lateness = link.lateness or []
-        sink_out, _ = await asyncio.to_thread(sink.communicate)
+        sink_out, _ = await sink.communicate()
         received = json.loads(sink_out)
     finally:
-        if sink.poll() is None:
+        if sink.returncode is None:
             sink.kill()
-        if os.path.exists(port_file):
-            os.unlink(port_file)
+            await sink.wait()
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     packets = stats["packets_in"]
     return {
@@ -180,7 +161,8 @@ async def main(args: argparse.Namespace) -> None:
         ("delay-only", Impairment(delay_ms=20.0)),
     ]
     print(
-        f"offered load: {args.rate} pps of {args.size}-byte datagrams for {args.seconds} s; cores: {os.cpu_count()}"
+        f"offered load: {args.rate} pps of {args.size}-byte datagrams for {args.seconds} s; "
+        f"cores: {os.cpu_count()}"
     )
     results = []
     for label, imp in runs:
@@ -205,12 +187,11 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--size", type=int, default=1332)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--port-file", default="")
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parsed = parser.parse_args()
     if parsed.role == "sender":
         role_sender("127.0.0.1", parsed.port, parsed.rate, parsed.seconds, parsed.size)
     elif parsed.role == "sink":
-        role_sink(parsed.port_file, parsed.delay_ms, 1.0)
+        role_sink(parsed.delay_ms, 1.0)
     else:
         asyncio.run(main(parsed))

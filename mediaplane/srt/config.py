@@ -1,0 +1,185 @@
+"""SRT options: one frozen dataclass whose fields name the libsrt option they stand for, and the
+``srt://host:port?mode=...&latency=...`` URL form ffmpeg uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .errors import ConfigError
+from .keymaterial import KEY_LENGTHS, MAX_PASSPHRASE, MIN_PASSPHRASE
+
+DEFAULT_PAYLOAD_SIZE = 1316
+"""SRT_LIVE_DEF_PLSIZE: seven 188-byte MPEG-TS packets."""
+MAX_PAYLOAD_SIZE = 1456
+"""SRT_LIVE_MAX_PLSIZE: 1500 MSS minus IPv4/UDP/SRT headers."""
+UDP_SRT_OVERHEAD = 44
+"""IPv4 (20) + UDP (8) + SRT header (16)."""
+
+
+class SrtMode(enum.Enum):
+    CALLER = "caller"
+    LISTENER = "listener"
+    RENDEZVOUS = "rendezvous"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SrtConfig:
+    """Options of one SRT socket (libsrt ``SRTO_*`` names in the comments; units in field names)."""
+
+    latency_ms: int = 120  # SRTO_LATENCY
+    """Receive latency we propose (both directions); the connection uses the larger of both sides'."""
+    passphrase: str = ""  # SRTO_PASSPHRASE
+    """Empty: no encryption. Otherwise 10..79 characters."""
+    pbkeylen: int = 16  # SRTO_PBKEYLEN
+    """AES key length in bytes when we initiate encryption: 16, 24 or 32."""
+    streamid: str = ""  # SRTO_STREAMID
+    """Stream id a caller sends (``#!::r=...,m=publish``); up to 512 bytes."""
+    peer_idle_timeout_ms: int = 5000  # SRTO_PEERIDLETIMEO
+    """The connection breaks when nothing arrives from the peer for this long."""
+    connect_timeout_ms: int = 3000  # SRTO_CONNTIMEO
+    """A caller gives up when the handshake is not answered within this time."""
+    mss: int = 1500  # SRTO_MSS
+    """Maximum segment size announced in the handshake (IP packet size)."""
+    payload_size: int = DEFAULT_PAYLOAD_SIZE  # SRTO_PAYLOADSIZE
+    """Largest payload of one data packet."""
+    flow_window: int = 25600  # SRTO_FC
+    """Flow-control window in packets announced in the handshake."""
+    enforced_encryption: bool = True  # SRTO_ENFORCEDENCRYPTION
+    """Refuse a peer whose encryption setting differs (SRT_REJ_UNSECURE)."""
+    too_late_drop: bool = True  # SRTO_TLPKTDROP
+    """Skip packets that missed their TSBPD time instead of waiting for them."""
+    nak_report: bool = True  # SRTO_NAKREPORT
+    """Send periodic NAK reports besides the immediate one."""
+    send_drop_delay_ms: int = 1000  # SRTO_SNDDROPDELAY
+    """The sender forgets unacknowledged packets older than latency plus this delay."""
+    km_refresh_rate: int = 1 << 24  # SRTO_KMREFRESHRATE
+    """Packets sent with one key before switching to the next one."""
+    km_preannounce: int = 4096  # SRTO_KMPREANNOUNCE
+    """Packets before (and after) a switch during which both keys are announced."""
+    recv_buffer_packets: int = 8192  # SRTO_RCVBUF (in packets rather than bytes)
+    """Receive buffer capacity reported in ACKs and used to bound loss lists."""
+    udp_recv_buffer_bytes: int = 8 * 1024 * 1024  # SRTO_UDP_RCVBUF
+    """Kernel receive buffer asked for the UDP socket, so bursts are not lost before we read them."""
+    udp_send_buffer_bytes: int = 4 * 1024 * 1024  # SRTO_UDP_SNDBUF
+    handshake_retry_ms: int = 250
+    """Interval between handshake retransmissions (libsrt's fixed 250 ms)."""
+
+    def validate(self) -> SrtConfig:
+        """Check every field; returns self. Raises ConfigError naming the field."""
+        if not 0 <= self.latency_ms <= 0xFFFF:
+            raise ConfigError("latency_ms must be 0..65535")
+        if self.passphrase and not MIN_PASSPHRASE <= len(self.passphrase) <= MAX_PASSPHRASE:
+            raise ConfigError(f"passphrase must be {MIN_PASSPHRASE}..{MAX_PASSPHRASE} characters")
+        if self.pbkeylen not in KEY_LENGTHS:
+            raise ConfigError("pbkeylen must be 16, 24 or 32")
+        if len(self.streamid.encode("utf-8")) > 512:
+            raise ConfigError("streamid must be at most 512 bytes")
+        if self.peer_idle_timeout_ms <= 0:
+            raise ConfigError("peer_idle_timeout_ms must be positive")
+        if self.connect_timeout_ms <= 0:
+            raise ConfigError("connect_timeout_ms must be positive")
+        if not 76 <= self.mss <= 65536:
+            raise ConfigError("mss must be 76..65536")
+        if not 1 <= self.payload_size <= min(MAX_PAYLOAD_SIZE, self.mss - UDP_SRT_OVERHEAD):
+            raise ConfigError("payload_size must fit in mss minus headers (at most 1456)")
+        if self.flow_window < 32:
+            raise ConfigError("flow_window must be at least 32")
+        if self.send_drop_delay_ms < 0:
+            raise ConfigError("send_drop_delay_ms must be >= 0")
+        if self.km_refresh_rate < 2 or not 1 <= self.km_preannounce <= self.km_refresh_rate // 2:
+            raise ConfigError("km_preannounce must be 1..km_refresh_rate/2")
+        if self.recv_buffer_packets < 32:
+            raise ConfigError("recv_buffer_packets must be at least 32")
+        if self.handshake_retry_ms <= 0:
+            raise ConfigError("handshake_retry_ms must be positive")
+        return self
+
+    def replace(self, **changes: object) -> SrtConfig:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _bool(value: str) -> bool:
+    v = value.lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+def parse_srt_url(url: str, *, base: SrtConfig | None = None) -> tuple[str, int, SrtConfig, SrtMode]:
+    """Parse ``srt://host:port?query`` as ffmpeg does. Returns ``(host, port, config, mode)``.
+
+    Query keys (ffmpeg units): ``mode`` (caller, listener, rendezvous), ``latency`` / ``rcvlatency`` /
+    ``peerlatency`` / ``tsbpddelay`` in microseconds, ``passphrase``, ``pbkeylen`` (bytes), ``streamid``
+    / ``srt_streamid``, ``connect_timeout`` (ms), ``peeridletimeo`` (ms), ``payload_size`` / ``pkt_size``,
+    ``mss``, ``ffs``, ``tlpktdrop``, ``nakreport``, ``enforced_encryption``, ``kmrefreshrate``,
+    ``kmpreannounce``, ``snddropdelay`` (microseconds), ``rcvbuf``. The query is split by hand because
+    stream ids contain ``#``; values are percent-decoded. Unknown keys are ignored as ffmpeg does.
+    Raises ConfigError.
+    """
+    if not url.startswith("srt://"):
+        raise ConfigError("not an srt:// URL")
+    rest = url[len("srt://") :]
+    hostport, _, query = rest.partition("?")
+    hostport = hostport.rstrip("/")
+    if hostport.startswith("["):
+        host, _, port_s = hostport[1:].partition("]:")
+    else:
+        host, _, port_s = hostport.rpartition(":")
+    try:
+        port = int(port_s)
+    except ValueError as exc:
+        raise ConfigError("srt:// URL needs a numeric port") from exc
+    if not 0 <= port <= 65535:
+        raise ConfigError("port out of range")
+    cfg = base or SrtConfig()
+    changes: dict[str, object] = {}
+    mode = SrtMode.CALLER
+    for item in query.split("&"):
+        if not item:
+            continue
+        key, _, raw = item.partition("=")
+        value = unquote(raw)
+        try:
+            if key == "mode":
+                mode = SrtMode(value)
+            elif key in ("latency", "rcvlatency", "tsbpddelay", "peerlatency"):
+                changes["latency_ms"] = max(int(changes.get("latency_ms", 0)), int(value) // 1000)  # type: ignore[call-overload]
+            elif key == "passphrase":
+                changes["passphrase"] = value
+            elif key == "pbkeylen":
+                changes["pbkeylen"] = int(value)
+            elif key in ("streamid", "srt_streamid"):
+                changes["streamid"] = value
+            elif key == "connect_timeout":
+                changes["connect_timeout_ms"] = int(value)
+            elif key == "peeridletimeo":
+                changes["peer_idle_timeout_ms"] = int(value)
+            elif key in ("payload_size", "pkt_size"):
+                changes["payload_size"] = int(value)
+            elif key == "mss":
+                changes["mss"] = int(value)
+            elif key == "ffs":
+                changes["flow_window"] = int(value)
+            elif key == "tlpktdrop":
+                changes["too_late_drop"] = _bool(value)
+            elif key == "nakreport":
+                changes["nak_report"] = _bool(value)
+            elif key == "enforced_encryption":
+                changes["enforced_encryption"] = _bool(value)
+            elif key == "kmrefreshrate":
+                changes["km_refresh_rate"] = int(value)
+            elif key == "kmpreannounce":
+                changes["km_preannounce"] = int(value)
+            elif key == "snddropdelay":
+                changes["send_drop_delay_ms"] = int(value) // 1000
+            elif key == "rcvbuf":
+                changes["recv_buffer_packets"] = max(32, int(value) // DEFAULT_PAYLOAD_SIZE)
+        except ValueError as exc:
+            raise ConfigError(f"bad value for {key}: {value!r}") from exc
+    cfg = dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]
+    return host, port, cfg.validate(), mode

@@ -1,0 +1,661 @@
+"""asyncio adapters: :class:`SrtListener` (one UDP socket, many callers) and :class:`SrtCaller`.
+
+Thin by design (STYLE.md): datagrams go into the sans-IO :class:`SrtConnection`, its datagrams go out,
+its events feed or drain a :class:`~mediaplane.relay.hub.Hub`, and one ``loop.call_at`` per connection
+runs its timer. Payloads are MPEG-TS units of up to 1316 bytes, carried as
+``HubUnit(kind=UnitKind.FRAME, payload=bytes)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription, UnitKind
+from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
+from .config import SrtConfig
+from .connection import SrtAcceptor, SrtConnection, SrtStats
+from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
+from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
+from .packet import HEADER_SIZE
+from .streamid import StreamMode, parse_stream_id
+
+logger = logging.getLogger(__name__)
+
+AcceptHook = Callable[[str, Peer], "int | None"]
+"""``hook(stream_id, peer)``: return None to accept, a reject code (``RejectReason``) to refuse;
+raising :class:`~mediaplane.relay.routing.Refused` refuses too."""
+
+REFUSED_CODES: dict[str, int] = {
+    "forbidden": RejectReason.X_FORBIDDEN,
+    "not_found": RejectReason.X_NOTFOUND,
+    "busy": RejectReason.X_CONFLICT,
+    "unavailable": RejectReason.X_DOWN,
+}
+"""Router ``Refused.code`` -> the SRT access-control reject code sent to the caller."""
+
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def _tune_socket(transport: asyncio.DatagramTransport, config: SrtConfig) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    for force, plain, size in (
+        (_SO_RCVBUFFORCE, socket.SO_RCVBUF, config.udp_recv_buffer_bytes),
+        (_SO_SNDBUFFORCE, socket.SO_SNDBUF, config.udp_send_buffer_bytes),
+    ):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+
+
+def _seeded_rng() -> random.Random:
+    return random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, Any], None], on_lost: Callable[[], None]) -> None:
+        self.on_datagram = on_datagram
+        self.on_lost = on_lost
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("UDP error: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_lost()
+
+
+class _Driver:
+    """Runs one connection: input, output, timer, events."""
+
+    def __init__(
+        self,
+        conn: SrtConnection,
+        transport: asyncio.DatagramTransport,
+        on_event: Callable[[Event], None],
+        *,
+        connected_socket: bool = False,
+    ) -> None:
+        self.conn = conn
+        self.transport = transport
+        self.on_event = on_event
+        self.loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._addr = None if connected_socket else conn.peer_addr
+
+    def datagram(self, data: bytes, addr: Peer) -> None:
+        self.conn.receive_datagram(data, addr, self.loop.time())
+        self.pump()
+
+    def pump(self) -> None:
+        conn = self.conn
+        now = self.loop.time()
+        out = conn.datagrams_to_send(now)
+        if out:
+            sendto = self.transport.sendto
+            addr = self._addr
+            if self.transport.is_closing():
+                out = []
+            for d in out:
+                sendto(d, addr)
+        ev = conn.next_event()
+        while ev is not None:
+            self.on_event(ev)
+            ev = conn.next_event()
+        if conn.closed:
+            self.cancel()
+            return
+        t = conn.get_timer()
+        if t is None:
+            self.cancel()
+        elif self._timer is None or t < self._timer_at - 0.0005:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = t
+            self._timer = self.loop.call_at(t, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.conn.handle_timer(self.loop.time())
+        self.pump()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _split(payload: bytes, size: int) -> list[bytes]:
+    if len(payload) <= size:
+        return [payload]
+    return [payload[i : i + size] for i in range(0, len(payload), size)]
+
+
+async def _drain_subscription(sub: Subscription, driver: _Driver, on_closed: Callable[[], None]) -> None:
+    """Send every unit of ``sub`` over ``driver``'s connection until the hub closes."""
+    conn = driver.conn
+    size = conn.config.payload_size
+    loop = driver.loop
+    while not conn.closed:
+        item: HubUnit | HubSignal | None = await sub.get()
+        now = loop.time()
+        while item is not None:
+            if isinstance(item, HubUnit):
+                payload = item.payload
+                if isinstance(payload, (bytes, bytearray, memoryview)):
+                    for chunk in _split(bytes(payload), size):
+                        conn.send(chunk, now)
+            elif item is HubSignal.CLOSED:
+                conn.close(now, "stream closed")
+                driver.pump()
+                on_closed()
+                return
+            item = sub.get_nowait()
+        driver.pump()
+
+
+class SrtSession:
+    """One caller served by an :class:`SrtListener` (what ``.connections`` lists)."""
+
+    def __init__(self, listener: SrtListener, conn: SrtConnection, *, path: StreamPath, direction: str) -> None:
+        self.listener = listener
+        self.conn = conn
+        self.path = path
+        self.direction = direction
+        self.peer: Peer = conn.peer_addr
+        self.stream_id = conn.stream_id
+        self.hub: Hub | None = None
+        self.subscription: Subscription | None = None
+        self.driver: _Driver | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<SrtSession {self.peer[0]}:{self.peer[1]} {self.direction} {str(self.path)!r}>"
+
+    @property
+    def stats(self) -> SrtStats:
+        return self.conn.stats
+
+    @property
+    def connected(self) -> bool:
+        return self.conn.connected
+
+    def close(self, reason: str = "closed by server") -> None:
+        if self.driver is not None and not self.conn.closed:
+            self.conn.close(self.driver.loop.time(), reason)
+            self.driver.pump()
+        self._cleanup()
+
+    def on_event(self, ev: Event) -> None:
+        if isinstance(ev, PayloadReceived):
+            hub = self.hub
+            if hub is not None and not hub.closed:
+                p = ev.payload
+                hub.feed(HubUnit(kind=UnitKind.FRAME, timestamp_ms=int(self.listener.loop_time() * 1000),
+                                 size=len(p), payload=p))  # fmt: skip
+        elif isinstance(ev, ConnectionClosed):
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.hub is not None:
+            self.hub.release(self)
+        if self.subscription is not None:
+            self.subscription.close()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+        if self.driver is not None:
+            self.driver.cancel()
+        self.listener._forget(self)
+
+
+class SrtListener:
+    """An SRT listener on one UDP socket serving many callers (demultiplexed by socket id and address).
+
+    ``direction``: ``"publish"`` (callers push into ``router.route_publish``), ``"play"`` (callers
+    receive from ``router.route_play``) or ``"streamid"`` (the stream id's ``m=publish`` publishes,
+    anything else plays). The stream id's ``r=`` resource (or the whole stream id when it is not in
+    ``#!::`` form) is the :class:`StreamPath` key; ``app`` is empty.
+    """
+
+    def __init__(
+        self,
+        router: StreamRouter,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: SrtConfig | None = None,
+        direction: str = "streamid",
+        accept_hook: AcceptHook | None = None,
+        name: str = "",
+    ) -> None:
+        if direction not in ("publish", "play", "streamid"):
+            raise ValueError("direction must be 'publish', 'play' or 'streamid'")
+        self.router = router
+        self.host = host
+        self.port = port
+        self.config = (config or SrtConfig()).validate()
+        self.direction = direction
+        self.accept_hook = accept_hook
+        self.name = name
+        self._rng = _seeded_rng()
+        self._acceptor = SrtAcceptor(config=self.config, rng=self._rng)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_id: dict[int, SrtSession] = {}
+        self._by_peer: dict[tuple[Peer, int], SrtSession] = {}
+        self.garbage_datagrams = 0
+
+    def __repr__(self) -> str:
+        return f"<SrtListener {self.host}:{self.port} {self.direction} sessions={len(self._by_id)}>"
+
+    def loop_time(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    @property
+    def connections(self) -> list[SrtSession]:
+        return list(self._by_id.values())
+
+    @property
+    def acceptor_stats(self) -> Any:
+        return self._acceptor.stats
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _Datagrams(self._on_datagram, lambda: None), local_addr=(self.host, self.port)
+        )
+        self._transport = transport
+        _tune_socket(transport, self.config)
+        self.port = transport.get_extra_info("sockname")[1]
+        logger.info("SRT listener on %s:%d (%s)", self.host, self.port, self.direction)
+
+    async def close(self) -> None:
+        for session in list(self._by_id.values()):
+            session.close("listener closing")
+        if self._transport is not None:
+            # Let the SHUTDOWN datagrams leave before the socket goes.
+            await asyncio.sleep(0)
+            self._transport.close()
+            self._transport = None
+
+    async def __aenter__(self) -> SrtListener:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def close_path(self, path: StreamPath, reason: str = "closed by server") -> int:
+        """Disconnect every caller on ``path``; returns how many."""
+        victims = [s for s in self._by_id.values() if s.path == path]
+        for s in victims:
+            s.close(reason)
+        return len(victims)
+
+    def _forget(self, session: SrtSession) -> None:
+        conn = session.conn
+        if self._by_id.get(conn.socket_id) is session:
+            del self._by_id[conn.socket_id]
+        key = (session.peer, conn.peer_socket_id)
+        if self._by_peer.get(key) is session:
+            del self._by_peer[key]
+
+    # -- datagrams ------------------------------------------------------------------------------
+    def _on_datagram(self, data: bytes, addr: Any) -> None:
+        if len(data) < HEADER_SIZE:
+            self.garbage_datagrams += 1
+            return
+        peer: Peer = (addr[0], addr[1])
+        dst = int.from_bytes(data[12:16], "big")
+        if dst:
+            session = self._by_id.get(dst)
+            if session is None or session.peer != peer or session.driver is None:
+                self.garbage_datagrams += 1
+                return
+            session.driver.datagram(data, peer)
+            return
+        if data[0] != 0x80 or data[1] != 0:
+            self.garbage_datagrams += 1
+            return
+        now = self.loop_time()
+        hs = self._acceptor.receive_handshake(data, peer, now)
+        self._flush_acceptor()
+        if hs is None:
+            return
+        existing = self._by_peer.get((peer, hs.socket_id))
+        if existing is not None and existing.driver is not None:
+            existing.driver.datagram(data, peer)
+            return
+        self._accept(hs, peer, now)
+
+    def _flush_acceptor(self) -> None:
+        assert self._transport is not None
+        for wire, addr in self._acceptor.datagrams_to_send():
+            self._transport.sendto(wire, addr)
+
+    def _accept(self, hs: Any, peer: Peer, now: float) -> None:
+        stream_id = hs.stream_id or ""
+        try:
+            sid = parse_stream_id(stream_id)
+        except SrtError as exc:
+            logger.info("refusing %s:%d: bad stream id %r (%s)", peer[0], peer[1], stream_id, exc)
+            self._reject(hs, peer, RejectReason.X_BAD_REQUEST)
+            return
+        path = StreamPath(app="", key=sid.resource)
+        direction = self.direction
+        if direction == "streamid":
+            direction = "publish" if sid.mode is StreamMode.PUBLISH else "play"
+        try:
+            if self.accept_hook is not None:
+                code = self.accept_hook(stream_id, peer)
+                if code is not None:
+                    logger.info("accept hook refused %s:%d (%r): %d", peer[0], peer[1], stream_id, code)
+                    self._reject(hs, peer, code)
+                    return
+            hub: Hub | None = None
+            sub: Subscription | None = None
+            if direction == "publish":
+                hub = self.router.route_publish(path, peer)
+            else:
+                sub = self.router.route_play(path, peer)
+        except Refused as exc:
+            logger.info("refusing %s:%d for %r: %s", peer[0], peer[1], stream_id, exc.reason)
+            self._reject(hs, peer, REFUSED_CODES.get(exc.code, RejectReason.X_FORBIDDEN))
+            return
+        socket_id = self._new_socket_id()
+        conn = SrtConnection.accept(hs, config=self.config, rng=self._rng, peer_addr=peer, now=now,
+                                    socket_id=socket_id)  # fmt: skip
+        if conn.closed:
+            # Handshake refused by the core (bad secret, unsecure, version): send the rejection.
+            assert self._transport is not None
+            for d in conn.datagrams_to_send(now):
+                self._transport.sendto(d, peer)
+            if sub is not None:
+                sub.close()
+            return
+        conn.set_log_prefix(f"[srt {peer[0]}:{peer[1]}]")
+        session = SrtSession(self, conn, path=path, direction=direction)
+        if hub is not None:
+            try:
+                hub.claim(session)
+            except (PublisherBusy, HubClosed) as exc:
+                code = RejectReason.X_CONFLICT if isinstance(exc, PublisherBusy) else RejectReason.X_DOWN
+                logger.info("refusing publisher %s:%d on %s: %s", peer[0], peer[1], path, type(exc).__name__)
+                self._reject(hs, peer, code)
+                return
+            session.hub = hub
+        assert self._transport is not None
+        driver = _Driver(conn, self._transport, session.on_event)
+        session.driver = driver
+        self._by_id[socket_id] = session
+        self._by_peer[(peer, hs.socket_id)] = session
+        if sub is not None:
+            session.subscription = sub
+            session.task = asyncio.get_running_loop().create_task(
+                _drain_subscription(sub, driver, lambda: session.close("stream closed"))
+            )
+        driver.pump()
+
+    def _reject(self, hs: Any, peer: Peer, code: int) -> None:
+        self._acceptor.reject(hs, peer, code)
+        self._flush_acceptor()
+
+    def _new_socket_id(self) -> int:
+        while True:
+            sid = self._rng.randrange(1, 1 << 31)
+            if sid not in self._by_id:
+                return sid
+
+
+class SrtCaller:
+    """An SRT caller. ``direction="publish"`` sends ``hub``'s units to the remote listener (it
+    subscribes itself, again after each reconnect); ``"receive"`` claims ``hub`` and feeds it with
+    what the remote sends.
+
+    Without a ``hub`` (receive only) a private ``Hub(cache_gop=False)`` is made and
+    :meth:`payloads` yields the received payload bytes. With ``reconnect=True`` the caller retries
+    with exponential backoff capped at ``max_backoff_s`` and :meth:`start` returns at once;
+    otherwise :meth:`start` raises :class:`ConnectionRejected` (with the peer's reason) or
+    :class:`ConnectTimeout`.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        config: SrtConfig | None = None,
+        hub: Hub | None = None,
+        direction: str = "receive",
+        reconnect: bool = False,
+        max_backoff_s: float = 10.0,
+        local_addr: tuple[str, int] | None = None,
+        name: str = "",
+    ) -> None:
+        if direction not in ("publish", "receive"):
+            raise ValueError("direction must be 'publish' or 'receive'")
+        if hub is None and direction == "publish":
+            raise ValueError("a publishing caller needs a hub")
+        self.host = host
+        self.port = port
+        self.config = (config or SrtConfig()).validate()
+        self.direction = direction
+        self.reconnect = reconnect
+        self.max_backoff_s = max_backoff_s
+        self.local_addr = local_addr
+        self.name = name or f"srt-caller {host}:{port}"
+        self._private_sub: Subscription | None = None
+        if hub is None:
+            hub = Hub(self.name, cache_gop=False)
+            self._private_sub = hub.subscribe("payloads", max_queue_bytes=64 * 1024 * 1024)
+        self.hub = hub
+        self._rng = _seeded_rng()
+        self._conn: SrtConnection | None = None
+        self._driver: _Driver | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._established: asyncio.Future[None] | None = None
+        self._ended: asyncio.Event = asyncio.Event()
+        self._connected_event = asyncio.Event()
+        self.last_error: BaseException | None = None
+        self._session_sub: Subscription | None = None
+        self._session_task: asyncio.Task[None] | None = None
+        self.connections_made = 0
+        self.stats: SrtStats = SrtStats()
+
+    def __repr__(self) -> str:
+        return f"<SrtCaller {self.host}:{self.port} {self.direction} connected={self.connected}>"
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and self._conn.connected
+
+    @property
+    def connection(self) -> SrtConnection | None:
+        return self._conn
+
+    async def __aenter__(self) -> SrtCaller:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self.reconnect:
+            self._task = asyncio.get_running_loop().create_task(self._run_forever())
+            return
+        await self._connect()
+        self._begin_session()
+        self._task = asyncio.get_running_loop().create_task(self._serve_then_end())
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._connected_event.wait(), timeout)
+
+    async def wait_closed(self) -> None:
+        """Return when the connection has ended (and, with reconnect, the caller was closed)."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._teardown("caller closing")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, SrtError):
+                await self._task
+            self._task = None
+        if self._private_sub is not None:
+            self.hub.close()
+
+    async def payloads(self) -> AsyncIterator[bytes]:
+        """Received payloads in order (only for a caller made without a hub). Ends when the
+        connection ends (without reconnect) or the caller is closed."""
+        sub = self._private_sub
+        if sub is None:
+            raise SrtError("payloads() needs a caller created without a hub")
+        while True:
+            item = await sub.get()
+            if isinstance(item, HubUnit):
+                yield item.payload
+            elif item is HubSignal.CLOSED:
+                return
+            elif item is HubSignal.UNPUBLISHED and not self.reconnect:
+                return
+
+    # -- internals ------------------------------------------------------------------------------
+    async def _run_forever(self) -> None:
+        backoff = 0.5
+        while not self._closing:
+            try:
+                await self._connect()
+                backoff = 0.5
+                self._begin_session()
+                await self._serve()
+            except (SrtError, OSError) as exc:
+                self.last_error = exc
+                logger.info("%s: %s; retrying in %.1f s", self.name, exc, backoff)
+            self._teardown("reconnecting")
+            if self._closing:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _serve_then_end(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            self._teardown("connection ended")
+            if self._private_sub is not None:
+                self.hub.release(self)
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        remote = infos[0][4]
+        peer: Peer = (remote[0], remote[1])
+        self._ended = asyncio.Event()
+        self._established = loop.create_future()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self._on_datagram, lambda: None),
+            remote_addr=peer,
+            local_addr=self.local_addr,
+        )
+        self._transport = transport
+        _tune_socket(transport, self.config)
+        conn = SrtConnection(config=self.config, rng=self._rng, peer_addr=peer, now=loop.time())
+        conn.set_log_prefix(f"[srt caller {peer[0]}:{peer[1]}]")
+        self._conn = conn
+        self.stats = conn.stats
+        self._driver = _Driver(conn, transport, self._on_event, connected_socket=True)
+        conn.connect(loop.time())
+        self._driver.pump()
+        try:
+            await self._established
+        except BaseException:
+            self._teardown("connect failed")
+            raise
+
+    def _begin_session(self) -> None:
+        """Subscribe to (publish) or claim (receive) the hub right after the handshake, before any
+        other task runs, so no unit fed in between is missed."""
+        assert self._driver is not None
+        self.connections_made += 1
+        self._connected_event.set()
+        if self.direction == "publish":
+            sub = self._session_sub = self.hub.subscribe(self.name)
+            driver = self._driver
+            self._session_task = asyncio.get_running_loop().create_task(
+                _drain_subscription(sub, driver, lambda: self._teardown("stream closed"))
+            )
+        else:
+            self.hub.claim(self)
+
+    async def _serve(self) -> None:
+        try:
+            await self._ended.wait()
+        finally:
+            self._connected_event.clear()
+            if self._session_task is not None:
+                self._session_task.cancel()
+                self._session_task = None
+            if self._session_sub is not None:
+                self._session_sub.close()
+                self._session_sub = None
+            if self.direction == "receive" and (self.reconnect or self._private_sub is None):
+                self.hub.release(self)
+
+    def _on_datagram(self, data: bytes, addr: Any) -> None:
+        if self._driver is not None:
+            self._driver.datagram(data, (addr[0], addr[1]))
+
+    def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, PayloadReceived):
+            p = ev.payload
+            hub = self.hub
+            if not hub.closed and hub.publisher is self:
+                hub.feed(HubUnit(kind=UnitKind.FRAME, timestamp_ms=int(self._driver.loop.time() * 1000)  # type: ignore[union-attr]
+                                 if self._driver else 0, size=len(p), payload=p))  # fmt: skip
+        elif isinstance(ev, ConnectionEstablished):
+            if self._established is not None and not self._established.done():
+                self._established.set_result(None)
+        elif isinstance(ev, ConnectionClosed):
+            fut = self._established
+            if fut is not None and not fut.done():
+                if ev.reject_reason == RejectReason.TIMEOUT:
+                    fut.set_exception(ConnectTimeout(f"no answer from {self.host}:{self.port}"))
+                else:
+                    fut.set_exception(ConnectionRejected(ev.reject_reason or 0, ev.reason))
+            self._ended.set()
+
+    def _teardown(self, reason: str) -> None:
+        if self._conn is not None and self._driver is not None and not self._conn.closed:
+            self._conn.close(self._driver.loop.time(), reason)
+            self._driver.pump()
+        if self._driver is not None:
+            self._driver.cancel()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        self._ended.set()

@@ -602,6 +602,8 @@ class SrtConnection:
         elif isinstance(pkt, Keepalive):
             pass
         elif isinstance(pkt, Shutdown):
+            # Hand over what already arrived, as libsrt lets the application read it after a break.
+            self._flush_receive_buffer()
             self._close("peer shut down", now, by_peer=True, send_shutdown=False)
         elif isinstance(pkt, DropRequest):
             n = self._rcvbuf.drop_range(pkt.first_seq, pkt.last_seq)
@@ -905,6 +907,18 @@ class SrtConnection:
             for seq, ts, payload in out:
                 ev.append(PayloadReceived(payload=payload, seq=seq, timestamp_us=ts))
             out.clear()
+
+    def _flush_receive_buffer(self) -> None:
+        rcvbuf = self._rcvbuf
+        seq = rcvbuf.next_deliver
+        ev = self._events
+        while seq != rcvbuf.next_expected:
+            item = rcvbuf.packets.pop(seq, None)
+            if item is not None:
+                ev.append(PayloadReceived(payload=item[2], seq=seq, timestamp_us=item[1]))
+            seq = (seq + 1) & SEQ_MASK
+        rcvbuf.next_deliver = seq
+        rcvbuf.losses.clear()
 
     def _update_rates(self, now: float) -> None:
         span = now - self._rate_start

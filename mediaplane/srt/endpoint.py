@@ -587,12 +587,12 @@ class SrtCaller:
         conn = SrtConnection(config=self.config, rng=self._rng, peer_addr=peer, now=loop.time())
         conn.set_log_prefix(f"[srt caller {peer[0]}:{peer[1]}]")
         self._conn = conn
-        self.stats = conn.stats
         self._driver = _Driver(conn, transport, self._on_event, connected_socket=True)
         conn.connect(loop.time())
         self._driver.pump()
         try:
             await self._established
+            self.stats = conn.stats
         except BaseException:
             self._teardown("connect failed")
             raise

@@ -7,7 +7,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from conftest import RecordingRuntime, run
+from flow_doubles import RecordingRuntime, run
 
 from emulator.errors import FlowStartError, InvalidValue, MissingValue, NotFound, WrongState
 from emulator.flows import Flow, FlowInput, FlowManager

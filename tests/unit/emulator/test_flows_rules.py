@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import RecordingRuntime
+from flow_doubles import RecordingRuntime
 
 from emulator.errors import FlowError, InvalidValue, MissingValue, NotFound, PortUnavailable, WrongState
 from emulator.flows import Family, Flow, FlowManager, InputProtocol, OutputProtocol

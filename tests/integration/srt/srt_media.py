@@ -54,8 +54,9 @@ def make_clip(ffmpeg: str, path: pathlib.Path, *, seconds: float, bitrate: str =
             "-f", "lavfi", "-i", "sine=frequency=440",
             "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-t", str(seconds)]  # fmt: skip
     if bitrate:
+        # nal-hrd=cbr makes x264 pad with filler NAL units, which survive a later "-c copy" remux.
         args += ["-b:v", bitrate, "-minrate", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
-                 "-muxrate", bitrate]  # fmt: skip
+                 "-x264-params", "nal-hrd=cbr:force-cfr=1"]  # fmt: skip
     args += ["-f", "mpegts", str(path)]
     subprocess.run(args, check=True, timeout=120)
     return path.read_bytes()

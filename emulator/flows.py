@@ -592,23 +592,17 @@ class FlowManager:
         self._check_not_changing(flow)
         if flow.status is target:
             return
+        if target is FlowStatus.ONLINE and not flow.inputs:
+            raise WrongState(f"flow {flow.id} has no input; add one before starting it")
         self._changing.add(flow.id)
         try:
             if target is FlowStatus.ONLINE:
-                if not flow.inputs:
-                    raise WrongState(f"flow {flow.id} has no input; add one before starting it")
                 await self.runtime.start_flow(flow)
-                flow.status = FlowStatus.ONLINE
-                flow.start_time = _utc(self._clock())
             else:
-                try:
-                    await self.runtime.stop_flow(flow)
-                finally:
-                    flow.status = FlowStatus.OFFLINE
-                    flow.start_time = ""
+                await self._stop(flow)
+            self._set_status(flow, target)
         finally:
             self._changing.discard(flow.id)
-        logger.info("[%s] flow %s %r is %s", flow.region.id, flow.id, flow.name, flow.status)
 
     # --- inputs --------------------------------------------------------------------------------------
 
@@ -960,12 +954,8 @@ class FlowManager:
         """Stop every online flow, release every SRT port, forget every flow."""
         for flow in list(self._flows.values()):
             if flow.online:
-                try:
-                    await self.runtime.stop_flow(flow)
-                except Exception:
-                    logger.exception("[%s] flow %s: stop failed during reset", flow.region.id, flow.id)
-                flow.status = FlowStatus.OFFLINE
-                flow.start_time = ""
+                await self._stop(flow)
+                self._set_status(flow, FlowStatus.OFFLINE)
             for inp in flow.inputs:
                 self._release(flow, inp.srt_port)
             for out in flow.outputs.values():
@@ -983,6 +973,19 @@ class FlowManager:
         }
 
     # --- internals -----------------------------------------------------------------------------------
+
+    def _set_status(self, flow: Flow, status: FlowStatus) -> None:
+        """The one place a flow's status changes (offline <-> online); StartTime follows it."""
+        old, flow.status = flow.status, status
+        flow.start_time = _utc(self._clock()) if status is FlowStatus.ONLINE else ""
+        logger.info("[%s] flow %s %r: %s -> %s", flow.region.id, flow.id, flow.name, old, status)
+
+    async def _stop(self, flow: Flow) -> None:
+        """Ask the runtime to stop the flow. A failure is logged: the flow is offline either way."""
+        try:
+            await self.runtime.stop_flow(flow)
+        except Exception:
+            logger.exception("[%s] flow %s: the runtime failed to stop it cleanly", flow.region.id, flow.id)
 
     def _flow_view(self, flow: Flow) -> dict[str, Any]:
         return {

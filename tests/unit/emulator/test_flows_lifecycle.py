@@ -280,3 +280,16 @@ def test_get_input_default_is_primary(manager: FlowManager) -> None:
         manager.get_input(flow.id)
     inp: FlowInput = manager.add_input(flow.id, name="in", protocol="RTMP-PUSH")
     assert manager.get_input(flow.id) is inp and manager.get_input(flow.id, "") is inp
+
+
+class _BrokenStopRuntime(RecordingRuntime):
+    async def stop_flow(self, flow: Flow) -> None:
+        raise OSError("socket already gone")
+
+
+def test_stop_failure_still_leaves_the_flow_offline(catalogue: Any) -> None:
+    manager = FlowManager(catalogue, _BrokenStopRuntime())
+    flow = flow_with_io(manager)
+    run(manager.set_status(flow.id, "online"))
+    run(manager.set_status(flow.id, "offline"))
+    assert flow.status == "offline" and flow.start_time == ""

@@ -1,0 +1,193 @@
+"""The emulator as one object: region RTMP servers, the flow manager, the ICE API and the backbone.
+
+``async with Emulator(topology) as emu:`` starts everything (in well under a second) and applies the
+topology's links and flows; ``emu.api_port`` is the API's real port. Used by ``mcemu up``, the pytest
+plugin and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from .api import ApiServer, build_app
+from .errors import ConfigError, EmulatorError
+from .flows import FlowManager
+from .links_api import add_link_routes
+from .regions import RegionCatalogue
+from .runtime import Backbone, Runtime
+from .topology import Topology
+
+__all__ = ["Emulator"]
+
+logger = logging.getLogger(__name__)
+
+
+class Emulator:
+    """Everything ``mcemu up`` runs, in-process. See the module docstring."""
+
+    def __init__(self, topology: Topology | None = None, *, api_port: int | None = None) -> None:
+        self.topology = topology or Topology(regions=RegionCatalogue.default())
+        self.regions = self.topology.regions
+        self.backbone = Backbone(self.regions, seed=self.topology.seed)
+        self.runtime = Runtime(self.regions, backbone=self.backbone)
+        self.manager = FlowManager(self.regions, self.runtime)
+        self.runtime.attach(self.manager)
+        self.app: web.Application = build_app(
+            self.manager, access_keys=self.topology.access_keys or None, extra_state=self.runtime.snapshot
+        )
+        add_link_routes(self.app, self.backbone)
+        self.api = ApiServer(
+            self.manager,
+            self.topology.api_host,
+            self.topology.api_port if api_port is None else api_port,
+            app=self.app,
+        )
+        self.started = False
+
+    @property
+    def api_port(self) -> int:
+        return self.api.port
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` of the API, as the SDK's ``Config.endpoint`` wants it."""
+        return self.api.endpoint
+
+    async def start(self) -> None:
+        """Start the region servers and the API, then apply links and flows. Raises OSError, ConfigError."""
+        await self.runtime.start()
+        try:
+            await self.api.start()
+            for link in self.topology.links:
+                pairs = [(link.src, link.dst)] + ([(link.dst, link.src)] if link.both_ways else [])
+                for src, dst in pairs:
+                    self.backbone.set(src, dst, link.impairment)
+                    if link.timeline is not None:
+                        self.backbone.run_timeline(src, dst, link.timeline)
+            await self.apply_flows(self.topology.flows)
+        except BaseException:
+            await self.close()
+            raise
+        self.started = True
+
+    async def close(self) -> None:
+        """Stop every flow (sessions closed cleanly), the API and the region servers."""
+        self.backbone.clear_all()
+        await self.api.close()
+        await self.runtime.close()
+        self.started = False
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def apply_flows(self, flows: list[dict[str, Any]]) -> None:
+        """Create the topology's flows (two passes, so a flow may pair with one declared later)."""
+        m = self.manager
+        by_name: dict[str, str] = {}
+        try:
+            for doc in flows:
+                flow = m.create_flow(name=doc["name"], region=doc["region"])
+                by_name[doc["name"]] = by_name[f"{doc['region']}/{doc['name']}"] = flow.id
+            pending = list(flows)
+            for _ in range(len(flows) + 1):
+                # A Flow endpoint needs its pair's endpoint first: retry until nothing is left.
+                still: list[dict[str, Any]] = []
+                for doc in pending:
+                    if not self._add_endpoints(doc, by_name):
+                        still.append(doc)
+                if not still or len(still) == len(pending):
+                    pending = still
+                    break
+                pending = still
+            for doc in pending:
+                self._add_endpoints(doc, by_name, final=True)
+            for doc in flows:
+                if doc.get("status") == "online":
+                    await m.set_status(by_name[doc["name"]], "online")
+        except EmulatorError as exc:
+            raise ConfigError(f"topology: {exc}") from exc
+
+    def _add_endpoints(self, doc: dict[str, Any], by_name: dict[str, str], final: bool = False) -> bool:
+        """Add what the flow still lacks; False when a pair is not ready yet (unless ``final``)."""
+        m = self.manager
+        flow = m.get_flow(by_name[doc["name"]])
+
+        def pair_id(spec: dict[str, Any]) -> str | None:
+            name = spec.get("pair_flow")
+            if name is None:
+                return None
+            if name not in by_name:
+                raise ConfigError(f"flow {doc['name']}: pair_flow {name!r} is not a flow of this topology")
+            return by_name[name]
+
+        def ready(spec: dict[str, Any], attr: str, key: str) -> bool:
+            pid = pair_id(spec)
+            if pid is None or final:
+                return True
+            pair = m.get_flow(pid)
+            if attr == "outputs":
+                return spec.get(key) in pair.outputs
+            return pair.input_named(str(spec.get(key))) is not None
+
+        if doc.get("failover") and not flow.failover_open:
+            m.open_failover(flow.id)
+        for key in ("input", "backup_input"):
+            spec = doc.get(key)
+            if spec is None or flow.input_named(spec["name"]) is not None:
+                continue
+            if not ready(spec, "outputs", "pair_output"):
+                return False
+            m.add_input(
+                flow.id,
+                name=spec["name"],
+                protocol=spec["protocol"],
+                cidrs=spec.get("cidrs"),
+                from_url=spec.get("from_url"),
+                max_bitrate=spec.get("max_bitrate"),
+                pair_flow_id=pair_id(spec),
+                pair_output_name=spec.get("pair_output"),
+                srt_latency=spec.get("srt_latency"),
+                srt_passphrase=spec.get("srt_passphrase"),
+                srt_pbkeylen=spec.get("srt_pbkeylen"),
+                with_internal_vip=bool(spec.get("with_internal_vip", False)),
+            )
+        for spec in doc.get("outputs") or []:
+            if spec["name"] in flow.outputs:
+                continue
+            if not flow.inputs or not ready(spec, "inputs", "pair_input"):
+                return False
+            m.add_output(
+                flow.id,
+                name=spec["name"],
+                protocol=spec["protocol"],
+                to_url=spec.get("to_url"),
+                pair_flow_id=pair_id(spec),
+                pair_input_name=spec.get("pair_input"),
+                player_limit=spec.get("player_limit"),
+                cidrs=spec.get("cidrs"),
+                srt_latency=spec.get("srt_latency"),
+                srt_passphrase=spec.get("srt_passphrase"),
+                srt_pbkeylen=spec.get("srt_pbkeylen"),
+            )
+            if spec.get("forbid"):
+                m.forbid_output(flow.id, spec["name"])
+        return True
+
+    def urls(self) -> list[tuple[str, str, str]]:
+        """(flow, role, url) for every push input and pull output: what a user connects to."""
+        rows = []
+        for flow in self.manager.flows:
+            for inp in flow.inputs:
+                if inp.protocol.value in ("RTMP-PUSH", "SRT-Listener"):
+                    rows.append((f"{flow.region.id}/{flow.name}", f"push to {inp.name}", inp.url))
+            for out in flow.outputs.values():
+                if out.protocol.value in ("RTMP-PULL", "SRT-Listener"):
+                    rows.append((f"{flow.region.id}/{flow.name}", f"play {out.name}", out.url))
+        return rows

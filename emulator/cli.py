@@ -1,0 +1,284 @@
+"""``mcemu``: run the emulator and talk to a running one.
+
+* ``mcemu up [--topology FILE] [--api-port N] [--api-host H]``: run everything in the foreground with the
+  built-in default topology (or FILE), print the URLs to push to and play from, a status line per
+  online flow every ``--status-every`` seconds; Ctrl-C (SIGINT) or SIGTERM shuts down cleanly.
+* ``mcemu flows``: the flows of a running emulator and their live state.
+* ``mcemu link show`` / ``mcemu link set FROM TO [--profile P] [--delay-ms ..] [--loss-pct ..] ...``
+  / ``mcemu link clear FROM TO`` / ``mcemu link timeline FROM TO FILE``: backbone impairments at run time.
+* ``mcemu probe URL [--duration S]``: read an rtmp:// or srt:// URL and print what arrived.
+* ``mcemu signal URL [--duration S]``: publish the numbered test signal to a URL.
+
+Commands that talk to a running emulator take ``--api`` (default ``http://127.0.0.1:8080``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mcemu", description="A local Alibaba Cloud MediaConnect emulator.")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the emulator in the foreground")
+    up.add_argument("--topology", help="YAML/JSON topology file (default: the built-in demo topology)")
+    up.add_argument("--api-port", type=int, help="port of the ICE API (default 8080; 0: any free port)")
+    up.add_argument("--api-host", help="address of the ICE API (default 127.0.0.1)")
+    up.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines (0: none)")
+
+    flows = sub.add_parser("flows", help="list the flows of a running emulator")
+    flows.add_argument("--api", default=DEFAULT_API)
+
+    link = sub.add_parser("link", help="backbone impairments of a running emulator")
+    link_sub = link.add_subparsers(dest="link_command", required=True)
+    show = link_sub.add_parser("show", help="impairments in force and live links")
+    show.add_argument("--api", default=DEFAULT_API)
+    setp = link_sub.add_parser("set", help="impair FROM -> TO from now on")
+    setp.add_argument("src", metavar="FROM")
+    setp.add_argument("dst", metavar="TO")
+    setp.add_argument("--api", default=DEFAULT_API)
+    setp.add_argument("--both-ways", action="store_true", help="also TO -> FROM")
+    setp.add_argument("--profile", help="a named profile (see mcemu link profiles)")
+    for name in ("delay-ms", "jitter-ms", "loss-pct", "duplicate-pct", "reorder-pct", "rate-kbps"):
+        setp.add_argument(f"--{name}", type=float)
+    setp.add_argument("--loss-model", choices=["bernoulli", "gilbert-elliott"])
+    setp.add_argument("--jitter-distribution", choices=["uniform", "normal", "pareto"])
+    setp.add_argument("--outage", action="store_true", help="drop (UDP) or stall (TCP) everything")
+    setp.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="any Impairment field"
+    )
+    clear = link_sub.add_parser("clear", help="back to the catalogue latency")
+    clear.add_argument("src", metavar="FROM")
+    clear.add_argument("dst", metavar="TO")
+    clear.add_argument("--api", default=DEFAULT_API)
+    clear.add_argument("--both-ways", action="store_true")
+    tl = link_sub.add_parser("timeline", help="run a timeline file (YAML/JSON list of steps) on FROM -> TO")
+    tl.add_argument("src", metavar="FROM")
+    tl.add_argument("dst", metavar="TO")
+    tl.add_argument("file")
+    tl.add_argument("--api", default=DEFAULT_API)
+    tl.add_argument("--both-ways", action="store_true")
+    link_sub.add_parser("profiles", help="the named impairment profiles")
+
+    probe = sub.add_parser("probe", help="read a URL and report what arrived")
+    probe.add_argument("url")
+    probe.add_argument("--duration", type=float, default=5.0, help="seconds to read (default 5)")
+    probe.add_argument("--passphrase", help="SRT passphrase")
+    probe.add_argument("--latency-ms", type=int, default=120, help="SRT latency (default 120)")
+    probe.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    sig = sub.add_parser("signal", help="publish the numbered test signal to a URL")
+    sig.add_argument("url")
+    sig.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+    sig.add_argument("--hevc", action="store_true", help="HEVC instead of H.264")
+    sig.add_argument("--passphrase", help="SRT passphrase")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "up":
+            return _up(args)
+        if args.command == "flows":
+            return _flows(args)
+        if args.command == "link":
+            return _link(args)
+        if args.command == "probe":
+            return _probe(args)
+        if args.command == "signal":
+            return _signal(args)
+    except ConfigError as exc:
+        print(f"mcemu: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+# -- up ---------------------------------------------------------------------------------------------
+def _up(args: argparse.Namespace) -> int:
+    from .topology import DEFAULT_TOPOLOGY, Topology, load_topology
+
+    topology = load_topology(args.topology) if args.topology else Topology.from_dict(DEFAULT_TOPOLOGY)
+    if args.api_host:
+        topology.api_host = args.api_host
+    return asyncio.run(_run_up(topology, args.api_port, args.status_every))
+
+
+async def _run_up(topology: Any, api_port: int | None, status_every: float) -> int:
+    from .app import Emulator
+
+    started = time.monotonic()
+    emu = Emulator(topology, api_port=api_port)
+    try:
+        await emu.start()
+    except OSError as exc:
+        print(f"mcemu: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    print(f"mcemu is up in {time.monotonic() - started:.2f} s", flush=True)
+    print(f"  ICE API: http://{emu.endpoint}/   (SDK: Config(endpoint='{emu.endpoint}', protocol='http'))")
+    print(f"  admin:   http://{emu.endpoint}/_emulator/state")
+    for region in emu.regions:
+        host, port = emu.runtime.rtmp_address(region)
+        print(f"  region {region.id:<15} {region.name:<15} rtmp://{host}:{port}/live/...")
+    for flow, role, url in emu.urls():
+        print(f"  {flow:<30} {role:<24} {url}")
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), status_every if status_every > 0 else None)
+            if not stop.is_set() and status_every > 0:
+                _status_lines(emu)
+    finally:
+        print("mcemu: shutting down", flush=True)
+        await emu.close()
+    return 0
+
+
+def _status_lines(emu: Any) -> None:
+    for flow in emu.manager.flows:
+        if not flow.online or not flow.inputs:
+            continue
+        live = emu.runtime.live.get(flow.id)
+        status = emu.manager.input_status(flow, flow.inputs[0])
+        bytes_in = live.hub.counters.bytes_in if live else 0
+        players = sum(len(lo.live_players()) for lo in live.outputs.values()) if live else 0
+        print(
+            f"  [{flow.region.id}/{flow.name}] input {status}, {bytes_in} bytes in, {players} players",
+            flush=True,
+        )
+
+
+# -- talking to a running emulator ------------------------------------------------------------------
+def _request(api: str, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(api.rstrip("/") + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise SystemExit(f"mcemu: {method} {path}: HTTP {exc.code}: {detail}") from exc
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"mcemu: cannot reach the emulator at {api}: {exc.reason}") from exc
+
+
+def _flows(args: argparse.Namespace) -> int:
+    state = _request(args.api, "GET", "/_emulator/state")
+    live = state.get("live_flows", {})
+    flows = state.get("flows", [])
+    if isinstance(flows, dict):
+        flows = list(flows.values())
+    for flow in flows:
+        fid = flow.get("FlowId") or flow.get("id")
+        name = flow.get("FlowName") or flow.get("name")
+        region = flow.get("FlowRegion") or flow.get("region")
+        status = flow.get("FlowStatus") or flow.get("status")
+        extra = live.get(fid, {})
+        print(f"{region}/{name}  {status}  {fid}  bytes_in={extra.get('bytes_in', 0)}")
+    return 0
+
+
+def _link(args: argparse.Namespace) -> int:
+    cmd = args.link_command
+    if cmd == "profiles":
+        from mediaplane.netem import profile_description, profile_names
+
+        for name in profile_names():
+            print(f"{name:<16} {profile_description(name)}")
+        return 0
+    if cmd == "show":
+        view = _request(args.api, "GET", "/_emulator/links")
+    elif cmd == "set":
+        body: dict[str, Any] = {}
+        for name in ("delay_ms", "jitter_ms", "loss_pct", "duplicate_pct", "reorder_pct", "rate_kbps"):
+            value = getattr(args, name)
+            if value is not None:
+                body[name] = value
+        if args.loss_model:
+            body["loss_model"] = args.loss_model
+        if args.jitter_distribution:
+            body["jitter_distribution"] = args.jitter_distribution
+        if args.outage:
+            body["outage"] = True
+        for item in args.set:
+            key, _, raw = item.partition("=")
+            body[key] = yaml.safe_load(raw)
+        if args.profile:
+            body["profile"] = args.profile
+        body["both_ways"] = args.both_ways
+        view = _request(args.api, "PUT", f"/_emulator/links/{args.src}/{args.dst}", body)
+    elif cmd == "clear":
+        q = "?both_ways=true" if args.both_ways else ""
+        view = _request(args.api, "DELETE", f"/_emulator/links/{args.src}/{args.dst}{q}")
+    else:
+        with open(args.file) as f:
+            steps = yaml.safe_load(f)
+        doc = steps if isinstance(steps, dict) else {"steps": steps}
+        doc["both_ways"] = args.both_ways
+        view = _request(args.api, "POST", f"/_emulator/links/{args.src}/{args.dst}/timeline", doc)
+    for row in view.get("impairments", []):
+        imp = {k: v for k, v in row["impairment"].items() if v not in (0, 0.0, False, None)}
+        tl = "  (timeline running)" if row.get("timeline") else ""
+        print(f"{row['from']} -> {row['to']}: {imp}{tl}")
+    for row in view.get("links", []):
+        print(f"live link {row['name']} ({row['from']} -> {row['to']})")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from mediaplane.media.probe import probe
+
+    result = asyncio.run(
+        probe(args.url, args.duration, srt_latency_ms=args.latency_ms, srt_passphrase=args.passphrase)
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(result.format())
+    return 0 if not result.error else 1
+
+
+def _signal(args: argparse.Namespace) -> int:
+    from mediaplane.media.signal import SignalConfig, publish
+
+    config = SignalConfig(video_codec="hevc" if args.hevc else "h264")
+    report = asyncio.run(publish(args.url, config, duration_s=args.duration, srt_passphrase=args.passphrase))
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

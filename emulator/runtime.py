@@ -1,0 +1,745 @@
+"""The runtime: turns online flows into live RTMP and SRT endpoints and relays them across regions.
+
+It implements :class:`emulator.flows.FlowRuntime` for the :class:`~emulator.flows.FlowManager`.
+
+Shape of a live flow
+--------------------
+* Every region runs one RTMP server on its address for the emulator's whole life (so RTMP URLs exist as
+  soon as an input or output is added). It routes ``live/<stream key>`` to the online flow that owns the
+  key: an RTMP-PUSH input publishes into it, an RTMP-PULL output plays from it.
+* Every input of an online flow feeds its own *input hub*; a switch forwards the active input's hub into
+  the *flow hub* (the primary whenever it has a publisher, else the backup: failover). Outputs drain the
+  flow hub. InputStatus reads the input hub's counters, so it reflects real traffic.
+* SRT-Listener inputs and outputs each get their own SRT listener on the port allocated when they were
+  added. RTMP-PULL / SRT-Caller inputs run a reconnecting client into the input hub; RTMP-PUSH /
+  SRT-Caller outputs run a reconnecting client from the flow hub.
+* Protocol Flow legs cross the backbone: a :class:`~mediaplane.netem.link.TcpLink` (RTMP) or
+  :class:`~mediaplane.netem.link.UdpLink` (SRT) between the two regions carries the real protocol bytes
+  with the pair's impairment (by default the one-way latency of the region catalogue). A Flow input pulls
+  from the paired flow's RTMP-PULL / SRT-Listener output; a Flow output pushes into the paired flow's
+  RTMP-PUSH / SRT-Listener input.
+
+Backbone legs identify themselves with a per-emulator secret (RTMP app ``_backbone-<token>``, SRT stream
+id resource ``_backbone-<token>``): they are exempt from Cidrs and PlayerLimit, which the real service
+applies to clients, not to its own inter-flow traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediaplane.netem import Impairment, Timeline
+from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
+from mediaplane.relay import (
+    Hub,
+    HubClosed,
+    HubSignal,
+    HubUnit,
+    Peer,
+    PublisherBusy,
+    Refused,
+    StreamPath,
+    Subscription,
+    check_cidrs,
+    parse_cidrs,
+)
+from mediaplane.rtmp import RtmpPuller, RtmpPusher, RtmpServer, RtmpServerConfig
+from mediaplane.srt import SrtCaller, SrtConfig, SrtListener, parse_srt_url
+
+from .errors import FlowStartError
+from .flows import (
+    Family,
+    Flow,
+    FlowInput,
+    FlowManager,
+    FlowOutput,
+    InputProtocol,
+    InputStatus,
+    OutputProtocol,
+)
+from .regions import Region, RegionCatalogue
+
+logger = logging.getLogger(__name__)
+
+INPUT_ACTIVE_WINDOW_S = 2.0
+"""InputStatus is ``connected`` when media reached the input within this many seconds."""
+
+Client = RtmpPuller | RtmpPusher | SrtCaller
+Link = TcpLink | UdpLink
+
+
+class Backbone:
+    """The impairment of every directed region pair, and the live links that carry it.
+
+    The default for a pair is a constant one-way delay from the region catalogue's latency table.
+    :meth:`set` replaces a direction's impairment (and updates every live link of that pair at once).
+    """
+
+    def __init__(self, regions: RegionCatalogue, *, seed: int | None = None) -> None:
+        self.regions = regions
+        self.seed = seed
+        self._overrides: dict[tuple[str, str], Impairment] = {}
+        self._links: list[tuple[str, str, Link]] = []
+        self._timelines: dict[tuple[str, str], list[asyncio.TimerHandle]] = {}
+        """(client region, target region, link): forward = client -> target."""
+
+    def default(self, src: str, dst: str) -> Impairment:
+        return Impairment(delay_ms=self.regions.default_latency_ms(src, dst))
+
+    def impairment(self, src: str, dst: str) -> Impairment:
+        """The impairment in force from region ``src`` to region ``dst``."""
+        return self._overrides.get((src, dst)) or self.default(src, dst)
+
+    def set(self, src: str, dst: str, impairment: Impairment) -> None:
+        """Impair traffic from ``src`` to ``dst`` (both region ids) from now on."""
+        self.regions.get(src)
+        self.regions.get(dst)
+        impairment.validate()
+        self._overrides[(src, dst)] = impairment
+        self._apply(src, dst)
+
+    def clear(self, src: str, dst: str) -> None:
+        """Back to the default (catalogue latency only) for ``src`` -> ``dst``."""
+        self._overrides.pop((src, dst), None)
+        self._apply(src, dst)
+
+    def clear_all(self) -> None:
+        for pair in list(self._timelines):
+            self.cancel_timeline(*pair)
+        pairs = list(self._overrides)
+        self._overrides.clear()
+        for src, dst in pairs:
+            self._apply(src, dst)
+
+    def run_timeline(self, src: str, dst: str, timeline: Timeline) -> None:
+        """Apply ``timeline`` to ``src`` -> ``dst`` from now on, over the impairment in force now.
+
+        Replaces a timeline already running on that direction. Needs a running loop.
+        """
+        self.cancel_timeline(src, dst)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        handles = []
+        for at_s, imp in timeline.schedule(self.impairment(src, dst)):
+            if at_s <= 0.0:
+                self.set(src, dst, imp)
+            else:
+                handles.append(loop.call_at(start + at_s, self.set, src, dst, imp))
+        self._timelines[(src, dst)] = handles
+
+    def cancel_timeline(self, src: str, dst: str) -> None:
+        for handle in self._timelines.pop((src, dst), []):
+            handle.cancel()
+
+    def timelines(self) -> list[tuple[str, str]]:
+        """Directions with a timeline still to apply."""
+        return [pair for pair, handles in self._timelines.items() if any(not h.cancelled() for h in handles)]
+
+    def overrides(self) -> dict[tuple[str, str], Impairment]:
+        return dict(self._overrides)
+
+    def links(self) -> list[tuple[str, str, Link]]:
+        return list(self._links)
+
+    def _apply(self, src: str, dst: str) -> None:
+        imp = self.impairment(src, dst)
+        for client_region, target_region, link in self._links:
+            if (client_region, target_region) == (src, dst):
+                link.set_impairment(FORWARD, imp)
+            elif (target_region, client_region) == (src, dst):
+                link.set_impairment(REVERSE, imp)
+
+    async def open_link(self, kind: str, client: Region, target: Region, address: Peer, name: str) -> Link:
+        """A new, started link from ``client``'s region to ``address`` in ``target``'s region."""
+        fwd = self.impairment(client.id, target.id)
+        rev = self.impairment(target.id, client.id)
+        cls = TcpLink if kind == "tcp" else UdpLink
+        link: Link = cls(
+            target=address,
+            listen=(client.host, 0),
+            impairment=fwd,
+            reverse_impairment=rev,
+            seed=self.seed,
+            name=name,
+        )
+        await link.start()
+        self._links.append((client.id, target.id, link))
+        return link
+
+    def forget(self, link: Link) -> None:
+        self._links = [entry for entry in self._links if entry[2] is not link]
+
+
+@dataclass(eq=False)
+class _LiveInput:
+    config: FlowInput
+    hub: Hub
+    client: Client | None = None
+    listener: SrtListener | None = None
+    link: Link | None = None
+
+
+@dataclass(eq=False)
+class _LiveOutput:
+    config: FlowOutput
+    client: Client | None = None
+    listener: SrtListener | None = None
+    link: Link | None = None
+    players: list[Subscription] = field(default_factory=list)
+
+    def live_players(self) -> list[Subscription]:
+        self.players = [s for s in self.players if not s.closed]
+        return self.players
+
+
+class _LiveFlow:
+    """One online flow: hubs, the failover switch, clients, listeners and links."""
+
+    def __init__(self, flow: Flow, clock: Callable[[], float]) -> None:
+        self.flow = flow
+        self.rtmp = flow.family is Family.RTMP
+        self.hub = Hub(f"{flow.region.id}/{flow.name}", cache_gop=self.rtmp, clock=clock)
+        self.inputs: list[_LiveInput] = []
+        self.outputs: dict[str, _LiveOutput] = {}
+        self.switch_task: asyncio.Task[None] | None = None
+        self.active: _LiveInput | None = None
+        self.switches = 0
+
+    def input_for(self, config: FlowInput) -> _LiveInput | None:
+        return next((i for i in self.inputs if i.config is config), None)
+
+    async def run_switch(self) -> None:
+        """Forward the preferred input hub that has a publisher into the flow hub (failover).
+
+        The primary wins whenever it has a publisher; otherwise the backup. A switch subscribes afresh
+        to the input that takes over, so the flow resumes at that input's newest keyframe.
+        """
+        sub: Subscription | None = None
+        primary = self.inputs[0]
+        try:
+            while True:
+                chosen = next((i for i in self.inputs if i.hub.has_publisher), None)
+                if chosen is not self.active:
+                    if sub is not None:
+                        sub.close()
+                        sub = None
+                    if self.active is not None:
+                        self.hub.release(self)
+                    self.active = chosen
+                    if chosen is not None:
+                        self.switches += 1
+                        logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
+                        self.hub.claim(self)
+                        sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
+                if chosen is None or sub is None:
+                    await _first_of([i.hub.wait_publisher() for i in self.inputs])
+                    continue
+                item: HubUnit | HubSignal | None = await sub.get()
+                while item is not None:
+                    if isinstance(item, HubUnit):
+                        self.hub.feed(item)
+                    elif item is HubSignal.CLOSED:
+                        return
+                    else:
+                        break  # the publisher changed: choose again
+                    if chosen is not primary and primary.hub.has_publisher:
+                        break  # the primary is back
+                    item = sub.get_nowait()
+        finally:
+            if sub is not None:
+                sub.close()
+
+
+async def _first_of(waits: list[Any]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, HubClosed):
+                await t
+
+
+class _RegionRtmpRouter:
+    """Routes RTMP publish and play on a region's server to online flows (a StreamRouter)."""
+
+    def __init__(self, runtime: Runtime, region: Region) -> None:
+        self.runtime = runtime
+        self.region = region
+
+    def _lookup(self, path: StreamPath) -> tuple[_LiveFlow, FlowInput | FlowOutput, bool]:
+        rt = self.runtime
+        backbone = path.app == rt.backbone_app
+        if path.app != "live" and not backbone:
+            raise Refused(f"unknown application {path.app!r} (expected 'live')", code="not_found")
+        found = rt.manager.endpoint_for_stream_key(self.region.id, path.key)
+        if found is None:
+            raise Refused(f"no input or output has stream key {path.key!r}", code="not_found")
+        flow, endpoint = found
+        live = rt.live.get(flow.id)
+        if live is None:
+            raise Refused(f"flow {flow.name} is offline", code="unavailable")
+        return live, endpoint, backbone
+
+    def route_publish(self, path: StreamPath, peer: Peer) -> Hub:
+        live, endpoint, backbone = self._lookup(path)
+        if not isinstance(endpoint, FlowInput) or endpoint.protocol is not InputProtocol.RTMP_PUSH:
+            raise Refused(f"{path} is not an RTMP-PUSH input", code="not_found")
+        if not backbone:
+            check_cidrs(parse_cidrs(endpoint.cidrs), peer)
+        li = live.input_for(endpoint)
+        if li is None:
+            raise Refused(f"input {endpoint.name} is not live", code="unavailable")
+        return li.hub
+
+    def route_play(self, path: StreamPath, peer: Peer) -> Subscription:
+        live, endpoint, backbone = self._lookup(path)
+        if not isinstance(endpoint, FlowOutput) or endpoint.protocol is not OutputProtocol.RTMP_PULL:
+            raise Refused(f"{path} is not an RTMP-PULL output", code="not_found")
+        return self.runtime.subscribe_player(live, endpoint, peer, backbone=backbone)
+
+
+class _SrtEndpointRouter:
+    """Routes callers of one SRT-Listener input or output (one port, one stream)."""
+
+    def __init__(self, runtime: Runtime, live: _LiveFlow, endpoint: FlowInput | FlowOutput) -> None:
+        self.runtime = runtime
+        self.live = live
+        self.endpoint = endpoint
+
+    def route_publish(self, path: StreamPath, peer: Peer) -> Hub:
+        endpoint = self.endpoint
+        assert isinstance(endpoint, FlowInput)
+        if path.key != self.runtime.backbone_app:
+            check_cidrs(parse_cidrs(endpoint.cidrs), peer)
+        li = self.live.input_for(endpoint)
+        if li is None:
+            raise Refused(f"input {endpoint.name} is not live", code="unavailable")
+        return li.hub
+
+    def route_play(self, path: StreamPath, peer: Peer) -> Subscription:
+        endpoint = self.endpoint
+        assert isinstance(endpoint, FlowOutput)
+        backbone = path.key == self.runtime.backbone_app
+        return self.runtime.subscribe_player(self.live, endpoint, peer, backbone=backbone)
+
+
+class Runtime:
+    """The data plane of the emulator (see the module docstring): ``await start()`` / ``await close()``."""
+
+    def __init__(
+        self,
+        regions: RegionCatalogue,
+        *,
+        backbone: Backbone | None = None,
+        rtmp_config: RtmpServerConfig | None = None,
+    ) -> None:
+        self.regions = regions
+        self.backbone = backbone or Backbone(regions)
+        self.rtmp_config = rtmp_config or RtmpServerConfig(unpublish_grace_s=10.0)
+        self.backbone_app = f"_backbone-{secrets.token_hex(8)}"
+        self.rtmp_servers: dict[str, RtmpServer] = {}
+        self.live: dict[str, _LiveFlow] = {}
+        self._srt_ports: dict[str, set[int]] = {}
+        self._manager: FlowManager | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- wiring -----------------------------------------------------------------------------------
+    @property
+    def manager(self) -> FlowManager:
+        assert self._manager is not None, "Runtime.attach(manager) first"
+        return self._manager
+
+    def attach(self, manager: FlowManager) -> None:
+        self._manager = manager
+
+    def _clock(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    async def start(self) -> None:
+        """Start every region's RTMP server. Raises OSError when an address is taken."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            for region in self.regions:
+                server = RtmpServer(
+                    _RegionRtmpRouter(self, region),
+                    host=region.host,
+                    port=region.rtmp_port,
+                    config=self.rtmp_config,
+                )
+                await server.start()
+                self.rtmp_servers[region.id] = server
+        except OSError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        for flow_id in list(self.live):
+            await self._stop(flow_id)
+        for server in self.rtmp_servers.values():
+            await server.close()
+        self.rtmp_servers.clear()
+
+    # -- FlowRuntime ------------------------------------------------------------------------------
+    def rtmp_address(self, region: Region) -> tuple[str, int]:
+        server = self.rtmp_servers.get(region.id)
+        return region.host, server.port if server is not None else region.rtmp_port
+
+    def allocate_srt_port(self, region: Region) -> int:
+        used = self._srt_ports.setdefault(region.id, set())
+        if region.srt_port_min == 0:
+            candidates: Any = iter(lambda: 0, 1)  # ask the kernel each time
+        else:
+            candidates = (p for p in range(region.srt_port_min, region.srt_port_max + 1) if p not in used)
+        for _ in range(10_000):
+            port = next(candidates, None)
+            if port is None:
+                break
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind((region.host, port))
+                except OSError:
+                    continue
+                real = int(probe.getsockname()[1])
+            if real in used:
+                continue
+            used.add(real)
+            return real
+        raise FlowStartError(
+            f"no free SRT port left in {region.id} ({region.srt_port_min}-{region.srt_port_max})"
+        )
+
+    def release_srt_port(self, region: Region, port: int) -> None:
+        self._srt_ports.get(region.id, set()).discard(port)
+
+    async def start_flow(self, flow: Flow) -> None:
+        if flow.id in self.live:
+            return
+        if not flow.inputs:
+            raise FlowStartError("the flow has no input")
+        live = _LiveFlow(flow, self._clock)
+        self.live[flow.id] = live
+        try:
+            for cfg in flow.inputs:
+                await self._start_input(live, cfg)
+            for out in flow.outputs.values():
+                await self._start_output(live, out)
+        except Exception as exc:
+            await self._stop(flow.id)
+            if isinstance(exc, FlowStartError):
+                raise
+            raise FlowStartError(f"could not start: {exc}") from exc
+        live.switch_task = asyncio.get_running_loop().create_task(
+            live.run_switch(), name=f"switch {flow.name}"
+        )
+        logger.info("[%s] [flow %s] online", flow.region.id, flow.name)
+
+    async def stop_flow(self, flow: Flow) -> None:
+        await self._stop(flow.id)
+        logger.info("[%s] [flow %s] offline", flow.region.id, flow.name)
+
+    def input_status(self, flow: Flow, input: FlowInput) -> str:
+        live = self.live.get(flow.id)
+        li = live.input_for(input) if live is not None else None
+        if li is None:
+            return InputStatus.OFFLINE.value
+        last = li.hub.counters.last_unit_at
+        if last is not None and self._clock() - last <= INPUT_ACTIVE_WINDOW_S:
+            return InputStatus.CONNECTED.value
+        return InputStatus.DISCONNECTED.value
+
+    def set_output_forbidden(self, flow: Flow, output: FlowOutput, forbidden: bool) -> None:
+        live = self.live.get(flow.id)
+        lo = live.outputs.get(output.name) if live is not None else None
+        if live is None or lo is None:
+            return
+        for sub in lo.live_players():
+            sub.forbidden = forbidden
+        if lo.client is not None or lo.config.protocol in _PUSH_OUTPUTS:
+            # Push outputs stop delivering by leaving the remote; resume reconnects.
+            asyncio.get_running_loop().create_task(self._restart_output_client(live, lo, forbidden))
+
+    # -- players ----------------------------------------------------------------------------------
+    def subscribe_player(
+        self, live: _LiveFlow, output: FlowOutput, peer: Peer, *, backbone: bool
+    ) -> Subscription:
+        lo = live.outputs.get(output.name)
+        if lo is None:
+            raise Refused(f"output {output.name} is not live", code="unavailable")
+        if not backbone:
+            check_cidrs(parse_cidrs(output.cidrs), peer)
+            limit = output.player_limit
+            if limit is not None and len(lo.live_players()) >= limit:
+                raise Refused(
+                    f"output {output.name} already has {limit} players (PlayerLimit)", code="forbidden"
+                )
+        try:
+            sub = live.hub.subscribe(f"{output.name} {peer[0]}:{peer[1]}")
+        except HubClosed as exc:
+            raise Refused(f"flow {live.flow.name} is going offline", code="unavailable") from exc
+        sub.forbidden = output.forbid
+        lo.players.append(sub)
+        return sub
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def _srt_config(
+        self, latency: int | None, passphrase: str, pbkeylen: int, streamid: str = ""
+    ) -> SrtConfig:
+        return SrtConfig(
+            latency_ms=latency if latency is not None else 120,
+            passphrase=passphrase,
+            pbkeylen=pbkeylen if pbkeylen in (16, 24, 32) else 16,
+            streamid=streamid,
+        )
+
+    async def _start_input(self, live: _LiveFlow, cfg: FlowInput) -> None:
+        flow = live.flow
+        hub = Hub(f"{flow.region.id}/{flow.name}/{cfg.name}", cache_gop=live.rtmp, clock=self._clock)
+        li = _LiveInput(cfg, hub)
+        live.inputs.append(li)
+        proto = cfg.protocol
+        if proto is InputProtocol.RTMP_PUSH:
+            return  # the region's RTMP server routes publishers here
+        if proto is InputProtocol.RTMP_PULL:
+            li.client = RtmpPuller(cfg.from_url, hub)
+        elif proto is InputProtocol.SRT_LISTENER:
+            assert cfg.srt_port is not None
+            li.listener = SrtListener(
+                _SrtEndpointRouter(self, live, cfg),
+                host=flow.region.host,
+                port=cfg.srt_port,
+                config=self._srt_config(cfg.srt_latency, cfg.srt_passphrase, cfg.srt_pbkeylen),
+                direction="publish",
+                name=f"{flow.name}/{cfg.name}",
+            )
+            await li.listener.start()
+            return
+        elif proto is InputProtocol.SRT_CALLER:
+            host, port, url_cfg, _mode = parse_srt_url(cfg.from_url)
+            config = self._srt_config(
+                cfg.srt_latency, cfg.srt_passphrase or url_cfg.passphrase, cfg.srt_pbkeylen, url_cfg.streamid
+            )
+            li.client = SrtCaller(host, port, config=config, hub=hub, direction="receive", reconnect=True,
+                                  max_backoff_s=5.0, name=f"{flow.name}/{cfg.name}")  # fmt: skip
+        elif proto is InputProtocol.FLOW:
+            await self._start_flow_input(live, li)
+        assert li.client is not None
+        await li.client.start()
+
+    async def _start_flow_input(self, live: _LiveFlow, li: _LiveInput) -> None:
+        """A Flow input pulls from the paired flow's RTMP-PULL / SRT-Listener output over the backbone."""
+        cfg = li.config
+        flow = live.flow
+        pair = self.manager.get_flow(cfg.pair_flow_id)
+        out = pair.outputs.get(cfg.pair_output_name)
+        if out is None:
+            raise FlowStartError(f"PairOutputName {cfg.pair_output_name!r} no longer exists in {pair.name}")
+        name = f"backbone {pair.region.id}/{pair.name}/{out.name} -> {flow.region.id}/{flow.name}"
+        if out.protocol is OutputProtocol.RTMP_PULL:
+            host, port = self.rtmp_address(pair.region)
+            li.link = link = await self.backbone.open_link(
+                "tcp", flow.region, pair.region, (host, port), name
+            )
+            url = f"rtmp://{link.address[0]}:{link.port}/{self.backbone_app}/{out.stream_key}"
+            li.client = RtmpPuller(url, li.hub)
+        else:
+            assert out.srt_port is not None
+            target = (pair.region.host, out.srt_port)
+            li.link = link = await self.backbone.open_link("udp", flow.region, pair.region, target, name)
+            config = self._srt_config(
+                max(cfg.srt_latency or 0, out.srt_latency or 0) or None,
+                out.srt_passphrase,
+                out.srt_pbkeylen,
+                streamid=f"#!::r={self.backbone_app},m=request",
+            )
+            li.client = SrtCaller(link.address[0], link.port, config=config, hub=li.hub, direction="receive",
+                                  reconnect=True, max_backoff_s=2.0, name=name)  # fmt: skip
+
+    # -- outputs ----------------------------------------------------------------------------------
+    async def _start_output(self, live: _LiveFlow, cfg: FlowOutput) -> None:
+        flow = live.flow
+        lo = _LiveOutput(cfg)
+        live.outputs[cfg.name] = lo
+        proto = cfg.protocol
+        if proto is OutputProtocol.SRT_LISTENER:
+            assert cfg.srt_port is not None
+            lo.listener = SrtListener(
+                _SrtEndpointRouter(self, live, cfg),
+                host=flow.region.host,
+                port=cfg.srt_port,
+                config=self._srt_config(cfg.srt_latency, cfg.srt_passphrase, cfg.srt_pbkeylen),
+                direction="play",
+                name=f"{flow.name}/{cfg.name}",
+            )
+            await lo.listener.start()
+        elif proto in _PUSH_OUTPUTS and not cfg.forbid:
+            await self._start_output_client(live, lo)
+
+    async def _make_output_client(self, live: _LiveFlow, lo: _LiveOutput) -> Client:
+        cfg = lo.config
+        flow = live.flow
+        if cfg.protocol is OutputProtocol.RTMP_PUSH:
+            return RtmpPusher(cfg.to_url, live.hub)
+        if cfg.protocol is OutputProtocol.SRT_CALLER:
+            host, port, url_cfg, _mode = parse_srt_url(cfg.to_url)
+            config = self._srt_config(
+                cfg.srt_latency, cfg.srt_passphrase or url_cfg.passphrase, cfg.srt_pbkeylen, url_cfg.streamid
+            )
+            return SrtCaller(host, port, config=config, hub=live.hub, direction="publish", reconnect=True,
+                             max_backoff_s=5.0, name=f"{flow.name}/{cfg.name}")  # fmt: skip
+        # Flow output: push into the paired flow's RTMP-PUSH / SRT-Listener input over the backbone.
+        pair = self.manager.get_flow(cfg.pair_flow_id)
+        inp = pair.input_named(cfg.pair_input_name)
+        if inp is None:
+            raise FlowStartError(f"PairInputName {cfg.pair_input_name!r} no longer exists in {pair.name}")
+        name = f"backbone {flow.region.id}/{flow.name}/{cfg.name} -> {pair.region.id}/{pair.name}/{inp.name}"
+        if inp.protocol is InputProtocol.RTMP_PUSH:
+            host, port = self.rtmp_address(pair.region)
+            lo.link = link = await self.backbone.open_link(
+                "tcp", flow.region, pair.region, (host, port), name
+            )
+            return RtmpPusher(
+                f"rtmp://{link.address[0]}:{link.port}/{self.backbone_app}/{inp.stream_key}", live.hub
+            )
+        assert inp.srt_port is not None
+        target = (pair.region.host, inp.srt_port)
+        lo.link = link = await self.backbone.open_link("udp", flow.region, pair.region, target, name)
+        config = self._srt_config(
+            max(cfg.srt_latency or 0, inp.srt_latency or 0) or None,
+            inp.srt_passphrase,
+            inp.srt_pbkeylen,
+            streamid=f"#!::r={self.backbone_app},m=publish",
+        )
+        return SrtCaller(link.address[0], link.port, config=config, hub=live.hub, direction="publish",
+                         reconnect=True, max_backoff_s=2.0, name=name)  # fmt: skip
+
+    async def _start_output_client(self, live: _LiveFlow, lo: _LiveOutput) -> None:
+        lo.client = await self._make_output_client(live, lo)
+        await lo.client.start()
+
+    async def _stop_output_client(self, lo: _LiveOutput) -> None:
+        client, lo.client = lo.client, None
+        if client is not None:
+            await client.close()
+        if lo.link is not None:
+            self.backbone.forget(lo.link)
+            await lo.link.close()
+            lo.link = None
+
+    async def _restart_output_client(self, live: _LiveFlow, lo: _LiveOutput, forbidden: bool) -> None:
+        await self._stop_output_client(lo)
+        if not forbidden and self.live.get(live.flow.id) is live:
+            await self._start_output_client(live, lo)
+
+    # -- stopping ---------------------------------------------------------------------------------
+    async def _stop(self, flow_id: str) -> None:
+        live = self.live.pop(flow_id, None)
+        if live is None:
+            return
+        flow = live.flow
+        if live.switch_task is not None:
+            live.switch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.switch_task
+        for lo in live.outputs.values():
+            await self._stop_output_client(lo)
+            if lo.listener is not None:
+                await lo.listener.close()
+        for li in live.inputs:
+            if li.client is not None:
+                await li.client.close()
+            if li.link is not None:
+                self.backbone.forget(li.link)
+                await li.link.close()
+            if li.listener is not None:
+                await li.listener.close()
+            li.hub.close()
+        live.hub.close()
+        # RTMP sessions of this flow on its region's server (publishers and players).
+        keys = {i.stream_key for i in flow.inputs if i.stream_key}
+        keys |= {o.stream_key for o in flow.outputs.values() if o.stream_key}
+        server = self.rtmp_servers.get(flow.region.id)
+        if server is not None:
+            for conn in server.sessions:
+                if conn.path is not None and conn.path.key in keys:
+                    conn.close(f"flow {flow.name} went offline")
+
+    # -- views ------------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Live sessions, hubs and links, for ``GET /_emulator/state``."""
+        regions = {}
+        for rid, server in self.rtmp_servers.items():
+            regions[rid] = {
+                "rtmp": f"rtmp://{server.host}:{server.port}",
+                "rtmp_sessions": [
+                    {
+                        "peer": f"{c.peer[0]}:{c.peer[1]}",
+                        "role": c.role,
+                        "path": str(c.path) if c.path else None,
+                        "bytes_received": c.bytes_received,
+                        "bytes_sent": c.bytes_sent,
+                    }
+                    for c in server.sessions
+                ],
+            }
+        flows = {}
+        for flow_id, live in self.live.items():
+            c = live.hub.counters
+            flows[flow_id] = {
+                "name": live.flow.name,
+                "active_input": live.active.config.name if live.active else None,
+                "units_in": c.units_in,
+                "bytes_in": c.bytes_in,
+                "bytes_out": c.bytes_out,
+                "inputs": {
+                    li.config.name: {
+                        "bytes_in": li.hub.counters.bytes_in,
+                        "publisher": li.hub.has_publisher,
+                        "client_connected": getattr(li.client, "connected", None),
+                        "srt_callers": len(li.listener.connections) if li.listener else None,
+                    }
+                    for li in live.inputs
+                },
+                "outputs": {
+                    name: {
+                        "players": len(lo.live_players()),
+                        "client_connected": getattr(lo.client, "connected", None),
+                        "srt_callers": len(lo.listener.connections) if lo.listener else None,
+                    }
+                    for name, lo in live.outputs.items()
+                },
+            }
+        links = [
+            {
+                "from": src,
+                "to": dst,
+                "name": link.name,
+                "stats": link.stats() if isinstance(link, UdpLink) else _tcp_stats(link),
+            }
+            for src, dst, link in self.backbone.links()
+        ]
+        return {"regions": regions, "live_flows": flows, "links": links}
+
+
+def _tcp_stats(link: TcpLink) -> dict[str, Any]:
+    stats = getattr(link, "stats", None)
+    if callable(stats):
+        result: dict[str, Any] = stats()
+        return result
+    return {d: c.to_dict() for d, c in link.counters.items()}
+
+
+_PUSH_OUTPUTS = (OutputProtocol.RTMP_PUSH, OutputProtocol.SRT_CALLER, OutputProtocol.FLOW)
+
+
+__all__ = ["INPUT_ACTIVE_WINDOW_S", "Backbone", "PublisherBusy", "Runtime"]

@@ -1,0 +1,260 @@
+"""Topology files: regions, links, flows and access keys declared in YAML (or JSON).
+
+Shape (every key optional; see ``fixtures/topologies/`` for complete examples)::
+
+    api: {host: 127.0.0.1, port: 8080}        # the ICE API (``--api-port`` overrides the port)
+    access_keys: {AK1: secret1}                # absent or empty: any key is accepted, signatures unchecked
+    seed: 42                                   # seeds every link's randomness (repeatable runs)
+
+    # The region catalogue (see emulator.regions.RegionCatalogue.from_dict):
+    rtmp_port: 1935
+    srt_port_min: 10000
+    srt_port_max: 10999
+    regions: [{id: ap-southeast-1, host: 127.0.1.1, rtmp_port: 0}]
+    latency_ms: {ap-southeast-1/eu-central-1: 80}     # one-way defaults per pair
+
+    links:                                     # backbone impairments, per direction
+      - from: ap-southeast-1
+        to: eu-central-1
+        both_ways: true                        # also to -> from (default false)
+        profile: transpacific                  # a named profile, then any Impairment field overrides it
+        loss_pct: 1.0
+        timeline:                              # optional, runs by itself once the emulator is up
+          - {at_s: 10, loss_pct: 100, duration_s: 8}
+
+    flows:
+      - name: FlowA
+        region: ap-southeast-1
+        status: online                         # default offline
+        failover: false
+        input: {name: FlowAInput, protocol: RTMP-PUSH, max_bitrate: 1000000}
+        backup_input: {...}                    # needs failover: true
+        outputs:
+          - {name: FlowAOutput, protocol: RTMP-PULL}
+      - name: FlowB
+        region: eu-central-1
+        status: online
+        input: {name: FlowBInput, protocol: Flow, pair_flow: FlowA, pair_output: FlowAOutput}
+        outputs: [{name: FlowBOutput, protocol: RTMP-PULL}]
+
+Input keys: name, protocol, from_url, max_bitrate, cidrs, pair_flow (a flow name of this file, or
+``region/name``), pair_output, srt_latency, srt_passphrase, srt_pbkeylen, with_internal_vip. Output keys:
+name, protocol, to_url, pair_flow, pair_input, player_limit, cidrs, srt_latency, srt_passphrase,
+srt_pbkeylen, forbid. Flows are created in file order; a flow may pair with one declared earlier or later.
+Errors raise :class:`~emulator.errors.ConfigError` naming the flow and key.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from mediaplane.netem import Impairment, Timeline, profile
+
+from .errors import ConfigError
+from .regions import RegionCatalogue
+
+__all__ = ["DEFAULT_TOPOLOGY", "LinkSpec", "Topology", "load_topology"]
+
+_CATALOGUE_KEYS = {"rtmp_port", "srt_port_min", "srt_port_max", "regions", "latency_ms", "default_region"}
+_TOP_KEYS = _CATALOGUE_KEYS | {"api", "access_keys", "seed", "links", "flows"}
+_FLOW_KEYS = {"name", "region", "status", "failover", "input", "backup_input", "outputs"}
+_INPUT_KEYS = {
+    "name", "protocol", "from_url", "max_bitrate", "cidrs", "pair_flow", "pair_output", "srt_latency",
+    "srt_passphrase", "srt_pbkeylen", "with_internal_vip",
+}  # fmt: skip
+_OUTPUT_KEYS = {
+    "name", "protocol", "to_url", "pair_flow", "pair_input", "player_limit", "cidrs", "srt_latency",
+    "srt_passphrase", "srt_pbkeylen", "forbid",
+}  # fmt: skip
+_LINK_KEYS = {"from", "to", "both_ways", "profile", "timeline"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkSpec:
+    """The impairment of one direction of a region pair (and optionally its reverse)."""
+
+    src: str
+    dst: str
+    impairment: Impairment
+    both_ways: bool = False
+    timeline: Timeline | None = None
+
+
+@dataclass(kw_only=True)
+class Topology:
+    """A parsed topology file."""
+
+    regions: RegionCatalogue
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    access_keys: dict[str, str] = field(default_factory=dict)
+    seed: int | None = None
+    links: list[LinkSpec] = field(default_factory=list)
+    flows: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Topology:
+        if not isinstance(doc, Mapping):
+            raise ConfigError("a topology must be a mapping")
+        unknown = set(doc) - _TOP_KEYS
+        if unknown:
+            raise ConfigError(f"unknown topology key(s): {', '.join(sorted(map(str, unknown)))}")
+        regions = RegionCatalogue.from_dict({k: v for k, v in doc.items() if k in _CATALOGUE_KEYS})
+        regions.validate()
+        api = doc.get("api") or {}
+        if not isinstance(api, Mapping) or set(api) - {"host", "port"}:
+            raise ConfigError("api: a mapping with host and port")
+        keys = doc.get("access_keys") or {}
+        if not isinstance(keys, Mapping):
+            raise ConfigError("access_keys: a mapping of access key id to secret")
+        seed = doc.get("seed")
+        if seed is not None and not isinstance(seed, int):
+            raise ConfigError("seed: an integer")
+        links = [_link(entry, regions, i) for i, entry in enumerate(doc.get("links") or [])]
+        flows = doc.get("flows") or []
+        if not isinstance(flows, list):
+            raise ConfigError("flows: a list")
+        for i, flow in enumerate(flows):
+            _check_flow(flow, i)
+        return cls(
+            regions=regions,
+            api_host=str(api.get("host", "127.0.0.1")),
+            api_port=int(api.get("port", 8080)),
+            access_keys={str(k): str(v) for k, v in keys.items()},
+            seed=seed,
+            links=links,
+            flows=list(flows),
+        )
+
+
+def _link(entry: Any, regions: RegionCatalogue, index: int) -> LinkSpec:
+    where = f"links[{index}]"
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: a mapping")
+    for key in ("from", "to"):
+        if key not in entry:
+            raise ConfigError(f"{where}: '{key}' (a region id) is required")
+        if str(entry[key]) not in regions:
+            raise ConfigError(f"{where}: {key} {entry[key]!r} is not a region of the catalogue")
+    fields = {k: v for k, v in entry.items() if k not in _LINK_KEYS}
+    try:
+        if "profile" in entry:
+            base = profile(str(entry["profile"])).to_dict()
+            base.update(fields)
+            fields = base
+        elif "delay_ms" not in fields:
+            fields["delay_ms"] = regions.default_latency_ms(str(entry["from"]), str(entry["to"]))
+        impairment = Impairment.from_dict(fields)
+        impairment.validate()
+        timeline = Timeline.from_dict(entry["timeline"]) if entry.get("timeline") else None
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return LinkSpec(
+        src=str(entry["from"]),
+        dst=str(entry["to"]),
+        impairment=impairment,
+        both_ways=bool(entry.get("both_ways", False)),
+        timeline=timeline,
+    )
+
+
+def _check_flow(flow: Any, index: int) -> None:
+    if not isinstance(flow, Mapping):
+        raise ConfigError(f"flows[{index}]: a mapping")
+    where = f"flow {flow.get('name', index)!r}"
+    unknown = set(flow) - _FLOW_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    for key in ("name", "region"):
+        if key not in flow:
+            raise ConfigError(f"{where}: '{key}' is required")
+    if flow.get("status", "offline") not in ("online", "offline"):
+        raise ConfigError(f"{where}: status must be online or offline")
+    for key in ("input", "backup_input"):
+        if key in flow:
+            _check_keys(flow[key], _INPUT_KEYS, f"{where} {key}")
+    outputs = flow.get("outputs") or []
+    if not isinstance(outputs, list):
+        raise ConfigError(f"{where}: outputs must be a list")
+    for i, out in enumerate(outputs):
+        _check_keys(out, _OUTPUT_KEYS, f"{where} outputs[{i}]")
+
+
+def _check_keys(doc: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{where}: a mapping")
+    unknown = set(doc) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    for key in ("name", "protocol"):
+        if key not in doc:
+            raise ConfigError(f"{where}: '{key}' is required")
+
+
+def load_topology(path: str | pathlib.Path) -> Topology:
+    """Read a YAML or JSON topology file. Raises ConfigError (also for unreadable files)."""
+    p = pathlib.Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read topology {p}: {exc.strerror}") from exc
+    try:
+        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid YAML/JSON: {exc}") from exc
+    return Topology.from_dict(doc or {})
+
+
+DEFAULT_TOPOLOGY: dict[str, Any] = {
+    "flows": [
+        {
+            "name": "DemoRtmpA",
+            "region": "ap-southeast-1",
+            "status": "online",
+            "input": {"name": "DemoRtmpAInput", "protocol": "RTMP-PUSH"},
+            "outputs": [{"name": "DemoRtmpAOutput", "protocol": "RTMP-PULL"}],
+        },
+        {
+            "name": "DemoRtmpB",
+            "region": "eu-central-1",
+            "status": "online",
+            "input": {
+                "name": "DemoRtmpBInput",
+                "protocol": "Flow",
+                "pair_flow": "DemoRtmpA",
+                "pair_output": "DemoRtmpAOutput",
+            },
+            "outputs": [{"name": "DemoRtmpBOutput", "protocol": "RTMP-PULL"}],
+        },
+        {
+            "name": "DemoSrtA",
+            "region": "ap-southeast-1",
+            "status": "online",
+            "input": {"name": "DemoSrtAInput", "protocol": "SRT-Listener", "srt_latency": 200},
+            "outputs": [{"name": "DemoSrtAOutput", "protocol": "SRT-Listener", "srt_latency": 200}],
+        },
+        {
+            "name": "DemoSrtB",
+            "region": "eu-central-1",
+            "status": "online",
+            "input": {
+                "name": "DemoSrtBInput",
+                "protocol": "Flow",
+                "pair_flow": "DemoSrtA",
+                "pair_output": "DemoSrtAOutput",
+                "srt_latency": 400,
+            },
+            "outputs": [{"name": "DemoSrtBOutput", "protocol": "SRT-Listener", "srt_latency": 200}],
+        },
+    ]
+}
+"""``mcemu up`` with no topology: the seed's Singapore -> Frankfurt RTMP relay and an SRT one, online.
+
+The flow names are not the seed's FlowA / FlowB, so a user can still follow the seed's walkthrough
+(which creates FlowA in Singapore) against a default emulator."""

@@ -15,7 +15,8 @@ def api() -> Iterator[ApiThread]:
         yield server
 
 
-@pytest.fixture
-def sdk(api: ApiThread) -> Client:
-    """The official SDK with its default V3 (ACS3-HMAC-SHA256) signature."""
-    return api.client()
+@pytest.fixture(params=["v3", "v1"])
+def sdk(api: ApiThread, request: pytest.FixtureRequest) -> Client:
+    """The official SDK, with its default V3 signature (ACS3-HMAC-SHA256) and with V1 (HMAC-SHA1 in the
+    query, ``signature_algorithm='v2'``): every test using it runs once per scheme."""
+    return api.client(v1=request.param == "v1")

@@ -35,7 +35,8 @@ Decisions where the public material is silent ("Not public")
   that forbids the operation (online flow, 5th output, second input without failover, no input yet,
   delete of an input that still has outputs, close failover with two inputs) 403 ``OperationDenied``; the
   runtime refusing to start a flow is 403 ``OperationDenied`` with its reason; an exhausted SRT port range
-  503 ``ServiceUnAvailable``. Messages start with the field name (``"PairOutputName: ..."``).
+  503 ``ServiceUnAvailable``. Messages of parameter errors start with the field name
+  (``"PairOutputName: flow ... has no output named 'X'"``); state errors name the flow and the reason.
 * **Idempotence**: setting the status a flow already has, forbidding a forbidden output, resuming a
   delivering one, opening an open failover and closing a closed one all succeed and change nothing.
 * **InputStatus** (and BackupInputStatus): ``"offline"`` while the flow is offline; while online, the
@@ -47,8 +48,8 @@ Decisions where the public material is silent ("Not public")
   ``live/``; the 32 hex digits are random (``secrets``), so a URL cannot be guessed from the name.
 * **SRT ports**: every SRT-Listener input and output owns one UDP port of its region's range, allocated
   when it is added (so the URL is known at once, as with the real service) and released when it, or its
-  flow, is deleted, or on reset. Its URL is ``srt://<region host>:<port>``. No streamid is needed (one
-  stream per port); a caller's streamid is ignored.
+  flow, is deleted, or on reset. Its URL is ``srt://<region host>:<port>``. One stream per port, so a
+  caller needs no streamid.
 * **Pull / caller / Flow URLs**: for RTMP-PULL and SRT-Caller inputs InputUrl is InputFromUrl; for
   RTMP-PUSH and SRT-Caller outputs OutputUrl is OutputToUrl; a Flow input's InputUrl is its paired
   output's URL and a Flow output's OutputUrl its paired input's URL (where the backbone leg connects).

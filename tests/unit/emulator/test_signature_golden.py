@@ -11,6 +11,8 @@ import hmac
 import pytest
 from alibabacloud_tea_openapi.utils import Utils
 from darabonba.request import DaraRequest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.api.signature import (
     ReceivedRequest,
@@ -251,3 +253,31 @@ def test_v3_authorization_header_parsing() -> None:
     assert (auth.access_key_id, auth.signed_headers, auth.signature) == ("AK1", ("host", "x-acs-date"), "abc")
     with pytest.raises(IncompleteSignature, match="Signature"):
         parse_v3_authorization("ACS3-HMAC-SHA256 Credential=AK1,SignedHeaders=host")
+
+
+# --- properties: any parameters sign the same as the SDK ----------------------------------------------
+
+_keys = st.from_regex(r"[A-Za-z][A-Za-z0-9.]{0,15}", fullmatch=True)
+_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(params=st.dictionaries(_keys, _values, max_size=8), secret=_values)
+def test_v1_any_parameters_match_the_sdk(params: dict[str, str], secret: str) -> None:
+    params.pop("Signature", None)
+    assert v1_signature(secret, "POST", params) == Utils.get_rpcsignature(params, "POST", secret)
+
+
+@settings(max_examples=150, deadline=None)
+@given(query=st.dictionaries(_keys, _values, max_size=8), secret=_values, agent=_values)
+def test_v3_any_query_matches_the_sdk(query: dict[str, str], secret: str, agent: str) -> None:
+    req = DaraRequest()
+    req.method, req.pathname, req.query = "POST", "/", query
+    req.headers = {"host": "127.0.0.1:9", "x-acs-date": DATE, "user-agent": agent.strip() or "x"}
+    sdk_auth = parse_v3_authorization(
+        Utils.get_authorization(req, "ACS3-HMAC-SHA256", EMPTY_SHA256, "ak", secret)
+    )
+    canonical = v3_canonical_request(
+        "POST", "/", query, tuple(req.headers.items()), sdk_auth.signed_headers, EMPTY_SHA256
+    )
+    assert v3_signature(secret, v3_string_to_sign(canonical)) == sdk_auth.signature

@@ -1,0 +1,115 @@
+"""Random sequences of API operations (Hypothesis): whatever is accepted or refused, the manager's
+invariants hold: SRT ports owned == ports allocated, limits, families, online flows live in the runtime."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+from flow_doubles import RecordingRuntime, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.errors import FlowError, PortUnavailable
+from emulator.flows import FlowManager
+from emulator.regions import RegionCatalogue
+
+REGIONS = ["ap-southeast-1", "eu-central-1"]
+IN_PROTOCOLS = ["RTMP-PUSH", "RTMP-PULL", "SRT-Listener", "SRT-Caller", "Flow"]
+OUT_PROTOCOLS = ["RTMP-PUSH", "RTMP-PULL", "SRT-Listener", "SRT-Caller", "Flow"]
+URLS = {"RTMP": "rtmp://10.0.0.1/live/k", "SRT": "srt://10.0.0.1:9000"}
+
+# Each step: (operation, flow index, protocol index, pair-flow index, flag); weights favour building up.
+KINDS = (
+    ["add_input"] * 6
+    + ["add_output"] * 8
+    + ["status"] * 4
+    + ["failover"] * 3
+    + ["delete_output"] * 2
+    + ["delete_input"] * 2
+    + ["create", "delete_flow"]
+)
+step = st.tuples(
+    st.sampled_from(KINDS), st.integers(0, 5), st.integers(0, 4), st.integers(0, 5), st.booleans()
+)
+
+
+def apply(m: FlowManager, action: tuple[str, int, int, int, bool], counter: itertools.count[int]) -> None:
+    kind, a, b, c, flag = action
+    flows = m.flows
+    fid = flows[a % len(flows)].id if flows else "none"
+    pair = flows[c % len(flows)] if flows else None
+    if kind == "create":
+        m.create_flow(name=f"F{b}", region=REGIONS[a % 2])
+    elif kind == "add_input":
+        proto = IN_PROTOCOLS[b]
+        family = "SRT" if proto.startswith("SRT") else "RTMP"
+        m.add_input(
+            fid,
+            name=f"in{next(counter)}",
+            protocol=proto,
+            from_url=URLS[family] if proto in ("RTMP-PULL", "SRT-Caller") else None,
+            pair_flow_id=pair.id if proto == "Flow" and pair else None,
+            pair_output_name=next(iter(pair.outputs), None) if proto == "Flow" and pair else None,
+        )
+    elif kind == "add_output":
+        proto = OUT_PROTOCOLS[b]
+        family = "SRT" if proto.startswith("SRT") else "RTMP"
+        m.add_output(
+            fid,
+            name=f"out{next(counter)}",
+            protocol=proto,
+            to_url=URLS[family] if proto in ("RTMP-PUSH", "SRT-Caller") else None,
+            pair_flow_id=pair.id if proto == "Flow" and pair else None,
+            pair_input_name=pair.inputs[0].name if proto == "Flow" and pair and pair.inputs else None,
+        )
+    elif kind == "delete_output":
+        names = m.output_names(fid)
+        m.delete_output(fid, names[b % len(names)] if names else "none")
+    elif kind == "delete_input":
+        inputs = m.get_flow(fid).inputs
+        m.delete_input(fid, inputs[-1].name if flag and inputs else None)
+    elif kind == "delete_flow":
+        m.delete_flow(fid)
+    elif kind == "status":
+        run(m.set_status(fid, "online" if flag else "offline"))
+    elif kind == "failover":
+        (m.open_failover if flag else m.close_failover)(fid)
+
+
+def check_invariants(m: FlowManager, runtime: RecordingRuntime) -> None:
+    owned: dict[str, set[int]] = {r: set() for r in REGIONS}
+    for flow in m.flows:
+        assert len(flow.inputs) <= (2 if flow.failover_open else 1)
+        assert len(flow.outputs) <= 4
+        if flow.outputs:
+            assert flow.inputs, "outputs without an input"
+        for endpoint in [*flow.inputs, *flow.outputs.values()]:
+            assert endpoint.family is flow.family
+            if endpoint.srt_port is not None:
+                assert endpoint.srt_port not in owned[flow.region.id], "port owned twice"
+                owned[flow.region.id].add(endpoint.srt_port)
+        assert flow.online == (flow.id in runtime.live)
+        assert bool(flow.start_time) == flow.online
+        assert len({f.name for f in m.flows if f.region is flow.region}) == len(
+            [f for f in m.flows if f.region is flow.region]
+        )
+    for region in REGIONS:
+        assert runtime.ports.get(region, set()) == owned[region]
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(step, max_size=40))
+def test_random_operation_sequences_keep_invariants(steps: list[tuple[str, int, int, int, bool]]) -> None:
+    runtime = RecordingRuntime()
+    manager = FlowManager(RegionCatalogue.default(srt_port_min=20000, srt_port_max=20004), runtime)
+    counter = itertools.count()
+    for n in range(4):
+        manager.create_flow(name=f"Seed{n}", region=REGIONS[n % 2])
+    for action in steps:
+        with contextlib.suppress(FlowError, PortUnavailable):
+            apply(manager, action, counter)
+        check_invariants(manager, runtime)
+    run(manager.reset())
+    assert manager.flows == [] and runtime.live == set()
+    assert all(not ports for ports in runtime.ports.values())

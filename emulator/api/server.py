@@ -3,6 +3,7 @@
 Transport (what the official SDK sends, ICE-API.md "Transport"):
 
 * Parameters come from the query string and, if present, a form-encoded body (body values win).
+  ``Format`` is ignored: responses are always JSON (what every SDK asks for).
 * The operation is the ``Action`` parameter or the ``x-acs-action`` header; ``Version`` /
   ``x-acs-version`` must be ``2020-11-09`` when present (decision: an absent version is accepted so
   that ``curl 'http://host:port/?Action=...'`` works).
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -112,6 +114,9 @@ def error_code(exc: BaseException) -> tuple[int, str]:
     return INTERNAL_ERROR
 
 
+_INTEGER_RE = re.compile(r"-?[0-9]{1,19}")
+
+
 class Params:
     """The request's parameters (all strings on the wire), decoded on demand into typed values."""
 
@@ -129,10 +134,9 @@ class Params:
         raw = self.values.get(name)
         if raw is None or raw.strip() == "":
             return None
-        try:
-            return int(raw.strip(), 10)
-        except ValueError:
-            raise InvalidValue(name, f"{raw!r} is not an integer") from None
+        if not _INTEGER_RE.fullmatch(raw.strip()):
+            raise InvalidValue(name, f"{raw!r} is not an integer")
+        return int(raw.strip())
 
     def flag(self, name: str) -> bool:
         raw = self.values.get(name)

@@ -130,3 +130,21 @@ async def test_more_routes_can_be_added_to_the_app(http: aiohttp.ClientSession) 
             assert (await r.json()) == {"links": ["sg-fra"]}
         async with http.get(f"{server.url}/_emulator/health") as r:
             assert r.status == 200
+
+
+@pytest.mark.parametrize("value", ["1_000_000", "1e6", "0x10", "12.5", "ten"])
+async def test_integers_are_decimal_only(http: aiohttp.ClientSession, value: str) -> None:
+    manager, _ = make_manager()
+    async with ApiServer(manager) as server:
+        _, body = await rpc(http, server, "CreateMediaConnectFlow", FlowName="A", FlowRegion="ap-southeast-1")
+        status, body = await rpc(
+            http,
+            server,
+            "AddMediaConnectFlowInput",
+            FlowId=body["Content"]["FlowId"],
+            InputName="in",
+            InputProtocol="RTMP-PUSH",
+            MaxBitrate=value,
+        )
+    assert (status, body["Code"]) == (400, "InvalidParameter")
+    assert body["Message"] == f"MaxBitrate: {value!r} is not an integer"

@@ -14,6 +14,7 @@ HSv5), 4.5-4.8 (TSBPD, ACK/ACKACK/NAK, too-late drop), 6 (encryption).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import enum
 import hashlib
 import logging
@@ -48,7 +49,6 @@ from .handshake import (
 )
 from .keymaterial import BadSecret, KeyMaterialMessage, KeySet, KmState, SenderKeys, new_keyset
 from .packet import (
-    CONTROL_FLAG,
     HEADER_SIZE,
     IN_ORDER_FLAG,
     KEY_MASK,
@@ -60,7 +60,6 @@ from .packet import (
     ControlType,
     DropRequest,
     Keepalive,
-    KeyFlag,
     KeyMaterialPacket,
     Nak,
     PacketPosition,
@@ -170,7 +169,7 @@ class SrtStats:
     km_refreshes: int = 0
 
     def as_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return dataclasses.asdict(self)
 
 
 class SrtConnection:
@@ -184,6 +183,7 @@ class SrtConnection:
         peer_addr: Addr,
         now: float,
         socket_id: int | None = None,
+        initial_seq: int | None = None,
     ) -> None:
         self.config = config
         self._rng = rng
@@ -203,7 +203,7 @@ class SrtConnection:
         self._events: collections.deque[Event] = collections.deque()
         self._log = logging.LoggerAdapter(logger, {})
         # Handshake.
-        self._isn = rng.getrandbits(31)
+        self._isn = rng.getrandbits(31) if initial_seq is None else initial_seq & SEQ_MASK
         self._cookie = 0
         self._hs_packet: bytes | None = None
         self._hs_next_retry: float | None = None
@@ -233,6 +233,7 @@ class SrtConnection:
         self._ack_times: dict[int, float] = {}
         self._rtt_us = float(INITIAL_RTT_US)
         self._rtt_var_us = float(INITIAL_RTT_VAR_US)
+        self._rtt_measured = False
         self._send_drop_after_s = 0.0
         self._next_send_drop_check: float | None = None
         self._released: list[tuple[int, int, bytes]] = []
@@ -354,9 +355,7 @@ class SrtConnection:
     def _handle_conclusion_response(self, hs: Handshake, now: float) -> None:
         reason = hs.reject_reason
         if reason is not None:
-            self._close(
-                f"rejected by peer: {reject_reason_name(reason)}", now, reject_reason=reason, notify=False
-            )
+            self._close(f"rejected by peer: {reject_reason_name(reason)}", now, reject_reason=reason)
             return
         if hs.handshake_type != HandshakeType.CONCLUSION:
             return
@@ -518,7 +517,7 @@ class SrtConnection:
     def _reject(self, hs: Handshake, reason: int, message: str, now: float) -> None:
         self._out.append(make_rejection(hs, reason, socket_id=self.socket_id, timestamp=self._timestamp(now)))
         self._log.info("rejecting handshake: %s (%s)", reject_reason_name(reason), message)
-        self._close(f"{reject_reason_name(reason)}: {message}", now, reject_reason=reason, notify=False)
+        self._close(f"{reject_reason_name(reason)}: {message}", now, reject_reason=reason)
 
     # -- receiving ------------------------------------------------------------------------------
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
@@ -620,10 +619,14 @@ class SrtConnection:
             and (hs.handshake_type == HandshakeType.CONCLUSION or hs.is_rejection)
         ):
             self._handle_conclusion_response(hs, now)
-        elif state is ConnectionState.CONNECTED and not self.is_caller:
+        elif (
+            state is ConnectionState.CONNECTED
+            and not self.is_caller
+            and hs.handshake_type == HandshakeType.CONCLUSION
+            and self._conclusion_response is not None
+        ):
             # The caller lost our response and repeats its conclusion: answer it again.
-            if hs.handshake_type == HandshakeType.CONCLUSION and self._conclusion_response is not None:
-                self._out.append(self._conclusion_response)
+            self._out.append(self._conclusion_response)
 
     def _handle_ack(self, ack: Ack, now: float) -> None:
         st = self.stats
@@ -631,25 +634,33 @@ class SrtConnection:
         released = self._sndbuf.acknowledge(ack.last_ack_seq)
         if released < 0:
             self._log.debug("ignoring ACK %d outside the send window", ack.last_ack_seq)
-        if ack.kind is not AckKind.LIGHT:
-            if ack.rtt_us:
-                st.rtt_ms = ack.rtt_us / 1000
-                st.rtt_var_ms = ack.rtt_var_us / 1000
+        if ack.kind is not AckKind.LIGHT and ack.rtt_us:
+            st.rtt_ms = ack.rtt_us / 1000
+            st.rtt_var_ms = ack.rtt_var_us / 1000
         if ack.kind is AckKind.FULL:
             self._emit(
-                AckAck(timestamp=self._timestamp(now), dest_socket_id=self.peer_socket_id, ack_number=ack.ack_number)
-                .encode(),
+                AckAck(
+                    timestamp=self._timestamp(now),
+                    dest_socket_id=self.peer_socket_id,
+                    ack_number=ack.ack_number,
+                ).encode(),
                 now,
-            )  # fmt: skip
+            )
 
     def _handle_ackack(self, pkt: AckAck, now: float) -> None:
         sent = self._ack_times.pop(pkt.ack_number, None)
         if sent is None:
             return
         sample = (now - sent) * 1_000_000
-        # RFC-style smoothing (section 4.10).
-        self._rtt_var_us = 0.75 * self._rtt_var_us + 0.25 * abs(self._rtt_us - sample)
-        self._rtt_us = 0.875 * self._rtt_us + 0.125 * sample
+        if not self._rtt_measured:
+            # The first sample replaces the 100 ms guess (libsrt 1.5 does the same).
+            self._rtt_measured = True
+            self._rtt_us = sample
+            self._rtt_var_us = sample / 2
+        else:
+            # Smoothing as in section 4.10.
+            self._rtt_var_us = 0.75 * self._rtt_var_us + 0.25 * abs(self._rtt_us - sample)
+            self._rtt_us = 0.875 * self._rtt_us + 0.125 * sample
         self.stats.rtt_ms = self._rtt_us / 1000
         self.stats.rtt_var_ms = self._rtt_var_us / 1000
 
@@ -721,10 +732,11 @@ class SrtConnection:
                 self._events.append(KeysRefreshed(key_flags=int(keys.flags())))
                 body = pkt.body
         self._emit(
-            KeyMaterialPacket(timestamp=ts, dest_socket_id=self.peer_socket_id, subtype=UserSubtype.KMRSP, body=body)
-            .encode(),
+            KeyMaterialPacket(
+                timestamp=ts, dest_socket_id=self.peer_socket_id, subtype=UserSubtype.KMRSP, body=body
+            ).encode(),
             now,
-        )  # fmt: skip
+        )
 
     # -- sending --------------------------------------------------------------------------------
     def send(self, payload: bytes, now: float) -> None:
@@ -783,8 +795,12 @@ class SrtConnection:
 
     def _send_nak(self, losses: tuple[tuple[int, int], ...] | list[tuple[int, int]], now: float) -> None:
         self.stats.pkt_sent_nak_total += 1
-        self._emit(Nak(timestamp=self._timestamp(now), dest_socket_id=self.peer_socket_id, losses=tuple(losses))
-                   .encode(), now)  # fmt: skip
+        self._emit(
+            Nak(
+                timestamp=self._timestamp(now), dest_socket_id=self.peer_socket_id, losses=tuple(losses)
+            ).encode(),
+            now,
+        )
 
     def _send_ack(self, now: float) -> None:
         rcvbuf = self._rcvbuf
@@ -847,9 +863,7 @@ class SrtConnection:
             return
         if state is not ConnectionState.CONNECTED:
             if self._connect_deadline is not None and now >= self._connect_deadline:
-                self._close(
-                    "connection setup timed out", now, reject_reason=RejectReason.TIMEOUT, notify=False
-                )
+                self._close("connection setup timed out", now, reject_reason=RejectReason.TIMEOUT)
                 return
             if self._hs_next_retry is not None and now >= self._hs_next_retry and self._hs_packet is not None:
                 self._send_handshake(self._hs_packet, now)
@@ -863,7 +877,8 @@ class SrtConnection:
             self._next_ack = now + ACK_INTERVAL_S
             self._update_rates(now)
         if self._next_nak is not None and now >= self._next_nak:
-            interval = max(MIN_NAK_INTERVAL_S, (self._rtt_us + 4 * self._rtt_var_us) / 1e6)
+            # Periodic NAK report: half of RTT + 4 RTTVar, at least 20 ms (libsrt live mode).
+            interval = max(MIN_NAK_INTERVAL_S, (self._rtt_us + 4 * self._rtt_var_us) / 2e6)
             if self.config.nak_report and self._rcvbuf.losses:
                 ranges = list(self._rcvbuf.loss_ranges(now, now - interval))
                 words = 0
@@ -878,12 +893,10 @@ class SrtConnection:
                     self._send_nak(batch, now)
             self._next_nak = now + interval
         if self._next_send_drop_check is not None and now >= self._next_send_drop_check:
-            before = len(self._sndbuf)
             n = self._sndbuf.drop_older_than(now - self._send_drop_after_s)
             if n:
                 self.stats.pkt_snd_drop_total += n
                 self._log.debug("sender dropped %d packets older than %.3f s", n, self._send_drop_after_s)
-            del before
             self._next_send_drop_check = now + 0.1
         if self._km_next_retry is not None and now >= self._km_next_retry and self._km_pending is not None:
             self._send_km(now)
@@ -952,7 +965,7 @@ class SrtConnection:
 
     def _fail(self, reason: int, message: str, now: float) -> None:
         self._log.warning("handshake failed: %s (%s)", reject_reason_name(reason), message)
-        self._close(f"{reject_reason_name(reason)}: {message}", now, reject_reason=reason, notify=False)
+        self._close(f"{reject_reason_name(reason)}: {message}", now, reject_reason=reason)
 
     def _close(
         self,
@@ -962,7 +975,6 @@ class SrtConnection:
         reject_reason: int | None = None,
         by_peer: bool = False,
         send_shutdown: bool = True,
-        notify: bool = True,
     ) -> None:
         if self.state is ConnectionState.CLOSED:
             return
@@ -975,7 +987,6 @@ class SrtConnection:
         self.reject_reason = reject_reason
         self._log.info("closed: %s", reason)
         self._events.append(ConnectionClosed(reason=reason, reject_reason=reject_reason, by_peer=by_peer))
-        del notify
 
 
 class _PrefixAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -1101,5 +1112,3 @@ __all__ = [
     "SrtStats",
     "make_rejection",
 ]
-
-_unused = (CONTROL_FLAG, KeyFlag)

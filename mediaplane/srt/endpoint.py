@@ -171,7 +171,9 @@ async def _drain_subscription(sub: Subscription, driver: _Driver, on_closed: Cal
 class SrtSession:
     """One caller served by an :class:`SrtListener` (what ``.connections`` lists)."""
 
-    def __init__(self, listener: SrtListener, conn: SrtConnection, *, path: StreamPath, direction: str) -> None:
+    def __init__(
+        self, listener: SrtListener, conn: SrtConnection, *, path: StreamPath, direction: str
+    ) -> None:
         self.listener = listener
         self.conn = conn
         self.path = path
@@ -206,8 +208,14 @@ class SrtSession:
             hub = self.hub
             if hub is not None and not hub.closed:
                 p = ev.payload
-                hub.feed(HubUnit(kind=UnitKind.FRAME, timestamp_ms=int(self.listener.loop_time() * 1000),
-                                 size=len(p), payload=p))  # fmt: skip
+                hub.feed(
+                    HubUnit(
+                        kind=UnitKind.FRAME,
+                        timestamp_ms=int(self.listener.loop_time() * 1000),
+                        size=len(p),
+                        payload=p,
+                    )
+                )
         elif isinstance(ev, ConnectionClosed):
             self._cleanup()
 
@@ -382,8 +390,9 @@ class SrtListener:
             self._reject(hs, peer, REFUSED_CODES.get(exc.code, RejectReason.X_FORBIDDEN))
             return
         socket_id = self._new_socket_id()
-        conn = SrtConnection.accept(hs, config=self.config, rng=self._rng, peer_addr=peer, now=now,
-                                    socket_id=socket_id)  # fmt: skip
+        conn = SrtConnection.accept(
+            hs, config=self.config, rng=self._rng, peer_addr=peer, now=now, socket_id=socket_id
+        )
         if conn.closed:
             # Handshake refused by the core (bad secret, unsecure, version): send the rejection.
             assert self._transport is not None
@@ -509,8 +518,9 @@ class SrtCaller:
         self._begin_session()
         self._task = asyncio.get_running_loop().create_task(self._serve_then_end())
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), timeout)
+    async def wait_connected(self, timeout_s: float | None = None) -> None:
+        """Wait until a connection is up (raises TimeoutError after ``timeout_s``)."""
+        await asyncio.wait_for(self._connected_event.wait(), timeout_s)
 
     async def wait_closed(self) -> None:
         """Return when the connection has ended (and, with reconnect, the caller was closed)."""
@@ -539,9 +549,7 @@ class SrtCaller:
             item = await sub.get()
             if isinstance(item, HubUnit):
                 yield item.payload
-            elif item is HubSignal.CLOSED:
-                return
-            elif item is HubSignal.UNPUBLISHED and not self.reconnect:
+            elif item is HubSignal.CLOSED or (item is HubSignal.UNPUBLISHED and not self.reconnect):
                 return
 
     # -- internals ------------------------------------------------------------------------------
@@ -574,7 +582,7 @@ class SrtCaller:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
         remote = infos[0][4]
-        peer: Peer = (remote[0], remote[1])
+        peer: Peer = (str(remote[0]), int(remote[1]))
         self._ended = asyncio.Event()
         self._established = loop.create_future()
         transport, _ = await loop.create_datagram_endpoint(
@@ -635,8 +643,8 @@ class SrtCaller:
             p = ev.payload
             hub = self.hub
             if not hub.closed and hub.publisher is self:
-                hub.feed(HubUnit(kind=UnitKind.FRAME, timestamp_ms=int(self._driver.loop.time() * 1000)  # type: ignore[union-attr]
-                                 if self._driver else 0, size=len(p), payload=p))  # fmt: skip
+                ms = int(asyncio.get_running_loop().time() * 1000)
+                hub.feed(HubUnit(kind=UnitKind.FRAME, timestamp_ms=ms, size=len(p), payload=p))
         elif isinstance(ev, ConnectionEstablished):
             if self._established is not None and not self._established.done():
                 self._established.set_result(None)

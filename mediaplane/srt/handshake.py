@@ -218,14 +218,15 @@ class Handshake(ControlHeader):
             blocks.append((ExtensionType.HSREQ, self.hsreq.encode()))
         if self.hsrsp is not None:
             blocks.append((ExtensionType.HSRSP, self.hsrsp.encode()))
-        if self.kmreq is not None:
-            blocks.append((ExtensionType.KMREQ, _pad4(self.kmreq)))
-        if self.kmrsp is not None:
-            blocks.append((ExtensionType.KMRSP, _pad4(self.kmrsp)))
+        # libsrt's order: HSREQ/HSRSP, stream id, congestion, then key material.
         if self.stream_id is not None:
             blocks.append((ExtensionType.SID, encode_string_extension(self.stream_id)))
         if self.congestion is not None:
             blocks.append((ExtensionType.CONGESTION, encode_string_extension(self.congestion)))
+        if self.kmreq is not None:
+            blocks.append((ExtensionType.KMREQ, _pad4(self.kmreq)))
+        if self.kmrsp is not None:
+            blocks.append((ExtensionType.KMRSP, _pad4(self.kmrsp)))
         blocks.extend((t, _pad4(b)) for t, b in self.other_extensions)
         return blocks
 
@@ -289,6 +290,8 @@ def parse_handshake(data: bytes) -> Handshake:
                 values["congestion"] = decode_string_extension(body)
             else:
                 others.append((ext_type, body))
+        if off != end:
+            raise ParseError("truncated handshake extension")
     return Handshake(
         timestamp=ts,
         dest_socket_id=dst,

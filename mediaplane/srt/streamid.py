@@ -72,4 +72,4 @@ def parse_stream_id(raw: str) -> StreamId:
             values[_KEYS[key]] = value
         else:
             extra[key] = value
-    return StreamId(raw=raw, mode=mode, extra=extra, **values)  # type: ignore[arg-type]
+    return StreamId(raw=raw, mode=mode, extra=extra, **values)

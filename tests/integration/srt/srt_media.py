@@ -47,16 +47,49 @@ def decoded_frames(path: pathlib.Path) -> int:
     return n
 
 
-def make_clip(ffmpeg: str, path: pathlib.Path, *, seconds: float, bitrate: str = "", size: str = "320x240") -> bytes:
+def make_clip(
+    ffmpeg: str, path: pathlib.Path, *, seconds: float, bitrate: str = "", size: str = "320x240"
+) -> bytes:
     """An H.264 + AAC MPEG-TS clip with keyframes every second (optionally CBR-padded)."""
-    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25",
-            "-f", "lavfi", "-i", "sine=frequency=440",
-            "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-t", str(seconds)]  # fmt: skip
+    args = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size={size}:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-t",
+        str(seconds),
+    ]
     if bitrate:
         # nal-hrd=cbr makes x264 pad with filler NAL units, which survive a later "-c copy" remux.
-        args += ["-b:v", bitrate, "-minrate", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
-                 "-x264-params", "nal-hrd=cbr:force-cfr=1"]  # fmt: skip
+        args += [
+            "-b:v",
+            bitrate,
+            "-minrate",
+            bitrate,
+            "-maxrate",
+            bitrate,
+            "-bufsize",
+            bitrate,
+            "-x264-params",
+            "nal-hrd=cbr:force-cfr=1",
+        ]
     args += ["-f", "mpegts", str(path)]
     subprocess.run(args, check=True, timeout=120)
     return path.read_bytes()

@@ -8,12 +8,12 @@ import random
 import socket
 
 import pytest
+from srt_media import continuity_errors, decoded_frames
 
 from mediaplane.relay.hub import HubUnit
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import SrtConfig, SrtConnection, SrtListener
 from mediaplane.srt.handshake import Handshake, HandshakeType, SrtHandshakeExtension
-from srt_media import continuity_errors, decoded_frames
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -29,8 +29,12 @@ async def _vanishing_caller(port: int) -> None:
     """A real handshake driven by our core over a raw socket, then silence forever."""
     loop = asyncio.get_running_loop()
     sock = _sock()
-    conn = SrtConnection(config=SrtConfig(streamid="#!::r=ghost,m=publish"), rng=random.Random(5),
-                         peer_addr=("127.0.0.1", port), now=loop.time())  # fmt: skip
+    conn = SrtConnection(
+        config=SrtConfig(streamid="#!::r=ghost,m=publish"),
+        rng=random.Random(5),
+        peer_addr=("127.0.0.1", port),
+        now=loop.time(),
+    )
     conn.connect(loop.time())
     try:
         for _ in range(100):
@@ -65,10 +69,20 @@ async def test_bad_input_does_not_disturb_a_live_stream(
 
         collector = asyncio.create_task(collect())
         proc = await asyncio.create_subprocess_exec(
-            ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(clip),
-            "-c", "copy", "-f", "mpegts",
+            ffmpeg_exe,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+            str(clip),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
             f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=good,m=publish",
-        )  # fmt: skip
+        )
         for _ in range(100):
             if listener.connections:
                 break
@@ -85,8 +99,13 @@ async def test_bad_input_does_not_disturb_a_live_stream(
                 junk[12:16] = good.conn.socket_id.to_bytes(4, "big")
             attacker.sendto(bytes(junk), target)
         # 2. A conclusion with a forged SYN cookie.
-        forged = Handshake(handshake_type=HandshakeType.CONCLUSION, socket_id=77, syn_cookie=0xDEADBEEF,
-                           hsreq=SrtHandshakeExtension(), stream_id="#!::r=good,m=publish")  # fmt: skip
+        forged = Handshake(
+            handshake_type=HandshakeType.CONCLUSION,
+            socket_id=77,
+            syn_cookie=0xDEADBEEF,
+            hsreq=SrtHandshakeExtension(),
+            stream_id="#!::r=good,m=publish",
+        )
         attacker.sendto(forged.encode(), target)
         # 3. A flood of inductions from many "callers".
         for i in range(2000):

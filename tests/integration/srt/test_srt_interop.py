@@ -6,17 +6,21 @@ import asyncio
 import pathlib
 
 import pytest
+from srt_media import LossyRelay, continuity_errors, decoded_frames, feed_paced
 
 from mediaplane.relay.hub import Hub, HubUnit
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import ConnectionRejected, RejectReason, SrtCaller, SrtConfig, SrtListener
-from srt_media import LossyRelay, continuity_errors, decoded_frames, feed_paced
 
 pytestmark = pytest.mark.ffmpeg
 
 PASS = "correct horse battery"
-CRYPTO = [pytest.param(0, id="plain"), pytest.param(16, id="aes128"), pytest.param(24, id="aes192"),
-          pytest.param(32, id="aes256")]  # fmt: skip
+CRYPTO = [
+    pytest.param(0, id="plain"),
+    pytest.param(16, id="aes128"),
+    pytest.param(24, id="aes192"),
+    pytest.param(32, id="aes256"),
+]
 
 
 def _crypto_query(pbkeylen: int, passphrase: str = PASS) -> str:
@@ -38,9 +42,15 @@ async def _collect(hub: Hub, out: bytearray) -> None:
 
 async def _ffmpeg(ffmpeg: str, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        ffmpeg, "-hide_banner", "-loglevel", "info", "-nostdin", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "info",
+        "-nostdin",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 def _check_ts(data: bytes, tmp_path: pathlib.Path, min_frames: int) -> None:
@@ -61,8 +71,10 @@ async def test_ffmpeg_caller_publishes_to_our_listener(
         hub = router.hub(StreamPath(app="", key="live/cam1"))
         received = bytearray()
         collector = asyncio.create_task(_collect(hub, received))
-        url = (f"srt://127.0.0.1:{listener.port}?mode=caller&latency=120000"
-               f"&streamid=%23!::r=live/cam1,m=publish{_crypto_query(pbkeylen)}")  # fmt: skip
+        url = (
+            f"srt://127.0.0.1:{listener.port}?mode=caller&latency=120000"
+            f"&streamid=%23!::r=live/cam1,m=publish{_crypto_query(pbkeylen)}"
+        )
         proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, err.decode()[-2000:]
@@ -74,17 +86,26 @@ async def test_ffmpeg_caller_publishes_to_our_listener(
 
 @pytest.mark.parametrize("pbkeylen", CRYPTO)
 async def test_our_caller_publishes_to_ffmpeg_listener(
-    ffmpeg_exe: str, srt_clip: tuple[pathlib.Path, bytes], tmp_path: pathlib.Path, pbkeylen: int,
+    ffmpeg_exe: str,
+    srt_clip: tuple[pathlib.Path, bytes],
+    tmp_path: pathlib.Path,
+    pbkeylen: int,
     unused_udp_port: int,
-) -> None:  # fmt: skip
+) -> None:
     _, data = srt_clip
     out = tmp_path / "ffmpeg_out.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000{_crypto_query(pbkeylen)}"
     proc = await _ffmpeg(ffmpeg_exe, "-y", "-i", url, "-c", "copy", "-f", "mpegts", str(out))
     hub = Hub("source", cache_gop=False)
     hub.claim("test")
-    caller = SrtCaller("127.0.0.1", unused_udp_port, config=_config(pbkeylen, streamid="#!::r=live/cam1"),
-                       hub=hub, direction="publish", reconnect=True)  # fmt: skip
+    caller = SrtCaller(
+        "127.0.0.1",
+        unused_udp_port,
+        config=_config(pbkeylen, streamid="#!::r=live/cam1"),
+        hub=hub,
+        direction="publish",
+        reconnect=True,
+    )
     async with caller:
         await caller.wait_connected(10)
         await feed_paced(hub, data, 3.0)
@@ -118,7 +139,7 @@ async def test_ffmpeg_caller_plays_from_our_listener(
         assert len(sessions) == 1 and sessions[0].direction == "play"
         assert sessions[0].stats.pkt_sent_unique_total >= len(data) // 1316
         listener.close_path(StreamPath(app="", key="live/out"), "test over")
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        await asyncio.wait_for(proc.communicate(), 20)
     _check_ts(out.read_bytes(), tmp_path, min_frames=60)
 
 
@@ -145,10 +166,14 @@ async def test_our_caller_receives_from_ffmpeg_listener(
     _check_ts(bytes(received), tmp_path, min_frames=60)
 
 
-async def test_wrong_passphrase_is_refused_with_bad_secret(ffmpeg_exe: str, srt_clip: tuple[pathlib.Path, bytes]) -> None:
+async def test_wrong_passphrase_is_refused_with_bad_secret(
+    ffmpeg_exe: str, srt_clip: tuple[pathlib.Path, bytes]
+) -> None:
     clip, _ = srt_clip
     async with SrtListener(OpenRouter(cache_gop=False), port=0, config=_config(16)) as listener:
-        url = f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=x{_crypto_query(16, 'not the right one')}"
+        url = (
+            f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=x{_crypto_query(16, 'not the right one')}"
+        )
         proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode != 0
@@ -169,7 +194,7 @@ async def test_our_caller_gets_bad_secret_from_ffmpeg(ffmpeg_exe: str, unused_ud
                 assert exc.reason == RejectReason.BADSECRET
                 assert "SRT_REJ_BADSECRET" in str(exc)
                 break
-            except Exception:  # noqa: BLE001 - ffmpeg not listening yet
+            except Exception:
                 await asyncio.sleep(0.1)
         else:
             pytest.fail("never rejected")
@@ -187,7 +212,9 @@ async def test_accept_hook_refusal_reaches_ffmpeg_and_our_caller(ffmpeg_exe: str
 
     async with SrtListener(OpenRouter(cache_gop=False), port=0, accept_hook=hook) as listener:
         url = f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=secret,m=publish"
-        proc = await _ffmpeg(ffmpeg_exe, "-re", "-f", "lavfi", "-i", "testsrc", "-t", "1", "-f", "mpegts", url)
+        proc = await _ffmpeg(
+            ffmpeg_exe, "-re", "-f", "lavfi", "-i", "testsrc", "-t", "1", "-f", "mpegts", url
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode != 0
         assert "rejection" in err.decode()
@@ -214,7 +241,7 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
         collector = asyncio.create_task(_collect(hub, received))
         url = f"srt://127.0.0.1:{port}?mode=caller&latency=120000&streamid=%23!::r=lossy,m=publish{_crypto_query(16)}"
         proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        await asyncio.wait_for(proc.communicate(), 30)
         await asyncio.sleep(0.3)
         collector.cancel()
         relay.close()
@@ -223,14 +250,24 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
     _check_ts(bytes(received), tmp_path, min_frames=70)
     # Our caller -> lossy relay -> ffmpeg listener.
     out = tmp_path / "lossy_out.ts"
-    proc = await _ffmpeg(ffmpeg_exe, "-y", "-i", f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000",
-                         "-c", "copy", "-f", "mpegts", str(out))  # fmt: skip
+    proc = await _ffmpeg(
+        ffmpeg_exe,
+        "-y",
+        "-i",
+        f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000",
+        "-c",
+        "copy",
+        "-f",
+        "mpegts",
+        str(out),
+    )
     relay = LossyRelay(("127.0.0.1", unused_udp_port), loss=0.05, seed=11)
     port = await relay.start()
     src = Hub("src", cache_gop=False)
     src.claim("test")
-    caller = SrtCaller("127.0.0.1", port, config=SrtConfig(latency_ms=120), hub=src, direction="publish",
-                       reconnect=True)  # fmt: skip
+    caller = SrtCaller(
+        "127.0.0.1", port, config=SrtConfig(latency_ms=120), hub=src, direction="publish", reconnect=True
+    )
     async with caller:
         await caller.wait_connected(10)
         await feed_paced(src, data, 3.0)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 
 import pytest
+from srt_media import continuity_errors, decoded_frames, make_clip
 
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener
-from srt_media import continuity_errors, decoded_frames, make_clip
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -17,36 +18,60 @@ SECONDS = 30
 LOOPS = 6  # a 5-second clip played 6 times
 
 
-async def test_relay_8mbps_30s_loses_nothing(ffmpeg_exe: str, tmp_path: pathlib.Path, unused_udp_port: int) -> None:
+async def test_relay_8mbps_30s_loses_nothing(
+    ffmpeg_exe: str, tmp_path: pathlib.Path, unused_udp_port: int
+) -> None:
     clip = tmp_path / "clip8m.ts"
     make_clip(ffmpeg_exe, clip, seconds=SECONDS / LOOPS, bitrate="8M", size="640x360")
     out = tmp_path / "relayed.ts"
     sink = await asyncio.create_subprocess_exec(
-        ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-i", f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=200000",
-        "-c", "copy", "-f", "mpegts", str(out),
-    )  # fmt: skip
+        ffmpeg_exe,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-i",
+        f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=200000",
+        "-c",
+        "copy",
+        "-f",
+        "mpegts",
+        str(out),
+    )
     router = OpenRouter(cache_gop=False)
     path = StreamPath(app="", key="relay")
     hub = router.hub(path)
     config = SrtConfig(latency_ms=200)
     async with SrtListener(router, port=0, config=config, direction="publish") as listener:
-        caller = SrtCaller("127.0.0.1", unused_udp_port, config=config, hub=hub, direction="publish", reconnect=True)
+        caller = SrtCaller(
+            "127.0.0.1", unused_udp_port, config=config, hub=hub, direction="publish", reconnect=True
+        )
         async with caller:
             await caller.wait_connected(10)
             source = await asyncio.create_subprocess_exec(
-                ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-                "-stream_loop", str(LOOPS - 1), "-i", str(clip), "-c", "copy", "-f", "mpegts",
+                ffmpeg_exe,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-re",
+                "-stream_loop",
+                str(LOOPS - 1),
+                "-i",
+                str(clip),
+                "-c",
+                "copy",
+                "-f",
+                "mpegts",
                 f"srt://127.0.0.1:{listener.port}?mode=caller&latency=200000&streamid=relay",
-            )  # fmt: skip
+            )
             session_stats = None
             while source.returncode is None:
                 if listener.connections:
                     session_stats = listener.connections[0].stats
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(source.wait(), 1.0)
-                except TimeoutError:
-                    pass
             assert source.returncode == 0
             await asyncio.sleep(0.8)
             assert session_stats is not None

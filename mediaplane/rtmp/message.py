@@ -234,6 +234,9 @@ AVC_CODEC_IDS = (7, 12)
 """Legacy FLV codec ids whose second byte is an AVCPacketType (7 = AVC, 12 = HEVC as some encoders use)."""
 AAC_SOUND_FORMAT = 10
 EX_VIDEO_SEQUENCE_START = 0
+EX_VIDEO_SEQUENCE_END = 2
+AVC_SEQUENCE_HEADER = 0
+AVC_END_OF_SEQUENCE = 2
 EX_VIDEO_MULTITRACK = 6
 EX_AUDIO_SEQUENCE_START = 0
 
@@ -242,7 +245,7 @@ def classify_media(type_id: int, payload: bytes) -> MediaKind:
     """The :class:`MediaKind` of an audio, video or (already unwrapped) data message payload.
 
     Understands legacy FLV tags (AVC/HEVC/AAC) and enhanced RTMP extended headers (FourCC video and
-    audio). Never raises: what it cannot read is an ordinary FRAME (or DATA for data messages).
+    audio). End-of-sequence markers are plain frames even when flagged "key". Never raises: what it cannot read is an ordinary FRAME (or DATA for data messages).
     """
     if type_id == MessageType.VIDEO:
         if not payload:
@@ -253,12 +256,15 @@ def classify_media(type_id: int, payload: bytes) -> MediaKind:
             packet_type = first & 0x0F
             if packet_type == EX_VIDEO_SEQUENCE_START:
                 return MediaKind.VIDEO_CONFIG
-            if frame_type == FRAME_TYPE_KEY:
+            if frame_type == FRAME_TYPE_KEY and packet_type != EX_VIDEO_SEQUENCE_END:
                 return MediaKind.KEYFRAME
             return MediaKind.FRAME
         frame_type, codec_id = first >> 4, first & 0x0F
-        if codec_id in AVC_CODEC_IDS and len(payload) > 1 and payload[1] == 0:
-            return MediaKind.VIDEO_CONFIG
+        if codec_id in AVC_CODEC_IDS and len(payload) > 1:
+            if payload[1] == AVC_SEQUENCE_HEADER:
+                return MediaKind.VIDEO_CONFIG
+            if payload[1] == AVC_END_OF_SEQUENCE:
+                return MediaKind.FRAME  # flagged "key" by muxers, but nothing can be decoded from it
         if frame_type == FRAME_TYPE_KEY:
             return MediaKind.KEYFRAME
         return MediaKind.FRAME
@@ -281,13 +287,16 @@ def _need(payload: bytes, count: int, what: str) -> None:
 
 
 def _command_from_values(values: list[Any], *, amf3: bool) -> CommandMessage:
-    if len(values) < 2 or not isinstance(values[0], str) or not amf0.is_finite_number(values[1]):
+    if not values or not isinstance(values[0], str):
         raise ParseError("malformed command message")
+    # ffmpeg's listen mode sends onFCPublish with no transaction id: tolerate a missing one.
+    has_txn = len(values) > 1 and amf0.is_finite_number(values[1])
+    rest = values[2:] if has_txn else values[1:]
     return CommandMessage(
         name=values[0],
-        transaction_id=float(values[1]),
-        command_object=values[2] if len(values) > 2 else None,
-        args=tuple(values[3:]),
+        transaction_id=float(values[1]) if has_txn else 0.0,
+        command_object=rest[0] if rest else None,
+        args=tuple(rest[1:]),
         amf3=amf3,
     )
 

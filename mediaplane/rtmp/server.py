@@ -32,11 +32,12 @@ from .events import (
     PublishRequested,
     PublishStopped,
 )
+from .message import MediaKind, MediaMessage, MessageType
 from .session import DEFAULT_WINDOW_ACK_SIZE, RtmpServerSession
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RtmpServer", "RtmpServerConfig", "RtmpServerConnection"]
+__all__ = ["HubFeeder", "RtmpServer", "RtmpServerConfig", "RtmpServerConnection"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +81,36 @@ class RtmpServerConfig:
                 raise ValueError(f"{name} must not be negative")
 
 
+class HubFeeder:
+    """Turns one publisher's media messages into hub units, one unit per message (never copied).
+
+    Audio frames that arrive before any video count as keyframes: an audio-only stream has no other
+    random access point, and in an audio/video stream the few audio frames ahead of the first video
+    keyframe still reach players that were waiting for the stream to start.
+    """
+
+    __slots__ = ("hub", "video_seen")
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.video_seen = False
+
+    def feed(self, message: MediaMessage) -> None:
+        kind = message.kind
+        if message.type_id == MessageType.VIDEO:
+            self.video_seen = True
+        elif kind is MediaKind.FRAME and not self.video_seen and message.type_id == MessageType.AUDIO:
+            kind = MediaKind.KEYFRAME
+        self.hub.feed(
+            HubUnit(
+                kind=UnitKind(kind),
+                timestamp_ms=message.timestamp,
+                size=len(message.payload),
+                payload=message,
+            )
+        )
+
+
 class PrefixAdapter(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every message (``[rtmp 127.0.0.1:53122]``); an outer prefix can be chained in front."""
 
@@ -110,6 +141,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self.path: StreamPath | None = None
         self.hub: Hub | None = None
         self.subscription: Subscription | None = None
+        self._feeder: HubFeeder | None = None
         self.connected_at = time.monotonic()
         self.close_reason = ""
         self._last_input = self.connected_at
@@ -187,17 +219,8 @@ class RtmpServerConnection(asyncio.Protocol):
         session = self.session
         while (event := session.next_event()) is not None:
             if isinstance(event, MediaReceived):
-                hub = self.hub
-                if hub is not None:
-                    message = event.message
-                    hub.feed(
-                        HubUnit(
-                            kind=UnitKind(message.kind),
-                            timestamp_ms=message.timestamp,
-                            size=len(message.payload),
-                            payload=message,
-                        )
-                    )
+                if self._feeder is not None:
+                    self._feeder.feed(event.message)
             elif isinstance(event, HandshakeCompleted):
                 self.log.debug("handshake done (%s)", "digest" if event.digest else "simple")
                 self._rearm_idle()
@@ -246,6 +269,7 @@ class RtmpServerConnection(asyncio.Protocol):
             self._refuse("publish refused: stream closed")
             return
         self.hub = hub
+        self._feeder = HubFeeder(hub)
         self.role = "publish"
         self.session.accept_publish(event.stream_id)
         self.log.info("publishing %s", path)
@@ -354,6 +378,7 @@ class RtmpServerConnection(asyncio.Protocol):
 
     # -- teardown ---------------------------------------------------------------------------------
     def _release_hub(self) -> None:
+        self._feeder = None
         if self.hub is not None:
             self.hub.release(self)
             self.hub = None

@@ -658,7 +658,8 @@ class RtmpClientSession(_Session):
             self._close(str(exc), error=True)
 
     def _start_connect(self) -> None:
-        self._send(WindowAckSize(size=self._window_ack_size))
+        # ffmpeg's listen mode accepts only an optional Set Chunk Size before connect; the Window
+        # Acknowledgement Size follows the connect answer.
         self._set_out_chunk_size(self._out_chunk_size)
         obj: dict[str, Any] = {"app": self.app, "type": "nonprivate", "flashVer": self._flash_version}
         obj["tcUrl"] = self.tc_url
@@ -683,6 +684,7 @@ class RtmpClientSession(_Session):
                     self._close(f"connect refused: {_status_text(message.args)}", error=True)
                     return
                 self._set_state("connected")
+                self._send(WindowAckSize(size=self._window_ack_size))
                 self._events.append(
                     Connected(app=self.app, tc_url=self.tc_url, command_object=message.command_object)
                 )

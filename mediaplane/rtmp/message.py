@@ -245,7 +245,8 @@ def classify_media(type_id: int, payload: bytes) -> MediaKind:
     """The :class:`MediaKind` of an audio, video or (already unwrapped) data message payload.
 
     Understands legacy FLV tags (AVC/HEVC/AAC) and enhanced RTMP extended headers (FourCC video and
-    audio). End-of-sequence markers are plain frames even when flagged "key". Never raises: what it cannot read is an ordinary FRAME (or DATA for data messages).
+    audio). End-of-sequence markers are plain frames even when flagged "key". Never raises: what it
+    cannot read is an ordinary FRAME (or DATA for data messages).
     """
     if type_id == MessageType.VIDEO:
         if not payload:

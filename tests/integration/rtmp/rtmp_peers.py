@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import socket
 import sys
 import time
@@ -52,7 +53,7 @@ class Peer:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> Peer:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child
+        log = self.log_path.open("wb")  # handed to the child; a local file
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
@@ -109,7 +110,8 @@ def publish_args(
         "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate={FPS}",
         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
         "-t", str(seconds),
-        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(GOP), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(GOP),
+        "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "64k",
     ]  # fmt: skip
     if ts_offset_s is not None:
@@ -148,7 +150,7 @@ class FlvReport:
 
     @property
     def video_monotonic(self) -> bool:
-        return all(b > a for a, b in zip(self.video_dts, self.video_dts[1:], strict=False))
+        return all(b > a for a, b in itertools.pairwise(self.video_dts))
 
 
 def analyse_flv(path: Path) -> FlvReport:

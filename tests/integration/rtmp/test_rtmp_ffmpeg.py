@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ async def test_timestamps_crossing_24_bits_stay_monotonic(ffmpeg_exe: str, tmp_p
         if isinstance(item, HubUnit) and item.payload.type_id == 9 and item.payload.payload[1:2] == b"\x01":
             video.append(item.timestamp_ms)
     assert video[0] < 0xFFFFFF < video[-1], (video[0], video[-1])
-    assert all(b > a for a, b in zip(video, video[1:], strict=False)), "hub timestamps went backwards"
+    assert all(b > a for a, b in itertools.pairwise(video)), "hub timestamps went backwards"
     report = analyse_flv(tmp_path / "wrap.flv")
     assert report.video_monotonic and report.duplicate_video_dts == 0
     assert report.video_dts[0] < 0xFFFFFF < report.video_dts[-1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import socket
 import sys
 import time
@@ -16,7 +17,16 @@ from pathlib import Path
 import av
 
 from mediaplane.relay import Hub, HubUnit, UnitKind
-from mediaplane.rtmp import RtmpClientConfig, RtmpPusher
+from mediaplane.rtmp import (
+    Event,
+    MediaMessage,
+    MediaReceived,
+    RtmpClientConfig,
+    RtmpClientSession,
+    RtmpPusher,
+    StatusReceived,
+    parse_rtmp_url,
+)
 from mediaplane.rtmp.synthetic import synthetic_stream
 
 SIZE = "320x240"
@@ -249,3 +259,73 @@ async def publish_synthetic(
         await asyncio.sleep(0.2)
     hub.release(owner)
     return pusher
+
+
+class SessionClient:
+    """Our own client session over a real socket, for tests that look at status codes and media."""
+
+    def __init__(
+        self, url: str, mode: str, *, rcvbuf: int | None = None, reader_limit: int = 1 << 20
+    ) -> None:
+        self.target = parse_rtmp_url(url)
+        self.session = RtmpClientSession(
+            random.Random(5), app=self.target.app, key=self.target.key, mode=mode, tc_url=self.target.tc_url
+        )
+        self.rcvbuf = rcvbuf
+        self.reader_limit = reader_limit
+        self.events: list[Event] = []
+        self.media: list[MediaMessage] = []
+        self.eof = False
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> SessionClient:
+        sock = socket.socket()
+        sock.setblocking(False)
+        if self.rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        await asyncio.get_running_loop().sock_connect(sock, (self.target.host, self.target.port))
+        self._reader, self._writer = await asyncio.open_connection(sock=sock, limit=self.reader_limit)
+        self.session.initiate()
+        self._flush()
+        return self
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if data and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(data)
+
+    def codes(self) -> list[str]:
+        return [e.code for e in self.events if isinstance(e, StatusReceived)]
+
+    async def pump_until(self, pred: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Read and process until ``pred()`` holds or the server closes; fail after ``timeout_s``."""
+        assert self._reader is not None
+        deadline = time.monotonic() + timeout_s
+        while not pred():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    f"timed out after {timeout_s} s waiting for {what}; events: {self.events[-8:]}"
+                )
+            try:
+                data = await asyncio.wait_for(self._reader.read(1 << 16), min(left, 0.5))
+            except TimeoutError:
+                continue
+            if not data:
+                self.eof = True
+                if not pred():
+                    raise AssertionError(f"server closed before {what}; events: {self.events[-8:]}")
+                return
+            self.session.receive_data(data)
+            while (event := self.session.next_event()) is not None:
+                self.events.append(event)
+                if isinstance(event, MediaReceived):
+                    self.media.append(event.message)
+            self._flush()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()

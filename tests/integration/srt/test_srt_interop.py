@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 
 import pytest
@@ -276,4 +277,48 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
     await asyncio.wait_for(proc.communicate(), 20)
     relay.close()
     assert relay.dropped > packets * 0.03
+    _check_ts(out.read_bytes(), tmp_path, min_frames=70)
+
+
+async def test_key_refresh_both_ways(
+    ffmpeg_exe: str, srt_clip_2mbps: tuple[pathlib.Path, bytes], tmp_path: pathlib.Path, unused_udp_port: int
+) -> None:
+    clip, data = srt_clip_2mbps
+    # ffmpeg refreshes its keys every 150 packets while publishing to us.
+    router = OpenRouter(cache_gop=False)
+    async with SrtListener(router, port=0, config=_config(16)) as listener:
+        hub = router.hub(StreamPath(app="", key="rekey"))
+        received = bytearray()
+        collector = asyncio.create_task(_collect(hub, received))
+        url = (
+            f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=rekey,m=publish"
+            f"{_crypto_query(16)}&kmrefreshrate=150&kmpreannounce=40"
+        )
+        proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
+        stats = None
+        while proc.returncode is None:
+            if listener.connections:
+                stats = listener.connections[0].stats
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.2)
+        await asyncio.sleep(0.3)
+        collector.cancel()
+        assert stats is not None and stats.km_refreshes >= 2 and stats.pkt_rcv_undecrypt_total == 0
+    _check_ts(bytes(received), tmp_path, min_frames=70)
+    # We refresh ours every 150 packets while publishing to ffmpeg.
+    out = tmp_path / "rekeyed.ts"
+    url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener{_crypto_query(24)}"
+    proc = await _ffmpeg(ffmpeg_exe, "-y", "-i", url, "-c", "copy", "-f", "mpegts", str(out))
+    src = Hub("src", cache_gop=False)
+    src.claim("test")
+    config = _config(24, km_refresh_rate=150, km_preannounce=40)
+    caller = SrtCaller(
+        "127.0.0.1", unused_udp_port, config=config, hub=src, direction="publish", reconnect=True
+    )
+    async with caller:
+        await caller.wait_connected(10)
+        await feed_paced(src, data, 3.0)
+        await asyncio.sleep(0.5)
+        assert caller.stats.km_refreshes >= 4
+    await asyncio.wait_for(proc.communicate(), 20)
     _check_ts(out.read_bytes(), tmp_path, min_frames=70)

@@ -1,0 +1,354 @@
+"""SRT relay benchmark: N concurrent 8 Mbit/s streams through our listener -> hub -> caller on loopback.
+
+    python bench/srt_relay.py [--streams 1,4,8,12] [--seconds 8] [--bitrate 8M]
+
+For each N: N real ffmpeg callers push a looped 8 Mbit/s MPEG-TS clip into one SrtListener (one UDP
+socket), each path's hub is drained by an SrtCaller that sends to its own ffmpeg listener. Printed per
+N: Mbit/s relayed, CPU seconds this process spent per GB relayed (and per-core throughput), losses
+(gaps detected and recovered by retransmission, packets dropped too late, sender drops, hub drops,
+continuity-counter errors in what the sinks wrote), and at the end the largest N with zero loss.
+When ``srt-live-transmit`` (Debian srt-tools) is on PATH, the same load goes through N of its
+processes and the CPU ratio ours / libsrt is printed. Figures are machine- and load-dependent; this is
+not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from mediaplane.relay.routing import OpenRouter, StreamPath
+from mediaplane.srt import SrtCaller, SrtConfig, SrtListener
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def continuity_errors(data: bytes) -> int:
+    last: dict[int, int] = {}
+    errors = 0
+    for off in range(0, len(data) - 187, 188):
+        if data[off] != 0x47:
+            errors += 1
+            continue
+        pid = ((data[off + 1] & 0x1F) << 8) | data[off + 2]
+        if pid == 0x1FFF or not (data[off + 3] >> 4) & 1:
+            continue
+        cc = data[off + 3] & 0x0F
+        prev = last.get(pid)
+        if prev is not None and cc not in ((prev + 1) & 0x0F, prev):
+            errors += 1
+        last[pid] = cc
+    return errors
+
+
+def make_clip(ffmpeg: str, path: pathlib.Path, bitrate: str) -> None:
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-b:v",
+            bitrate,
+            "-minrate",
+            bitrate,
+            "-maxrate",
+            bitrate,
+            "-bufsize",
+            bitrate,
+            "-x264-params",
+            "nal-hrd=cbr:force-cfr=1",
+            "-t",
+            "5",
+            "-f",
+            "mpegts",
+            str(path),
+        ],
+        check=True,
+    )
+
+
+def clip_bytes_per_second(clip: pathlib.Path) -> float:
+    return clip.stat().st_size / 5  # the clip lasts 5 seconds
+
+
+def proc_cpu_s(pid: int) -> float:
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+@dataclass
+class Result:
+    streams: int
+    mbps: float
+    cpu_s: float
+    wall_s: float
+    bytes_relayed: int
+    gaps_recovered: int = 0
+    too_late_dropped: int = 0
+    sender_dropped: int = 0
+    hub_dropped: int = 0
+    cc_errors: int = 0
+
+    @property
+    def cpu_s_per_gb(self) -> float:
+        return self.cpu_s / (self.bytes_relayed / 1e9) if self.bytes_relayed else float("inf")
+
+    @property
+    def lossless(self) -> bool:
+        return not (self.too_late_dropped or self.sender_dropped or self.hub_dropped or self.cc_errors)
+
+    def line(self, who: str) -> str:
+        per_core = self.mbps / (self.cpu_s / self.wall_s) if self.cpu_s else float("inf")
+        return (
+            f"{who:>6} N={self.streams:<3} relayed {self.mbps:7.1f} Mbit/s  cpu {self.cpu_s:6.2f} s "
+            f"({100 * self.cpu_s / self.wall_s:5.1f}% of a core)  {self.cpu_s_per_gb:6.1f} cpu-s/GB  "
+            f"{per_core:6.1f} Mbit/s per core  gaps recovered {self.gaps_recovered}  too-late drops "
+            f"{self.too_late_dropped}  sender drops {self.sender_dropped}  hub drops {self.hub_dropped}  "
+            f"cc errors {self.cc_errors}"
+        )
+
+
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def start_sinks(
+    ffmpeg: str, n: int, tmp: pathlib.Path
+) -> tuple[list[int], list[asyncio.subprocess.Process]]:
+    ports = [free_udp_port() for _ in range(n)]
+    sinks = [
+        await spawn(
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-i",
+            f"srt://127.0.0.1:{p}?mode=listener&latency=200000",
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            str(tmp / f"sink{i}.ts"),
+        )
+        for i, p in enumerate(ports)
+    ]
+    await asyncio.sleep(0.5)
+    return ports, sinks
+
+
+async def start_sources(
+    ffmpeg: str, clip: pathlib.Path, urls: list[str], seconds: float
+) -> list[asyncio.subprocess.Process]:
+    return [
+        await spawn(
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(clip),
+            "-t",
+            str(seconds),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            url,
+        )
+        for url in urls
+    ]
+
+
+async def finish_sinks(sinks: list[asyncio.subprocess.Process], n: int, tmp: pathlib.Path) -> int:
+    for s in sinks:
+        try:
+            await asyncio.wait_for(s.wait(), 15)
+        except TimeoutError:
+            s.kill()
+            await s.wait()
+    return sum(continuity_errors((tmp / f"sink{i}.ts").read_bytes()) for i in range(n))
+
+
+async def run_ours(ffmpeg: str, clip: pathlib.Path, n: int, seconds: float, tmp: pathlib.Path) -> Result:
+    config = SrtConfig(latency_ms=200)
+    router = OpenRouter(cache_gop=False)
+    ports, sinks = await start_sinks(ffmpeg, n, tmp)
+    async with SrtListener(router, port=0, config=config, direction="publish") as listener:
+        callers = [
+            SrtCaller(
+                "127.0.0.1",
+                p,
+                config=config,
+                hub=router.hub(StreamPath(app="", key=f"s{i}")),
+                direction="publish",
+                reconnect=True,
+            )
+            for i, p in enumerate(ports)
+        ]
+        for c in callers:
+            await c.start()
+        for c in callers:
+            await c.wait_connected(10)
+        urls = [f"srt://127.0.0.1:{listener.port}?mode=caller&latency=200000&streamid=s{i}" for i in range(n)]
+        sources = await start_sources(ffmpeg, clip, urls, seconds + 2)
+        await asyncio.sleep(1.5)  # every source connected and streaming
+        sessions = listener.connections
+        sent0 = sum(c.stats.byte_sent_unique_total for c in callers)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, wall1 = time.process_time(), time.monotonic()
+        sent1 = sum(c.stats.byte_sent_unique_total for c in callers)
+        for s in sources:
+            await s.wait()
+        await asyncio.sleep(1.0)
+        result = Result(
+            streams=n,
+            mbps=(sent1 - sent0) * 8 / (wall1 - wall0) / 1e6,
+            cpu_s=cpu1 - cpu0,
+            wall_s=wall1 - wall0,
+            bytes_relayed=sent1 - sent0,
+        )
+        result.gaps_recovered = sum(s.stats.pkt_rcv_loss_total for s in sessions)
+        result.too_late_dropped = sum(s.stats.pkt_rcv_drop_total for s in sessions)
+        result.sender_dropped = sum(c.stats.pkt_snd_drop_total for c in callers)
+        result.hub_dropped = sum(
+            sub.units_dropped for hub in router.hubs.values() for sub in hub.subscriptions
+        )
+        if len(sessions) != n:
+            result.too_late_dropped += 10**6  # a source never got through: count as loss
+        for c in callers:
+            await c.close()
+    result.cc_errors = await finish_sinks(sinks, n, tmp)
+    return result
+
+
+async def run_libsrt(
+    ffmpeg: str, slt: str, clip: pathlib.Path, n: int, seconds: float, tmp: pathlib.Path
+) -> Result:
+    ports, sinks = await start_sinks(ffmpeg, n, tmp)
+    in_ports = [free_udp_port() for _ in range(n)]
+    relays = [
+        await spawn(
+            slt,
+            "-q",
+            f"srt://:{ip}?mode=listener&latency=200",
+            f"srt://127.0.0.1:{op}?mode=caller&latency=200",
+        )
+        for ip, op in zip(in_ports, ports, strict=True)
+    ]
+    await asyncio.sleep(0.5)
+    urls = [f"srt://127.0.0.1:{ip}?mode=caller&latency=200000" for ip in in_ports]
+    sources = await start_sources(ffmpeg, clip, urls, seconds + 2)
+    await asyncio.sleep(1.5)
+    cpu0, wall0 = sum(proc_cpu_s(r.pid) for r in relays), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, wall1 = sum(proc_cpu_s(r.pid) for r in relays), time.monotonic()
+    for s in sources:
+        await s.wait()
+    await asyncio.sleep(1.0)
+    for r in relays:
+        r.terminate()
+        await r.wait()
+    cc = await finish_sinks(sinks, n, tmp)
+    size = clip_bytes_per_second(clip)
+    relayed = int(size * n * (wall1 - wall0))
+    return Result(
+        streams=n,
+        mbps=relayed * 8 / (wall1 - wall0) / 1e6,
+        cpu_s=cpu1 - cpu0,
+        wall_s=wall1 - wall0,
+        bytes_relayed=relayed,
+        cc_errors=cc,
+    )
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", default="1,4,8,12", help="comma-separated stream counts")
+    ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
+    ap.add_argument("--bitrate", default="8M", help="per-stream video bitrate")
+    ap.add_argument("--no-libsrt", action="store_true", help="skip the srt-live-transmit comparison")
+    args = ap.parse_args()
+    ffmpeg = ffmpeg_exe()
+    slt = None if args.no_libsrt else shutil.which("srt-live-transmit")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = pathlib.Path(d)
+        clip = tmp / "clip.ts"
+        make_clip(ffmpeg, clip, args.bitrate)
+        print(
+            f"clip: {clip.stat().st_size * 8 / 5 / 1e6:.2f} Mbit/s; cores: {os.cpu_count()}; "
+            f"measuring {args.seconds:.0f} s per run"
+        )
+        best = 0
+        for n in (int(x) for x in args.streams.split(",")):
+            ours = await run_ours(ffmpeg, clip, n, args.seconds, tmp)
+            print(ours.line("ours"), flush=True)
+            if ours.lossless:
+                best = max(best, n)
+            if slt is not None:
+                ref = await run_libsrt(ffmpeg, slt, clip, n, args.seconds, tmp)
+                print(ref.line("libsrt"), flush=True)
+                if ref.cpu_s > 0:
+                    print(
+                        f"       N={n}: cpu per GB ours / srt-live-transmit = "
+                        f"{ours.cpu_s_per_gb / ref.cpu_s_per_gb:.1f}x",
+                        flush=True,
+                    )
+        if slt is None and not args.no_libsrt:
+            print("srt-live-transmit not found (apt-get install srt-tools): no libsrt comparison")
+        print(f"largest N with zero loss: {best} ({best * 8} Mbit/s nominal)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,130 @@
+"""The test signal and the probe through real endpoints: our RTMP server and SRT listener, a delayed
+TcpLink, and the real ffmpeg as publisher and as player."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+
+import av
+import pytest
+
+from mediaplane.media import SignalConfig, generate, probe, publish, read_luma
+from mediaplane.netem import Impairment
+from mediaplane.netem.link import TcpLink
+from mediaplane.relay import OpenRouter
+from mediaplane.rtmp import RtmpServer
+from mediaplane.srt import SrtListener
+
+FPS = 25
+
+
+def assert_clean(result_frames: list[int]) -> None:
+    assert result_frames == list(range(result_frames[0], result_frames[0] + len(result_frames)))
+
+
+async def test_rtmp_signal_to_probe() -> None:
+    async with RtmpServer(OpenRouter(), port=0) as server:
+        url = f"rtmp://127.0.0.1:{server.port}/live/signal"
+        sender = asyncio.create_task(publish(url, SignalConfig(fps=FPS), duration_s=4.5))
+        await asyncio.sleep(1.0)
+        result = await probe(url, 2.5)
+        report = await sender
+    print(result.format())
+    assert report.error is None and report.frames_sent == int(4.5 * FPS)
+    assert result.error is None
+    assert result.video_codec == "h264" and result.audio_codec == "aac"
+    assert result.frames_numbered >= 2 * FPS
+    assert (result.lost, result.duplicated, result.out_of_order, result.pts_offset_changes) == (0, 0, 0, 0)
+    assert_clean(result.frame_numbers)
+    assert result.audio_frames > 0
+    assert result.bitrate_kbps > 50
+    p50 = result.delay_percentile(50)
+    assert p50 is not None and 0 <= p50 < 100
+
+
+async def test_probe_sees_the_delay_of_a_link() -> None:
+    async with RtmpServer(OpenRouter(), port=0) as server:
+        link = TcpLink(target=("127.0.0.1", server.port), impairment=Impairment(delay_ms=80.0))
+        async with link:
+            publish_url = f"rtmp://127.0.0.1:{link.port}/live/far"
+            sender = asyncio.create_task(publish(publish_url, SignalConfig(fps=FPS), duration_s=4.0))
+            await asyncio.sleep(1.2)
+            result = await probe(f"rtmp://127.0.0.1:{server.port}/live/far", 2.0)
+            await sender
+    print(result.format())
+    assert result.frames_numbered >= FPS and result.lost == 0
+    p50 = result.delay_percentile(50)
+    assert p50 is not None and 78 <= p50 < 180
+
+
+async def test_srt_signal_to_probe_hevc() -> None:
+    async with SrtListener(OpenRouter(cache_gop=False), port=0) as listener:
+        base = f"srt://127.0.0.1:{listener.port}?streamid=#!::r=signal,m="
+        sender = asyncio.create_task(
+            publish(base + "publish", SignalConfig(fps=FPS, video_codec="hevc"), duration_s=4.5)
+        )
+        await asyncio.sleep(1.0)
+        result = await probe(base + "request", 2.5)
+        report = await sender
+    print(result.format())
+    assert report.error is None and report.bytes_sent > 0
+    assert result.video_codec == "hevc" and result.audio_codec == "aac"
+    assert result.ts_packets is not None and result.ts_packets > 100
+    assert result.ts_continuity_errors == 0
+    assert result.frames_numbered >= FPS
+    assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0)
+    p50 = result.delay_percentile(50)
+    # two SRT legs of 120 ms latency each, plus two frames held by the MPEG-TS demuxer
+    assert p50 is not None and 200 <= p50 < 500
+
+
+async def test_probe_reports_a_refused_url() -> None:
+    result = await probe("rtmp://127.0.0.1:9/live/none", 1.0, timeout_s=2.0)
+    assert result.error is not None and result.frames_received == 0
+
+
+@pytest.mark.ffmpeg
+async def test_ffmpeg_plays_the_signal(ffmpeg_exe: str, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "played.ts"
+    async with RtmpServer(OpenRouter(), port=0) as server:
+        url = f"rtmp://127.0.0.1:{server.port}/live/ff"
+        sender = asyncio.create_task(publish(url, SignalConfig(fps=FPS), duration_s=4.0))
+        await asyncio.sleep(0.5)
+        player = await asyncio.create_subprocess_exec(
+            ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-i", url, "-t", "2", "-c", "copy", str(out),
+            stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert await asyncio.wait_for(player.wait(), 20) == 0
+        await sender
+    numbers = []
+    with av.open(str(out)) as container:
+        for frame in container.decode(video=0):
+            plane = frame.planes[0]
+            code = read_luma(memoryview(plane), frame.width, frame.height, plane.line_size)
+            assert code is not None
+            numbers.append(code[0])
+    assert len(numbers) >= FPS
+    assert_clean(numbers)
+
+
+@pytest.mark.ffmpeg
+async def test_probe_reads_what_ffmpeg_publishes(ffmpeg_exe: str, tmp_path: pathlib.Path) -> None:
+    clip = tmp_path / "clip.flv"
+    report = await asyncio.to_thread(
+        generate, str(clip), SignalConfig(fps=FPS), duration_s=4.0, realtime=False
+    )
+    assert report.error is None and report.frames_sent == 4 * FPS
+    async with RtmpServer(OpenRouter(), port=0) as server:
+        url = f"rtmp://127.0.0.1:{server.port}/live/clip"
+        pusher = await asyncio.create_subprocess_exec(
+            ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip),
+            "-c", "copy", "-f", "flv", url,
+            stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(0.8)
+        result = await probe(url, 2.0)
+        await asyncio.wait_for(pusher.wait(), 20)
+    print(result.format())
+    assert result.video_codec == "h264" and result.frames_numbered >= FPS
+    assert (result.lost, result.duplicated, result.out_of_order, result.pts_offset_changes) == (0, 0, 0, 0)

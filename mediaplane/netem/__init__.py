@@ -1,5 +1,7 @@
 """Backbone and last-mile impairment: sans-IO models, named profiles, timelines, and the link relays."""
 
+from typing import TYPE_CHECKING
+
 from .models import (
     JITTER_DISTRIBUTIONS,
     LOSS_MODELS,
@@ -17,6 +19,9 @@ from .models import (
 )
 from .profiles import profile, profile_description, profile_names
 from .timeline import Timeline, TimelineStep
+
+if TYPE_CHECKING:
+    from .link import TcpLink, UdpLink
 
 __all__ = [
     "JITTER_DISTRIBUTIONS",

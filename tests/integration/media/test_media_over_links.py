@@ -1,0 +1,50 @@
+"""Real protocols over impaired links: SRT recovers a lossy UdpLink, RTMP survives a jittery TcpLink."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mediaplane.media import SignalConfig, probe, publish
+from mediaplane.netem import Impairment, profile
+from mediaplane.netem.link import FORWARD, TcpLink, UdpLink
+from mediaplane.relay import OpenRouter
+from mediaplane.rtmp import RtmpServer
+from mediaplane.srt import SrtListener
+
+FPS = 25
+
+
+async def test_srt_recovers_two_percent_loss_on_a_udp_link() -> None:
+    async with SrtListener(OpenRouter(cache_gop=False), port=0) as listener:
+        lossy = Impairment(delay_ms=20.0, jitter_ms=2.0, loss_pct=2.0, seed=7)
+        async with UdpLink(target=("127.0.0.1", listener.port), impairment=lossy) as link:
+            publish_url = f"srt://127.0.0.1:{link.port}?streamid=#!::r=lossy,m=publish"
+            sender = asyncio.create_task(publish(publish_url, SignalConfig(fps=FPS), duration_s=4.5))
+            await asyncio.sleep(1.0)
+            result = await probe(f"srt://127.0.0.1:{listener.port}?streamid=#!::r=lossy,m=request", 2.5)
+            await sender
+            dropped = link.stats()[FORWARD]["dropped"]
+    print(result.format(), "\nlink dropped", dropped)
+    assert dropped > 0  # the link really lost packets...
+    assert result.ts_continuity_errors == 0  # ...and SRT retransmitted every one in time
+    assert result.frames_numbered >= FPS
+    assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0)
+
+
+async def test_rtmp_over_a_4g_last_mile() -> None:
+    async with RtmpServer(OpenRouter(), port=0) as server:
+        uplink = TcpLink(target=("127.0.0.1", server.port), impairment=profile("lossy-4g"), seed=3)
+        async with uplink:
+            sender = asyncio.create_task(
+                publish(f"rtmp://127.0.0.1:{uplink.port}/live/obs", SignalConfig(fps=FPS), duration_s=4.5)
+            )
+            await asyncio.sleep(1.2)
+            result = await probe(f"rtmp://127.0.0.1:{server.port}/live/obs", 2.5)
+            report = await sender
+    print(result.format())
+    assert report.error is None
+    assert result.frames_numbered >= FPS
+    # TCP never loses or reorders: the 4G loss shows as delay, not as missing frames
+    assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0)
+    p50 = result.delay_percentile(50)
+    assert p50 is not None and p50 >= 30

@@ -84,6 +84,7 @@ MAX_NAK_WORDS = 300
 """Loss-list words in one NAK, so it fits in one datagram."""
 ACK_HISTORY = 1024
 RATE_WINDOW_S = 1.0
+TSBPD_BASE_TOLERANCE_S = 1.0
 _U32 = struct.Struct(">I")
 _DATA_HEADER = struct.Struct(">IIII")
 _SOLO_IN_ORDER = (PacketPosition.SOLO << 30) | IN_ORDER_FLAG
@@ -446,11 +447,14 @@ class SrtConnection:
         peer_addr: Addr,
         now: float,
         socket_id: int,
+        log_prefix: str = "",
     ) -> SrtConnection:
         """Answer a cookie-checked conclusion. The result is CONNECTED with the conclusion response
         queued, or CLOSED with a rejection queued and a :class:`ConnectionClosed` carrying the
         reason (BADSECRET, UNSECURE, VERSION...)."""
         conn = cls(config=config, rng=rng, peer_addr=peer_addr, now=now, socket_id=socket_id)
+        if log_prefix:
+            conn.set_log_prefix(log_prefix)
         conn._accept(hs, now)
         return conn
 
@@ -573,6 +577,16 @@ class SrtConnection:
             st.pkt_rcv_undecrypt_total += 1
             return
         tsu = self._unwrap.unwrap(ts)
+        if not st.pkt_recv_unique_total:
+            # Sanity check of the handshake-derived TSBPD base on the first data packet: a peer whose
+            # handshake timestamp is not on its data clock would otherwise have everything dropped
+            # as too late (or held far too long).
+            base = now - tsu / 1_000_000
+            if abs(base - self._tsbpd_base) > TSBPD_BASE_TOLERANCE_S:
+                self._log.info(
+                    "peer clock jumped %.3f s after the handshake; re-basing TSBPD", base - self._tsbpd_base
+                )
+                self._tsbpd_base = base
         play = self._tsbpd_base + tsu / 1_000_000 + self._latency_s
         st.pkt_recv_unique_total += 1
         st.byte_recv_unique_total += size

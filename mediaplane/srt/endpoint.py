@@ -263,6 +263,7 @@ class SrtListener:
         self.direction = direction
         self.accept_hook = accept_hook
         self.name = name
+        self._log_prefix = f"[{name}] " if name else ""
         self._rng = _seeded_rng()
         self._acceptor = SrtAcceptor(config=self.config, rng=self._rng)
         self._transport: asyncio.DatagramTransport | None = None
@@ -391,7 +392,13 @@ class SrtListener:
             return
         socket_id = self._new_socket_id()
         conn = SrtConnection.accept(
-            hs, config=self.config, rng=self._rng, peer_addr=peer, now=now, socket_id=socket_id
+            hs,
+            config=self.config,
+            rng=self._rng,
+            peer_addr=peer,
+            now=now,
+            socket_id=socket_id,
+            log_prefix=f"{self._log_prefix}[srt {peer[0]}:{peer[1]}]",
         )
         if conn.closed:
             # Handshake refused by the core (bad secret, unsecure, version): send the rejection.
@@ -401,7 +408,6 @@ class SrtListener:
             if sub is not None:
                 sub.close()
             return
-        conn.set_log_prefix(f"[srt {peer[0]}:{peer[1]}]")
         session = SrtSession(self, conn, path=path, direction=direction)
         if hub is not None:
             try:
@@ -561,7 +567,11 @@ class SrtCaller:
                 backoff = 0.5
                 self._begin_session()
                 await self._serve()
-            except (SrtError, OSError) as exc:
+            except HubClosed:
+                logger.info("%s: hub closed; caller stops", self.name)
+                self._teardown("hub closed")
+                return
+            except (SrtError, OSError, PublisherBusy) as exc:
                 self.last_error = exc
                 logger.info("%s: %s; retrying in %.1f s", self.name, exc, backoff)
             self._teardown("reconnecting")

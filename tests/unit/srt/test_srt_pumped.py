@@ -388,3 +388,24 @@ def test_garbage_after_connect_closes_only_with_reason() -> None:
     lst.receive_datagram(b"\x80\x03\x00\x00" + b"\x00" * 12, CALLER_ADDR, sim.now)  # NAK without body
     assert lst.closed and lst.close_reason == "malformed packet: empty NAK"
     assert ControlType.NAK == 3
+
+
+def test_dropreq_unblocks_a_receiver_without_too_late_drop() -> None:
+    def drop_c2l(i: int, d: bytes) -> bool:
+        return is_data(d) and int.from_bytes(d[:4], "big") == 1100  # never arrives, retransmits neither
+
+    sender_cfg = SrtConfig(latency_ms=60, send_drop_delay_ms=0)
+    receiver_cfg = SrtConfig(latency_ms=60, too_late_drop=False)
+    sim = Sim(sender_cfg, receiver_cfg, drop_c2l=drop_c2l, isn=1000)
+    connect(sim)
+    sent = payloads(400)
+    start = sim.now
+    sim.schedule_sends(sent, start, 0.001)
+    sim.run_until(start + 2.0)
+    got = [e.payload for _, e in received(sim.listener)]
+    assert got == sent[:100] + sent[101:]
+    lst, snd = sim.listener.conn, sim.caller.conn
+    assert lst is not None and snd is not None
+    assert snd.stats.pkt_snd_drop_total >= 1
+    assert lst.stats.pkt_rcv_drop_total == 1  # resolved by the DROPREQ, not by TSBPD
+    assert any(d[0] & 0x80 and (d[0] << 8 | d[1]) & 0x7FFF == ControlType.DROPREQ for d in sim.log_c2l)

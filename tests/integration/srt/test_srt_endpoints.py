@@ -1,0 +1,108 @@
+"""Listener and caller adapters on real sockets: reconnect, local_addr with Cidrs, busy paths, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mediaplane.relay.hub import Hub, HubUnit, UnitKind
+from mediaplane.relay.routing import OpenRouter, Refused, StreamPath
+from mediaplane.srt import (
+    ConnectionRejected,
+    ConnectTimeout,
+    SrtCaller,
+    SrtConfig,
+    SrtListener,
+    parse_srt_url,
+)
+
+
+def unit(i: int) -> HubUnit:
+    payload = bytes([0x47]) + i.to_bytes(4, "big") * 328 + b"\x00\x00\x00"
+    return HubUnit(kind=UnitKind.FRAME, timestamp_ms=0, size=len(payload), payload=payload)
+
+
+async def wait_for(cond: object, timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if cond():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never met")
+
+
+async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
+    router = OpenRouter(cache_gop=False)
+    async with SrtListener(router, port=0) as listener:
+        src = Hub("src", cache_gop=False)
+        src.claim("test")
+        publisher = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="#!::r=cam,m=publish"),
+                              hub=src, direction="publish", reconnect=True, max_backoff_s=0.5)  # fmt: skip
+        player = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="#!::r=cam"))
+        async with publisher, player:
+            await publisher.wait_connected(5)
+            got: list[bytes] = []
+
+            async def read() -> None:
+                async for p in player.payloads():
+                    got.append(p)
+
+            reader = asyncio.create_task(read())
+            await wait_for(lambda: len(listener.connections) == 2)
+            for i in range(50):
+                src.feed(unit(i))
+            await wait_for(lambda: len(got) == 50)
+            # The server kicks the publisher; it comes back by itself and the stream goes on.
+            assert listener.close_path(StreamPath(app="", key="cam")) == 2
+            await wait_for(lambda: publisher.connections_made == 2 and publisher.connected)
+            assert reader.done()  # the player had no reconnect: its payloads() ended
+            assert player.connection is not None and player.connection.closed
+            reader.cancel()
+    assert [int.from_bytes(p[1:5], "big") for p in got] == list(range(50))
+
+
+async def test_local_addr_and_cidrs_and_busy_path() -> None:
+    router = OpenRouter(cache_gop=False, cidrs="127.0.0.2/32")
+    async with SrtListener(router, host="0.0.0.0", port=0, direction="publish") as listener:
+        outsider = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="live"),
+                             hub=Hub("a", cache_gop=False), direction="publish")  # fmt: skip
+        with pytest.raises(ConnectionRejected) as info:
+            await outsider.start()
+        assert info.value.reason == 1403
+        first = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="live"),
+                          hub=Hub("b", cache_gop=False), direction="publish", local_addr=("127.0.0.2", 0))  # fmt: skip
+        async with first:
+            assert listener.connections[0].peer[0] == "127.0.0.2"
+            second = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="live"),
+                               hub=Hub("c", cache_gop=False), direction="publish", local_addr=("127.0.0.2", 0))  # fmt: skip
+            with pytest.raises(ConnectionRejected) as busy:
+                await second.start()
+            assert busy.value.reason == 1409
+
+
+class FussyRouter(OpenRouter):
+    def route_play(self, path: StreamPath, peer: tuple[str, int]):  # type: ignore[no-untyped-def]
+        if path.key == "missing":
+            raise Refused("no such flow", code="not_found")
+        if path.key == "offline":
+            raise Refused("flow offline", code="unavailable")
+        return super().route_play(path, peer)
+
+
+@pytest.mark.parametrize(("key", "code"), [("missing", 1404), ("offline", 1503)])
+async def test_router_refusals_map_to_reject_codes(key: str, code: int) -> None:
+    async with SrtListener(FussyRouter(cache_gop=False), port=0, direction="play") as listener:
+        caller = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid=key))
+        with pytest.raises(ConnectionRejected) as info:
+            await caller.start()
+        assert info.value.reason == code
+
+
+async def test_connect_timeout_and_url_config(unused_udp_port: int) -> None:
+    _, port, config, _ = parse_srt_url(f"srt://127.0.0.1:{unused_udp_port}?connect_timeout=600&latency=50000")
+    caller = SrtCaller("127.0.0.1", port, config=config)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(ConnectTimeout):
+        await caller.start()
+    assert 0.5 < loop.time() - start < 5

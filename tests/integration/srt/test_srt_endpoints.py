@@ -36,8 +36,15 @@ async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
     async with SrtListener(router, port=0) as listener:
         src = Hub("src", cache_gop=False)
         src.claim("test")
-        publisher = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="#!::r=cam,m=publish"),
-                              hub=src, direction="publish", reconnect=True, max_backoff_s=0.5)  # fmt: skip
+        publisher = SrtCaller(
+            "127.0.0.1",
+            listener.port,
+            config=SrtConfig(streamid="#!::r=cam,m=publish"),
+            hub=src,
+            direction="publish",
+            reconnect=True,
+            max_backoff_s=0.5,
+        )
         player = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="#!::r=cam"))
         async with publisher, player:
             await publisher.wait_connected(5)
@@ -64,17 +71,34 @@ async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
 async def test_local_addr_and_cidrs_and_busy_path() -> None:
     router = OpenRouter(cache_gop=False, cidrs="127.0.0.2/32")
     async with SrtListener(router, host="0.0.0.0", port=0, direction="publish") as listener:
-        outsider = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="live"),
-                             hub=Hub("a", cache_gop=False), direction="publish")  # fmt: skip
+        outsider = SrtCaller(
+            "127.0.0.1",
+            listener.port,
+            config=SrtConfig(streamid="live"),
+            hub=Hub("a", cache_gop=False),
+            direction="publish",
+        )
         with pytest.raises(ConnectionRejected) as info:
             await outsider.start()
         assert info.value.reason == 1403
-        first = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="live"),
-                          hub=Hub("b", cache_gop=False), direction="publish", local_addr=("127.0.0.2", 0))  # fmt: skip
+        first = SrtCaller(
+            "127.0.0.1",
+            listener.port,
+            config=SrtConfig(streamid="live"),
+            hub=Hub("b", cache_gop=False),
+            direction="publish",
+            local_addr=("127.0.0.2", 0),
+        )
         async with first:
             assert listener.connections[0].peer[0] == "127.0.0.2"
-            second = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="live"),
-                               hub=Hub("c", cache_gop=False), direction="publish", local_addr=("127.0.0.2", 0))  # fmt: skip
+            second = SrtCaller(
+                "127.0.0.1",
+                listener.port,
+                config=SrtConfig(streamid="live"),
+                hub=Hub("c", cache_gop=False),
+                direction="publish",
+                local_addr=("127.0.0.2", 0),
+            )
             with pytest.raises(ConnectionRejected) as busy:
                 await second.start()
             assert busy.value.reason == 1409

@@ -149,3 +149,28 @@ async def test_upstream_refused_closes_the_client() -> None:
         writer.close()
         await asyncio.sleep(0.05)
         assert link.connections == 0
+
+
+async def test_timeline_and_recurring_reset_outage() -> None:
+    from mediaplane.netem import Timeline
+
+    server = await echo_server()
+    flap = Impairment(outage_period_s=0.6, outage_duration_s=0.2, outage_mode="reset")
+    async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
+        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        done = link.run_timeline(
+            Timeline.from_dict([{"at_s": 0.1, "impairment": flap.to_dict(), "duration_s": 1.0}])
+        )
+        assert link.impairment("forward") == Impairment()
+        # the first recurring outage starts 0.1 + 0.4 s in and cuts the idle connection
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(reader.readexactly(1), 3)
+        assert link.resets >= 1
+        await asyncio.wait_for(done.wait(), 3)
+        assert link.impairment("forward") == Impairment()  # reverted after 1 s
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", link.port)
+        writer2.write(b"ok")
+        assert await asyncio.wait_for(reader2.readexactly(2), 2) == b"ok"
+        writer.close()
+        writer2.close()
+    server.close()

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from .buffers import ReceiveBuffer, SendBuffer
 from .circular import SEQ_MASK, TIMESTAMP_MASK, TimestampUnwrapper, msgno_next, seq_diff
 from .config import SrtConfig
-from .errors import REJECT_WIRE_BASE, ParseError, RejectReason, RemoteProtocolError, reject_reason_name
+from .errors import (
+    REJECT_WIRE_BASE,
+    LocalProtocolError,
+    ParseError,
+    RejectReason,
+    RemoteProtocolError,
+    reject_reason_name,
+)
 from .events import (
     ConnectionClosed,
     ConnectionEstablished,
@@ -277,8 +284,9 @@ class SrtConnection:
 
     # -- caller handshake -----------------------------------------------------------------------
     def connect(self, now: float) -> None:
-        """Start the caller handshake (induction). Raises LocalProtocolError via the state table
-        when called twice."""
+        """Start the caller handshake (induction). Raises LocalProtocolError when not idle."""
+        if self.state is not ConnectionState.IDLE:
+            raise LocalProtocolError(f"connect() in state {self.state.value}")
         self.is_caller = True
         self._set_state(_Input.CONNECT)
         self._connect_deadline = now + self.config.connect_timeout_ms / 1000

@@ -409,3 +409,49 @@ def test_dropreq_unblocks_a_receiver_without_too_late_drop() -> None:
     assert snd.stats.pkt_snd_drop_total >= 1
     assert lst.stats.pkt_rcv_drop_total == 1  # resolved by the DROPREQ, not by TSBPD
     assert any(d[0] & 0x80 and (d[0] << 8 | d[1]) & 0x7FFF == ControlType.DROPREQ for d in sim.log_c2l)
+
+
+def test_connect_twice_is_a_local_error() -> None:
+    from mediaplane.srt import LocalProtocolError
+
+    conn = SrtConnection(config=SrtConfig(), rng=random.Random(1), peer_addr=LISTENER_ADDR, now=0.0)
+    conn.connect(0.0)
+    with pytest.raises(LocalProtocolError):
+        conn.connect(0.1)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("timer"), st.floats(0, 2)),
+        st.tuples(st.just("close"), st.just(0.0)),
+        st.tuples(st.just("send"), st.just(0.0)),
+        st.tuples(st.just("garbage"), st.binary(min_size=16, max_size=80)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(script=actions)
+def test_random_api_use_never_breaks_the_state_machine(script: list[tuple[str, object]]) -> None:
+    """Whatever happens after connecting, the core only moves along its transition table and never
+    raises: timers, closes, sends and random datagrams at random times."""
+    sim = Sim(SrtConfig(), SrtConfig())
+    connect(sim)
+    conn = sim.caller.conn
+    assert conn is not None
+    for kind, arg in script:
+        if kind == "timer":
+            sim.run_until(sim.now + float(arg))  # type: ignore[arg-type]
+        elif kind == "close":
+            conn.close(sim.now)
+        elif kind == "send":
+            conn.send(b"\x47" * 188, sim.now)
+        else:
+            conn.receive_datagram(bytes(arg), LISTENER_ADDR, sim.now)  # type: ignore[arg-type]
+        assert conn.state.value in ("connected", "closed")
+    sim.run_until(sim.now + 10)
+    assert conn.closed or conn.connected

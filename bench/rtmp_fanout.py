@@ -1,0 +1,406 @@
+"""Benchmark: one 8 Mbps RTMP publisher fanned out to N players by our RtmpServer (and nginx-rtmp).
+
+The server under test runs alone in its own process (one asyncio loop: one core at most) and measures
+its own CPU with ``time.process_time()``. This process is the load: a synthetic publisher written with
+our own client (RtmpPusher over a hub fed by ``synthetic_stream``: real RTMP, no encoding cost) and N
+lightweight players (our client session for handshake/connect/play, then plain byte counting).
+
+For each N of a ladder it measures, over a window of ``--seconds``:
+
+* CPU seconds per GB forwarded (server CPU / bytes the players received);
+* whether any player fell behind: a player falls behind when, half a second after the window, it has
+  received less than 99 % of what the publisher sent in the window, or (our server only) when its
+  subscription skipped or dropped anything. CPU is counted over the window plus that half second.
+
+The ladder stops at the first N where a player fell behind; the largest N without one is printed.
+When Debian's nginx with libnginx-mod-rtmp is installed, the same load runs against it (CPU of its
+single worker from /proc) and the CPU-per-GB ratio ours/nginx is printed; otherwise that part is
+skipped with a message.
+
+    python bench/rtmp_fanout.py [--ladder 50,100,200,400,800,1200] [--seconds 5] [--no-nginx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from mediaplane.relay import Hub, HubUnit, OpenRouter, UnitKind
+from mediaplane.rtmp import PlayStarted, RtmpClientConfig, RtmpClientSession, RtmpPusher
+from mediaplane.rtmp.chunk import encode_fmt0
+from mediaplane.rtmp.server import RtmpServer, RtmpServerConfig
+from mediaplane.rtmp.synthetic import synthetic_stream
+
+NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+KEEP_UP_FRACTION = 0.99
+LATENCY_SLACK_S = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the server under test (child process) -------------------------------------------------------
+async def serve(port: int) -> None:
+    """Run our RtmpServer; answer "stats" lines on stdin with one JSON line on stdout."""
+    server = RtmpServer(OpenRouter(), port=port, config=RtmpServerConfig(seed=1))
+    await server.start()
+    print(json.dumps({"ready": True}), flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        if line.strip() != b"stats":
+            continue
+        subs = [c.subscription for c in server.sessions if c.subscription is not None]
+        stats = {
+            "cpu_s": time.process_time(),
+            "players": len(subs),
+            "skips": sum(s.skips for s in subs),
+            "dropped": sum(s.units_dropped for s in subs),
+        }
+        print(json.dumps(stats), flush=True)
+    await server.close()
+
+
+class OurServer:
+    """Our RtmpServer in a child process."""
+
+    name = "mcemu RtmpServer"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        json.loads(self.proc.stdout.readline())
+
+    def stats(self) -> dict[str, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        result: dict[str, float] = json.loads(self.proc.stdout.readline())
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class NginxServer:
+    """nginx with the RTMP module, one worker, in a temporary prefix."""
+
+    name = "nginx-rtmp"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mcemu-nginx-")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f"load_module {NGINX_MODULE};\n"
+                "worker_processes 1;\ndaemon off;\nuser root;\n"
+                f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log warn;\n"
+                "events { worker_connections 4096; }\n"
+                "rtmp { server { listen 127.0.0.1:%d; chunk_size 4096;\n"
+                "  application live { live on; } } }\n" % self.port
+            )
+        self.proc = subprocess.Popen(["nginx", "-p", self.dir, "-c", conf], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        self.worker = 0
+        while time.monotonic() < deadline and not self.worker:
+            time.sleep(0.1)
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                    kids = f.read().split()
+                if kids:
+                    self.worker = int(kids[0])
+            except FileNotFoundError:
+                pass
+        if not self.worker:
+            self.close()
+            raise RuntimeError("nginx worker did not start")
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    def stats(self) -> dict[str, float]:
+        with open(f"/proc/{self.worker}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return {"cpu_s": (int(fields[11]) + int(fields[12])) / ticks, "skips": 0, "dropped": 0}
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- the load (this process) ---------------------------------------------------------------------
+class BenchPlayer(asyncio.Protocol):
+    """Plays with our client session until Play.Start, then only counts bytes."""
+
+    def __init__(self, url_app: str, key: str, tc_url: str, seed: int) -> None:
+        self.session = RtmpClientSession(
+            random.Random(seed), app=url_app, key=key, mode="play", tc_url=tc_url
+        )
+        self.started = asyncio.get_running_loop().create_future()
+        self.bytes = 0
+        self.acked = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.session.initiate()
+        transport.write(self.session.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes += len(data)
+        if self.started.done():
+            # Keep acknowledging like a real player (nginx-rtmp and ffmpeg players do), without parsing.
+            window = self.session._peer_window_ack_size
+            if window and self.bytes - self.acked >= window and self.transport is not None:
+                self.acked = self.bytes
+                self.transport.write(
+                    encode_fmt0(
+                        csid=2,
+                        timestamp=0,
+                        type_id=3,
+                        stream_id=0,
+                        payload=struct.pack(">I", self.bytes % (1 << 32)),
+                        chunk_size=self.session.out_chunk_size,
+                    )
+                )
+            return
+        self.session.receive_data(data)
+        while (event := self.session.next_event()) is not None:
+            if isinstance(event, PlayStarted):
+                self.started.set_result(None)
+        out = self.session.data_to_send()
+        if out and self.transport is not None:
+            self.transport.write(out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.started.done():
+            self.started.set_exception(ConnectionError(f"player lost before Play.Start: {exc}"))
+
+
+@dataclass
+class StepResult:
+    players: int
+    cpu_s: float
+    gb: float
+    min_fraction: float
+    skips: float
+    dropped: float
+
+    @property
+    def cpu_per_gb(self) -> float:
+        return self.cpu_s / self.gb if self.gb else float("inf")
+
+    @property
+    def kept_up(self) -> bool:
+        return self.min_fraction >= KEEP_UP_FRACTION and not self.skips and not self.dropped
+
+
+class Publisher:
+    """Synthetic 8 Mbps publisher: RtmpPusher over a hub fed in real time."""
+
+    def __init__(self, url: str, bitrate_bps: int) -> None:
+        self.hub = Hub("bench-source")
+        self.hub.claim(self)
+        self.pusher = RtmpPusher(url, self.hub, config=RtmpClientConfig(seed=2, chunk_size=4096))
+        self.bitrate_bps = bitrate_bps
+        self.bytes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pusher.start()
+        deadline = time.monotonic() + 10
+        while not self.pusher.connected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"publisher did not connect: {self.pusher.last_error}")
+            await asyncio.sleep(0.05)
+        self._task = asyncio.get_running_loop().create_task(self._feed())
+
+    async def _feed(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for m in synthetic_stream(bitrate_bps=self.bitrate_bps):
+            delay = start + m.timestamp / 1000 - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.bytes += len(m.payload)
+            self.hub.feed(
+                HubUnit(kind=UnitKind(m.kind), timestamp_ms=m.timestamp, size=len(m.payload), payload=m)
+            )
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.pusher.close()
+
+
+async def run_step(
+    server: OurServer | NginxServer, publisher: Publisher, n: int, seconds: float
+) -> StepResult:
+    loop = asyncio.get_running_loop()
+    players: list[BenchPlayer] = []
+    transports: list[asyncio.BaseTransport] = []
+    for i in range(n):
+        player = BenchPlayer("live", "bench", f"rtmp://127.0.0.1:{server.port}/live", seed=100 + i)
+        transport, _ = await loop.create_connection(lambda p=player: p, "127.0.0.1", server.port)  # type: ignore[misc]
+        players.append(player)
+        transports.append(transport)
+    await asyncio.wait_for(asyncio.gather(*(p.started for p in players)), 30)
+    await asyncio.sleep(1.0)  # let the late-joiner burst drain
+    s0 = await loop.run_in_executor(None, server.stats)
+    b0 = [p.bytes for p in players]
+    pub0 = publisher.bytes
+    await asyncio.sleep(seconds)
+    sent = publisher.bytes - pub0
+    # A player keeps up when, LATENCY_SLACK_S later, it has what the publisher sent in the window.
+    await asyncio.sleep(LATENCY_SLACK_S)
+    s1 = await loop.run_in_executor(None, server.stats)
+    got = [p.bytes - b for p, b in zip(players, b0, strict=True)]
+    for t in transports:
+        t.close()
+    await asyncio.sleep(0.5)
+    return StepResult(
+        players=n,
+        cpu_s=s1["cpu_s"] - s0["cpu_s"],
+        gb=sum(got) / 1e9,
+        min_fraction=min(got) / sent if sent else 0.0,
+        skips=s1["skips"] - s0["skips"],
+        dropped=s1["dropped"] - s0["dropped"],
+    )
+
+
+async def run_ladder(
+    server: OurServer | NginxServer, ladder: list[int], seconds: float, bitrate: int
+) -> list[StepResult]:
+    publisher = Publisher(f"rtmp://127.0.0.1:{server.port}/live/bench", bitrate)
+    await publisher.start()
+    results = []
+    try:
+        await asyncio.sleep(2.5)  # a first keyframe and a full GOP in the cache
+        for n in ladder:
+            r = await run_step(server, publisher, n, seconds)
+            results.append(r)
+            print(
+                f"  {server.name:17s} N={n:4d}  server CPU {r.cpu_s:6.2f} s / {seconds:.0f} s  "
+                f"forwarded {r.gb * 8 / (seconds + LATENCY_SLACK_S):6.2f} Gbit/s  "
+                f"{r.cpu_per_gb:6.2f} CPU-s/GB  "
+                f"slowest player {r.min_fraction * 100:5.1f} %  skips {r.skips:.0f} drops {r.dropped:.0f}  "
+                f"{'ok' if r.kept_up else 'FELL BEHIND'}",
+                flush=True,
+            )
+            if not r.kept_up:
+                break
+    finally:
+        await publisher.close()
+    return results
+
+
+def summary(name: str, results: list[StepResult]) -> tuple[int, float]:
+    ok = [r for r in results if r.kept_up]
+    largest = max((r.players for r in ok), default=0)
+    ref = max(ok, key=lambda r: r.players) if ok else results[-1]
+    top = " (the top of the ladder: the real limit is higher)" if results and results[-1].kept_up else ""
+    print(
+        f"{name}: largest N with no player behind = {largest}{top}; "
+        f"{ref.cpu_per_gb:.2f} CPU-s/GB at N={ref.players}"
+    )
+    return largest, ref.cpu_per_gb
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ladder", default="50,100,200,400,800,1200")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--bitrate", type=int, default=8_000_000)
+    parser.add_argument("--no-nginx", action="store_true")
+    args = parser.parse_args()
+    ladder = [int(x) for x in args.ladder.split(",")]
+    print(
+        f"RTMP fan-out: one {args.bitrate / 1e6:.1f} Mbps publisher, "
+        f"{args.seconds:.0f} s windows, ladder {ladder}"
+    )
+
+    ours = OurServer()
+    try:
+        our_results = await run_ladder(ours, ladder, args.seconds, args.bitrate)
+    finally:
+        ours.close()
+    our_n, _our_cpu = summary("mcemu RtmpServer", our_results)
+
+    if args.no_nginx:
+        return
+    if shutil.which("nginx") is None or not os.path.exists(NGINX_MODULE):  # noqa: ASYNC240 - once, at start
+        print("nginx with libnginx-mod-rtmp not installed: skipping the nginx reference run")
+        return
+    nginx = NginxServer()
+    try:
+        nginx_results = await run_ladder(nginx, ladder, args.seconds, args.bitrate)
+    finally:
+        nginx.close()
+    nginx_n, _nginx_cpu = summary("nginx-rtmp", nginx_results)
+    # Compare CPU per GB at the same N (the largest both reached) so the load matches.
+    common = [n for n in ladder if n <= min(our_n, nginx_n)]
+    if common:
+        n = common[-1]
+        a = next(r for r in our_results if r.players == n)
+        b = next(r for r in nginx_results if r.players == n)
+        print(
+            f"ratio at N={n}: mcemu/nginx CPU per GB = {a.cpu_per_gb:.2f}/{b.cpu_per_gb:.2f} = "
+            f"{a.cpu_per_gb / b.cpu_per_gb:.2f}x; largest N {our_n} vs {nginx_n}"
+        )
+
+
+def raise_fd_limit() -> None:
+    """Hundreds of players need more than the default 1024 descriptors."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+if __name__ == "__main__":
+    raise_fd_limit()
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        asyncio.run(serve(int(sys.argv[2])))
+    else:
+        asyncio.run(main())

@@ -384,11 +384,13 @@ def probe_blocking(
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme == "rtmp":
         options["rtmp_live"] = "live"
+    # A stream that stalls ends the probe about when its duration is up, not timeout_s later.
+    timeouts = (timeout_s, min(timeout_s, duration_s + 1.0))
     try:
         if source is not None:
-            container = av.open(source, "r", format="mpegts", options=options, timeout=(timeout_s, timeout_s))
+            container = av.open(source, "r", format="mpegts", options=options, timeout=timeouts)
         else:
-            container = av.open(url, "r", options=options, timeout=(timeout_s, timeout_s))
+            container = av.open(url, "r", options=options, timeout=timeouts)
     except (av.FFmpegError, OSError) as exc:
         result.error = f"cannot open: {exc}"
         return result

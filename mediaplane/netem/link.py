@@ -39,8 +39,9 @@ EARLY_WAKE_S = 0.0005
 """How long before a deadline the delivery timer is set (the selector wakes up to 1 ms late)."""
 DELIVER_AHEAD_S = 0.0005
 """Deliveries due within this long of a timer's wake-up go out with that batch."""
-UDP_READ_BATCH = 512
-"""Datagrams read per readiness event before yielding to the loop."""
+UDP_READ_BATCH = 64
+"""Datagrams read per readiness event before yielding to the loop (small, so due deliveries wait at most
+one batch behind a flood of arrivals)."""
 UDP_MAX_DATAGRAM_BYTES = 65535
 """Largest datagram relayed."""
 UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
@@ -390,8 +391,14 @@ class UdpLink:
         counters.bytes_delivered += len(data)
 
     def _arm(self) -> None:
+        """Deliver what is due now (a busy loop may reach us late), then set the timer for the rest."""
         heap = self._heap
-        if not heap or self._loop is None:
+        loop = self._loop
+        if loop is None:
+            return
+        while heap and heap[0][0] <= loop.time() + DELIVER_AHEAD_S:
+            self._deliver_due()
+        if not heap:
             return
         due = heap[0][0]
         if due >= self._timer_at:
@@ -399,17 +406,18 @@ class UdpLink:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = due
-        self._timer = self._loop.call_at(due - EARLY_WAKE_S, self._deliver)
+        self._timer = loop.call_at(due - EARLY_WAKE_S, self._on_timer)
 
-    def _deliver(self) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = float("inf")
+        self._arm()
+
+    def _deliver_due(self) -> None:
         loop = self._loop
-        if loop is None:
-            return
+        assert loop is not None
         heap = self._heap
-        now = loop.time()
-        limit = now + DELIVER_AHEAD_S
+        limit = loop.time() + DELIVER_AHEAD_S
         fwd, rev = self.counters[FORWARD], self.counters[REVERSE]
         lateness = self.lateness
         while heap and heap[0][0] <= limit:
@@ -422,7 +430,6 @@ class UdpLink:
             self._send(data, session, forward, counters)
             if lateness is not None:
                 lateness.append(loop.time() - t)
-        self._arm()
 
     def _open_session(self, addr: Address, now: float) -> _UdpSession | None:
         assert self._loop is not None and self._sock is not None

@@ -1,0 +1,212 @@
+"""Every row of the seed's cross-region combination table, with each variant of Flow A's input and of
+Flow B's output, built through the official SDK and carried by real ffmpeg peers.
+
+For each row, two chains run at once, one per Flow A input variant (push / pull, listener / caller);
+each chain's Flow B has both output variants (pull and push, listener and caller). A real ffmpeg
+publishes 25 fps H.264 + AAC into Flow A; real ffmpeg receivers read every Flow B output and an observer
+reads Flow A. Each Flow B output must decode every frame that was sent, start on a keyframe, and arrive
+no earlier than the Singapore -> Frankfurt backbone latency allows after Flow A.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from e2e_peers import FPS, Receiver, decode, free_port, listening_source, median_lag_ms, publisher
+
+from emulator.testing import EmulatorThread
+
+SECONDS = 6
+SENT_FRAMES = SECONDS * FPS
+A_REGION, B_REGION = "ap-southeast-1", "eu-central-1"
+ONE_WAY_MS = 80.0  # the catalogue's Singapore - Frankfurt one-way latency
+
+
+def sdk_models() -> Any:
+    try:
+        from alibabacloud_ice20201109 import models
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        from conftest import need_peer
+
+        need_peer("the official SDK alibabacloud_ice20201109", exc)
+        raise
+    return models
+
+
+@dataclass
+class Chain:
+    """One Flow A -> Flow B chain and the peers attached to it."""
+
+    label: str
+    family: str  # "rtmp" or "srt"
+    a_input: str
+    sources: list[Any] = field(default_factory=list)
+    receivers: dict[str, Receiver] = field(default_factory=dict)
+    pull_urls: dict[str, str] = field(default_factory=dict)
+    flows: tuple[str, str] = ("", "")
+
+    @property
+    def pulls_input(self) -> bool:
+        return self.a_input in ("RTMP-PULL", "SRT-Caller")
+
+    def start_receivers(self, ffmpeg: str, *names: str) -> None:
+        for name in names:
+            self.receivers[name] = Receiver(ffmpeg, self.pull_urls[name])
+
+    push_url: str = ""
+
+
+class Api:
+    def __init__(self, emu: EmulatorThread) -> None:
+        self.m = sdk_models()
+        self.c = emu.sdk_client()
+
+    def flow(self, name: str, region: str) -> str:
+        r = self.c.create_media_connect_flow(
+            self.m.CreateMediaConnectFlowRequest(flow_name=name, flow_region=region)
+        )
+        return str(r.body.content.flow_id)
+
+    def input(self, flow: str, name: str, proto: str, **kw: Any) -> str:
+        req = self.m.AddMediaConnectFlowInputRequest(
+            flow_id=flow, input_name=name, input_protocol=proto, **kw
+        )
+        r = self.c.add_media_connect_flow_input(req)
+        return str(r.body.content.input_url)
+
+    def output(self, flow: str, name: str, proto: str, **kw: Any) -> str:
+        req = self.m.AddMediaConnectFlowOutputRequest(
+            flow_id=flow, output_name=name, output_protocol=proto, **kw
+        )
+        r = self.c.add_media_connect_flow_output(req)
+        return str(r.body.content.output_url)
+
+    def status(self, flow: str, status: str) -> None:
+        self.c.update_media_connect_flow_status(
+            self.m.UpdateMediaConnectFlowStatusRequest(flow_id=flow, status=status)
+        )
+
+
+def build_chain(api: Api, ffmpeg: str, row: int, a_input: str, tag: str) -> tuple[Chain, list[str]]:
+    """Flows for one chain of ``row`` (1-4, the seed table's order); returns the chain and its flow ids."""
+    family = "rtmp" if row in (1, 2) else "srt"
+    chain = Chain(label=f"row {row} {a_input}", family=family, a_input=a_input)
+    pull_out, push_out = ("RTMP-PULL", "RTMP-PUSH") if family == "rtmp" else ("SRT-Listener", "SRT-Caller")
+    a = api.flow(f"A{tag}", A_REGION)
+    b = api.flow(f"B{tag}", B_REGION)
+    # Flow A's input.
+    if a_input in ("RTMP-PULL", "SRT-Caller"):
+        proc, url = listening_source(ffmpeg, family, SECONDS)
+        chain.sources.append(proc)
+        api.input(a, "In", a_input, input_from_url=url)
+    else:
+        chain.push_url = api.input(a, "In", a_input)
+    # Flow A's observer output, and the A -> B leg.
+    observer_url = api.output(a, "Observer", pull_out)
+    if row in (1, 3):
+        pair_out = api.output(a, "ToB", pull_out)
+        assert pair_out
+        api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB")
+    else:
+        api.input(b, "FromA", "RTMP-PUSH" if family == "rtmp" else "SRT-Listener")
+        api.output(a, "ToB", "Flow", pair_flow_id=b, pair_input_name="FromA")
+    # Flow B's two output variants: one pulled by a receiver, one pushed to a listening receiver.
+    b_pull_url = api.output(b, "Pull", pull_out)
+    if family == "rtmp":
+        push_target = f"rtmp://127.0.0.1:{free_port()}/live/out"
+    else:
+        push_target = f"srt://127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    chain.receivers["B push"] = Receiver(ffmpeg, push_target, listen=True)
+    api.output(b, "Push", push_out, output_to_url=push_target)
+    chain.pull_urls = {"B pull": b_pull_url, "A observer": observer_url}
+    chain.flows = (a, b)
+    return chain, [a, b]
+
+
+def wait_players(emu: EmulatorThread, flow_ids: list[str], timeout: float = 15.0) -> None:
+    """Wait until every pull output (Observer, Pull) of these flows has its receiver connected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live = emu.run(emu.em.runtime.snapshot)["live_flows"]
+        missing = [
+            f"{live[fid]['name']}/{name}"
+            for fid in flow_ids
+            for name, out in live[fid]["outputs"].items()
+            if name in ("Observer", "Pull") and out["players"] == 0 and not out["srt_callers"]
+        ]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"receivers never connected to {missing}")
+        time.sleep(0.1)
+
+
+ROWS = {
+    1: ("RTMP-PUSH", "RTMP-PULL"),
+    2: ("RTMP-PUSH", "RTMP-PULL"),
+    3: ("SRT-Listener", "SRT-Caller"),
+    4: ("SRT-Listener", "SRT-Caller"),
+}
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_combination_row(row: int, ffmpeg_exe: str, tmp_path: Any) -> None:
+    with EmulatorThread() as emu:
+        api = Api(emu)
+        chains: list[Chain] = []
+        flows: list[str] = []
+        for i, a_input in enumerate(ROWS[row]):
+            chain, ids = build_chain(api, ffmpeg_exe, row, a_input, f"{row}{i}")
+            chains.append(chain)
+            flows += ids
+        # Flow B first, so its input listens before Flow A's output pushes; Flow A last when it pulls,
+        # because a listening source starts sending as soon as the flow connects to it.
+        for chain in chains:
+            api.status(chain.flows[1], "online")
+            chain.start_receivers(ffmpeg_exe, "B pull")
+            if not chain.pulls_input:
+                api.status(chain.flows[0], "online")
+                chain.start_receivers(ffmpeg_exe, "A observer")
+        wait_players(
+            emu, [fid for c in chains for fid in c.flows if fid in emu.run(lambda: set(emu.em.runtime.live))]
+        )
+        for chain in chains:
+            if chain.pulls_input:
+                api.status(chain.flows[0], "online")
+                chain.start_receivers(ffmpeg_exe, "A observer")
+        for chain in chains:
+            if chain.push_url:
+                chain.sources.append(publisher(ffmpeg_exe, chain.push_url, SECONDS))
+        for chain in chains:
+            for src in chain.sources:
+                _, err = src.communicate(timeout=SECONDS + 30)
+                assert src.returncode == 0, (
+                    f"{chain.label}: source ffmpeg failed: {err.decode(errors='replace')}"
+                )
+        time.sleep(1.0 + ONE_WAY_MS / 1000)
+        results = {
+            (chain.label, name): rx.stop(settle_s=0.0)
+            for chain in chains
+            for name, rx in chain.receivers.items()
+        }
+        for fid in flows:
+            api.status(fid, "offline")
+
+    for chain in chains:
+        observer = results[(chain.label, "A observer")]
+        for name in ("B pull", "B push"):
+            got = results[(chain.label, name)]
+            d = decode(got.data, str(tmp_path), f"{chain.label}-{name}".replace(" ", "_"))
+            where = f"{chain.label}, {name} ({got.stderr.strip()[-300:]})"
+            assert d.error == "", f"{where}: {d.error}"
+            assert d.errors == 0, f"{where}: {d.errors} decode errors"
+            assert d.keyframe_first, f"{where}: does not start on a keyframe"
+            assert d.duplicate_pts == 0, f"{where}: duplicate timestamps"
+            assert d.frames == SENT_FRAMES, f"{where}: {d.frames} frames decoded, {SENT_FRAMES} sent"
+        lag, common = median_lag_ms(observer.arrivals, results[(chain.label, "B pull")].arrivals)
+        assert common >= SENT_FRAMES * 0.6, f"{chain.label}: only {common} frames seen at both A and B"
+        assert ONE_WAY_MS - 5 <= lag <= ONE_WAY_MS + 1500, f"{chain.label}: B lags A by {lag:.0f} ms"

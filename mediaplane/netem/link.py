@@ -278,7 +278,7 @@ class UdpLink:
         now = self._loop.time() if self._loop is not None else 0.0
         for d in _directions(direction):
             self.models[d].set_impairment(impairment, now)
-        logger.info("%s %s impairment: %s", self.name, direction, impairment)
+        logger.info("%s %s impairment: %s", self.name, direction, impairment.summary())
 
     def run_timeline(self, timeline: Timeline, direction: str = BOTH) -> asyncio.Event:
         """Run ``timeline`` from now over the impairments in force (replacing a running one).
@@ -903,7 +903,7 @@ class TcpLink:
             self._epochs[d] = now
             for pipe in list(self._pipes):
                 pipe.set_impairment(d, impairment)
-        logger.info("%s %s impairment: %s", self.name, direction, impairment)
+        logger.info("%s %s impairment: %s", self.name, direction, impairment.summary())
         self._watch_outages()
 
     def run_timeline(self, timeline: Timeline, direction: str = BOTH) -> asyncio.Event:

@@ -234,6 +234,36 @@ class Impairment:
         start = math.floor(elapsed_s / period) * period + period - self.outage_duration_s
         return start if start > elapsed_s else start + period
 
+    def summary(self) -> str:
+        """A short human-readable description: ``delay 80 ms +-3 normal, loss 1 % (burst 3), 5000 kbps``."""
+        parts: list[str] = []
+        if self.delay_ms or self.jitter_ms:
+            text = f"delay {self.delay_ms:g} ms"
+            if self.jitter_ms:
+                text += f" +-{self.jitter_ms:g} {self.jitter_distribution}"
+                if self.jitter_correlation_pct:
+                    text += f" ({self.jitter_correlation_pct:g} % corr)"
+            parts.append(text)
+        if self.loss_rate:
+            text = f"loss {self.loss_rate * 100:.3g} %"
+            if self.loss_model == "gilbert-elliott":
+                r = self.gilbert_elliott()[1]
+                text += f" (gilbert-elliott, bursts ~{1 / r:.3g})" if r else " (gilbert-elliott)"
+            parts.append(text)
+        if self.duplicate_pct:
+            parts.append(f"duplicate {self.duplicate_pct:g} %")
+        if self.reorder_pct:
+            parts.append(f"reorder {self.reorder_pct:g} %")
+        if self.rate_kbps:
+            parts.append(f"{self.rate_kbps:g} kbps (queue {self.queue_limit_packets})")
+        if self.outage:
+            parts.append(f"OUTAGE ({self.outage_mode})")
+        elif self.outage_period_s and self.outage_duration_s:
+            parts.append(
+                f"outage {self.outage_duration_s:g} s every {self.outage_period_s:g} s ({self.outage_mode})"
+            )
+        return ", ".join(parts) or "no impairment"
+
     # -- plain-type form for topology files and the admin API ------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

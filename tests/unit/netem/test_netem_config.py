@@ -98,3 +98,11 @@ def test_profiles_are_valid_and_documented() -> None:
 def test_unknown_profile() -> None:
     with pytest.raises(ValueError, match="unknown impairment profile 'moon'"):
         profile("moon")
+
+
+def test_summary() -> None:
+    assert Impairment().summary() == "no impairment"
+    text = profile("lossy-4g").summary()
+    assert "delay 35 ms +-12 normal" in text and "loss 1.5 % (gilbert-elliott, bursts ~3)" in text
+    assert "8000 kbps" in text
+    assert "OUTAGE (reset)" in Impairment(outage=True, outage_mode="reset").summary()

@@ -9,7 +9,7 @@ relays, demuxing and decoding), bitrate, and for SRT the MPEG-TS continuity erro
 payloads go through a continuity checker and into PyAV's MPEG-TS demuxer. Entry points: :func:`probe`
 (asyncio; demuxes and decodes in a child process) and :func:`probe_blocking` (in this process: fine for
 files, but for ``rtmp://`` never in a thread of a process that serves that URL, since PyAV holds the
-GIL during FFmpeg's network I/O). ``python -m mediaplane.media.probe URL`` prints the report from a
+GIL during FFmpeg's network I/O). ``python -m mediaplane.media probe URL`` prints the report from a
 shell. An instrument, never on the relay path.
 """
 
@@ -312,7 +312,12 @@ class ProbeResult:
             lines.append(
                 f"  mpeg-ts       {self.ts_packets} packets, {self.ts_continuity_errors} continuity errors"
             )
-        if self.delays_ms:
+        if self.delays_ms and not self.live_delays_ms():
+            lines.append(
+                f"  delay ms      only join-burst frames (first {self.warmup_s:g} s): max"
+                f" {self.delay_percentile(100, include_join=True)}"
+            )
+        elif self.delays_ms:
             d = self.to_dict()
             live = d["delay_ms"]
             lines.append(
@@ -482,14 +487,14 @@ async def probe(
 ) -> ProbeResult:
     """Read ``url`` (``rtmp://``, ``srt://`` or a file) for ``duration_s`` seconds and report.
 
-    Demuxing and decoding run in a child process (``python -m mediaplane.media.probe``): PyAV holds the
+    Demuxing and decoding run in a child process (``python -m mediaplane.media probe``): PyAV holds the
     GIL during FFmpeg's network I/O, which would freeze a server in this process, and decoding in a child
     keeps its CPU off this event loop (and off the delay it measures). For ``srt://`` this process
     receives with our SRT caller, counts MPEG-TS continuity errors and pipes the payloads to the child.
     Never raises for stream problems: they end up in :attr:`ProbeResult.error`. Cancelling stops it.
     """
     srt = urllib.parse.urlsplit(url).scheme == "srt"
-    args = [sys.executable, "-m", "mediaplane.media.probe", url, "--duration", repr(duration_s),
+    args = [sys.executable, "-m", "mediaplane.media", "probe", url, "--duration", repr(duration_s),
             "--timeout", repr(timeout_s), "--json"]  # fmt: skip
     if fps is not None:
         args += ["--fps", repr(fps)]
@@ -565,8 +570,8 @@ async def _feed_srt(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mediaplane.media.probe URL [--duration S] [--json] [--stdin-ts]``."""
-    parser = argparse.ArgumentParser(prog="python -m mediaplane.media.probe")
+    """``python -m mediaplane.media probe URL [--duration S] [--json] [--stdin-ts]``."""
+    parser = argparse.ArgumentParser(prog="python -m mediaplane.media probe")
     parser.add_argument("url")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=10.0)
@@ -591,7 +596,3 @@ def main(argv: list[str] | None = None) -> int:
         result.ts_continuity_errors = source.checker.errors
     print(json.dumps(result.to_wire()) if args.json else result.format(), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

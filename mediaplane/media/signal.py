@@ -14,7 +14,7 @@ Outputs:
 Entry points: :func:`publish` (asyncio: runs the generator in a child process) and :func:`generate`
 (blocking, in this process: fine for files, but for ``rtmp://`` never in a thread of a process that also
 serves that URL, since PyAV holds the GIL during FFmpeg's network I/O and the server would freeze).
-``python -m mediaplane.media.signal URL`` runs it from a shell. This is an instrument: it is never
+``python -m mediaplane.media signal URL`` runs it from a shell. This is an instrument: it is never
 imported by the relay path.
 """
 
@@ -293,7 +293,7 @@ async def publish(
     """Send the signal to ``url`` (``rtmp://``, ``srt://`` or a file) for ``duration_s`` seconds (``None``:
     until cancelled) and return what was sent.
 
-    Encoding runs in a child process (``python -m mediaplane.media.signal``): PyAV holds the GIL while
+    Encoding runs in a child process (``python -m mediaplane.media signal``): PyAV holds the GIL while
     FFmpeg does network I/O, which would freeze an RTMP server running in this process, and a child
     keeps the encoder's CPU off this process's event loop. For ``srt://`` the child writes MPEG-TS to a
     pipe and this process sends it with our SRT caller. Cancelling stops the child cleanly.
@@ -305,7 +305,8 @@ async def publish(
     args = [
         sys.executable,
         "-m",
-        "mediaplane.media.signal",
+        "mediaplane.media",
+        "signal",
         "-" if srt else url,
         "--config",
         json.dumps(_config_dict(config)),
@@ -386,9 +387,9 @@ def _parse_report(url: str, stderr: str, returncode: int | None) -> SignalReport
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mediaplane.media.signal URL|- [--duration S] [--config JSON]``: run the generator;
+    """``python -m mediaplane.media signal URL|- [--duration S] [--config JSON]``: run the generator;
     ``-`` writes MPEG-TS to stdout. The report goes to stderr as one ``SIGNAL-REPORT {json}`` line."""
-    parser = argparse.ArgumentParser(prog="python -m mediaplane.media.signal")
+    parser = argparse.ArgumentParser(prog="python -m mediaplane.media signal")
     parser.add_argument("url")
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--config", default="{}")
@@ -419,7 +420,3 @@ def main(argv: list[str] | None = None) -> int:
     data["send_ms"] = {str(k): v for k, v in list(report.send_ms.items())[-2000:]}
     print(REPORT_PREFIX + json.dumps(data), file=sys.stderr, flush=True)
     return 0 if report.error is None else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

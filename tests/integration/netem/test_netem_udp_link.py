@@ -180,3 +180,20 @@ async def test_set_impairment_at_runtime_and_duplicates() -> None:
         t.close()
     sink_t.close()
     assert len(sink.got) == 100
+
+
+async def test_idle_clients_are_forgotten() -> None:
+    echo_t, _ = await open_sink(echo=True)
+    port = echo_t.get_extra_info("sockname")[1]
+    async with UdpLink(target=("127.0.0.1", port), idle_timeout_s=0.2) as link:
+        t, proto = await open_sender(link)
+        await send_stream(t, 0, 3, 100.0)
+        await asyncio.sleep(0.05)
+        assert link.clients == 1 and len(proto.got) == 3
+        await asyncio.sleep(0.5)
+        assert link.clients == 0
+        await send_stream(t, 0, 2, 100.0)  # the same client comes back: a new mapping
+        await asyncio.sleep(0.05)
+        assert link.clients == 1 and len(proto.got) == 5
+        t.close()
+    echo_t.close()

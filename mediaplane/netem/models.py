@@ -77,7 +77,8 @@ class Impairment:
     jitter_correlation_pct: float = 0.0
     """Correlation of successive jitter draws (0 = independent, 99 = nearly constant), percent."""
     loss_pct: float = 0.0
-    """Mean packet loss, percent (bernoulli; for gilbert-elliott with ``loss_burst_packets``)."""
+    """Mean packet loss, percent (bernoulli; for gilbert-elliott with ``loss_burst_packets``). On TCP
+    links, the share of segments that cost a retransmission stall (nothing is dropped)."""
     loss_model: str = "bernoulli"
     """``bernoulli`` (independent losses) or ``gilbert-elliott`` (two-state bursts)."""
     loss_burst_packets: float = 0.0

@@ -14,10 +14,11 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, UnitKind
+from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy
 from .chunk import MAX_CHUNK_SIZE
 from .errors import RtmpError
 from .events import ConnectionClosed, MediaReceived, PlayStarted, PublishStarted, StatusReceived
+from .server import HubFeeder, PrefixAdapter
 from .session import DEFAULT_WINDOW_ACK_SIZE, ClientMode, RtmpClientSession, StatusCode
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ class RtmpClientConfig:
     """Pusher: socket buffer above which it waits for the socket to drain."""
     seed: int | None = None
     """Seed of the handshake's random bytes (None: from the OS)."""
+    log_prefix: str = ""
+    """Put in front of every log line of this client, e.g. ``"[eu-central-1] [flow FlowB]"``."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -134,7 +137,8 @@ class _RtmpClient(abc.ABC):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._wakeup = asyncio.Event()
-        self.log = logging.LoggerAdapter(logger, {})
+        kind = "rtmp-pull" if self._mode is ClientMode.PLAY else "rtmp-push"
+        self.log = PrefixAdapter(logger, f"{self.config.log_prefix} [{kind} {url}]".lstrip())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url} connected={self.connected} attempts={self.attempts}>"
@@ -175,10 +179,10 @@ class _RtmpClient(abc.ABC):
             except (TimeoutError, OSError, RtmpError, _SessionEnded) as exc:
                 self.last_error = str(exc) or type(exc).__name__
             except HubClosed:
-                self.log.info("%r: hub closed, stopping", self)
+                self.log.info("hub closed, stopping")
                 return
             except Exception as exc:  # a bug must not end the reconnect loop silently
-                self.log.exception("%r: unexpected error", self)
+                self.log.exception("unexpected error")
                 self.last_error = f"internal error: {exc!r}"
             finally:
                 self.connected = False
@@ -186,7 +190,7 @@ class _RtmpClient(abc.ABC):
                 return
             if self.sessions_started > started_before:
                 backoff = self.config.backoff_initial_s
-            self.log.info("%r: %s; reconnecting in %.1f s", self, self.last_error, backoff)
+            self.log.info("%s; reconnecting in %.1f s", self.last_error, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.config.backoff_max_s)
 
@@ -236,7 +240,7 @@ class RtmpPuller(_RtmpClient):
 
     async def _session_once(self) -> None:
         reader, writer, session = await self._open()
-        claimed = False
+        feeder: HubFeeder | None = None
         deadline = time.monotonic() + self.config.connect_timeout_s
         try:
             self._flush(writer, session)
@@ -249,37 +253,30 @@ class RtmpPuller(_RtmpClient):
                 session.receive_data(data)
                 while (event := session.next_event()) is not None:
                     if isinstance(event, MediaReceived):
-                        if claimed:
-                            m = event.message
+                        if feeder is not None:
                             self.messages += 1
-                            self.hub.feed(
-                                HubUnit(
-                                    kind=UnitKind(m.kind),
-                                    timestamp_ms=m.timestamp,
-                                    size=len(m.payload),
-                                    payload=m,
-                                )
-                            )
+                            feeder.feed(event.message)
                     elif isinstance(event, PlayStarted):
                         self.connected = True
                         self.sessions_started += 1
-                        claimed = self._claim()
-                        self.log.info("%r: playing", self)
+                        feeder = self._claim()
+                        self.log.info("playing")
                     elif isinstance(event, StatusReceived):
-                        if event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY and claimed:
+                        if event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY and feeder is not None:
                             self.hub.release(self)
-                            claimed = False
+                            feeder = None
                         elif (
                             event.code in (StatusCode.PLAY_PUBLISH_NOTIFY, StatusCode.PLAY_START)
                             and self.connected
+                            and feeder is None
                         ):
-                            claimed = claimed or self._claim()
+                            feeder = self._claim()
                     elif isinstance(event, ConnectionClosed):
                         self._flush(writer, session)
                         raise _SessionEnded(event.reason)
                 self._flush(writer, session)
         finally:
-            if claimed:
+            if feeder is not None:
                 self.hub.release(self)
             if not session.closed:
                 session.stop()
@@ -287,18 +284,20 @@ class RtmpPuller(_RtmpClient):
                     self._flush(writer, session)
             _close_writer(writer)
 
-    def _claim(self) -> bool:
+    def _claim(self) -> HubFeeder | None:
+        """Become the hub's publisher; None (and a warning) when another publisher holds it."""
         try:
             self.hub.claim(self)
         except PublisherBusy:
-            self.log.warning("%r: hub %s already has a publisher; not feeding it", self, self.hub.name)
-            return False
-        return True
+            self.log.warning("hub %s already has a publisher; not feeding it", self.hub.name)
+            return None
+        return HubFeeder(self.hub)
 
 
 class RtmpPusher(_RtmpClient):
     """Publishes ``hub`` to ``url`` (an RTMP-PUSH output). It subscribes to the hub itself on every
-    (re)connect, so the remote gets metadata, sequence headers and a keyframe first."""
+    (re)connect, so the remote gets metadata, sequence headers and a keyframe first. It connects only
+    while the hub has a publisher, and unpublishes remotely when the hub's publisher leaves."""
 
     _mode = ClientMode.PUBLISH
 
@@ -312,7 +311,7 @@ class RtmpPusher(_RtmpClient):
             )
             self.connected = True
             self.sessions_started += 1
-            self.log.info("%r: publishing", self)
+            self.log.info("publishing")
             sub = self.hub.subscribe(f"rtmp-push {self.url}", max_queue_bytes=self.config.max_queue_bytes)
             reading = asyncio.get_running_loop().create_task(self._read_loop(reader, writer, session))
             try:
@@ -331,6 +330,11 @@ class RtmpPusher(_RtmpClient):
                         elif item is HubSignal.CLOSED:
                             self._flush(writer, session)
                             raise HubClosed(self.hub.name)
+                        elif item is HubSignal.UNPUBLISHED:
+                            # Mirror the source: unpublish remotely, publish again when it returns,
+                            # so the remote sees a new stream rather than timestamps jumping back.
+                            self._flush(writer, session)
+                            raise _SessionEnded("source unpublished")
                         item = sub.get_nowait()
                     self._flush(writer, session)
                     await writer.drain()

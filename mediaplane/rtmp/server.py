@@ -66,6 +66,8 @@ class RtmpServerConfig:
     """Most bytes a player pump hands to the socket in one write."""
     seed: int | None = None
     """Seed of the handshake's random bytes (None: from the OS)."""
+    log_prefix: str = ""
+    """Put in front of every log line of this server, e.g. ``"[ap-southeast-1] [flow FlowA]"``."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -173,7 +175,9 @@ class RtmpServerConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         if peername:
             self.peer = (str(peername[0]), int(peername[1]))
-        self.log = PrefixAdapter(logger, f"[rtmp {self.peer[0]}:{self.peer[1]}]")
+        self.log = PrefixAdapter(
+            logger, f"{self._config.log_prefix} [rtmp {self.peer[0]}:{self.peer[1]}]".lstrip()
+        )
         self.session.log = self.log
         transport.set_write_buffer_limits(high=self._config.write_buffer_high_bytes)
         self._server._connections.add(self)
@@ -451,7 +455,12 @@ class RtmpServer:
         self._server = await loop.create_server(lambda: RtmpServerConnection(self), self.host, self.port)
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
-        logger.info("RTMP server listening on %s:%d", self.host, self.port)
+        logger.info(
+            "%sRTMP server listening on %s:%d",
+            self.config.log_prefix + " " if self.config.log_prefix else "",
+            self.host,
+            self.port,
+        )
 
     def close_path(self, path: StreamPath, reason: str) -> int:
         """Close every session (publisher and players) of ``path``; returns how many were closed."""

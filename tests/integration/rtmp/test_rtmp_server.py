@@ -9,7 +9,7 @@ import logging
 import pytest
 from rtmp_peers import SessionClient, free_port, publish_synthetic, wait_until
 
-from mediaplane.relay import Hub, OpenRouter, Peer, Refused, StreamPath, Subscription
+from mediaplane.relay import Hub, HubUnit, OpenRouter, Peer, Refused, StreamPath, Subscription, UnitKind
 from mediaplane.rtmp import (
     ConnectionClosed,
     RtmpClientConfig,
@@ -18,6 +18,7 @@ from mediaplane.rtmp import (
     RtmpServer,
     RtmpServerConfig,
 )
+from mediaplane.rtmp.synthetic import synthetic_stream
 
 
 class RefusingRouter:
@@ -189,3 +190,47 @@ async def test_pusher_and_puller_reconnect_with_backoff_and_bind_a_local_address
             await wait_until(lambda: pusher.connected and puller.connected, 10, "both to reconnect")
         assert pusher.sessions_started == 2 and puller.sessions_started == 2
     assert not pusher.connected and not puller.connected
+
+
+async def test_silent_publisher_is_closed_after_the_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mediaplane.rtmp")
+    async with RtmpServer(OpenRouter(), port=0, config=RtmpServerConfig(idle_timeout_s=1.0)) as server:
+        pub = await SessionClient(f"rtmp://127.0.0.1:{server.port}/live/idle", "publish").connect()
+        await pub.pump_until(lambda: "NetStream.Publish.Start" in pub.codes(), 10, "Publish.Start")
+        await pub.pump_until(lambda: pub.eof, 10, "the idle publisher to be closed")
+        await pub.close()
+    assert "closing: idle for" in caplog.text
+
+
+async def test_pusher_mirrors_its_source_leaving_and_returning() -> None:
+    router = OpenRouter()
+    source = Hub("source")
+    owner = object()
+    async with RtmpServer(router, port=0, config=RtmpServerConfig(unpublish_grace_s=10)) as server:
+        url = f"rtmp://127.0.0.1:{server.port}/live/mirror"
+        player = await SessionClient(url, "play").connect()
+        await player.pump_until(lambda: "NetStream.Play.Start" in player.codes(), 10, "Play.Start")
+        config = RtmpClientConfig(backoff_initial_s=0.05, backoff_max_s=0.2, seed=4)
+        async with RtmpPusher(url, source, config=config) as pusher:
+            for round_ in range(2):
+                source.claim(owner)
+                await wait_until(lambda: pusher.connected, 10, "the pusher to publish")
+                stream = synthetic_stream(bitrate_bps=500_000)
+                for _ in range(60):
+                    m = next(stream)
+                    source.feed(
+                        HubUnit(
+                            kind=UnitKind(m.kind), timestamp_ms=m.timestamp, size=len(m.payload), payload=m
+                        )
+                    )
+                    await asyncio.sleep(0.005)
+                source.release(owner)
+                await player.pump_until(
+                    lambda n=round_: player.codes().count("NetStream.Play.UnpublishNotify") == n + 1,
+                    10,
+                    "unpublish",
+                )
+            assert pusher.sessions_started == 2
+        assert "NetStream.Play.PublishNotify" in player.codes()
+        assert len(player.media) >= 100
+        await player.close()

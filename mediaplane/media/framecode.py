@@ -71,38 +71,59 @@ def parse_bits(bits: list[int]) -> tuple[int, int] | None:
     return frame_number, send_ms
 
 
+_DIGITS = {
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
+}
+"""A 3x5 pixel font for the human-readable frame number."""
+
+
+def _digit_rows(text: str, scale: int, x0: int, width: int, background: int) -> list[bytes]:
+    grey, white = bytes([background]), bytes([LUMA_WHITE])
+    out: list[bytes] = []
+    for r in range(5):
+        row = grey * x0
+        for ch in text:
+            for bit in _DIGITS[ch][r]:
+                row += (white if bit == "1" else grey) * scale
+            row += grey * scale
+        row = row[:width] + grey * max(0, width - len(row))
+        out.extend([row] * scale)
+    return out
+
+
 def draw_luma(
     width: int, height: int, stride: int, frame_number: int, send_ms: int, background: int = 96
 ) -> bytes:
-    """A luma plane (``stride`` bytes per row) carrying the code, with a bar that moves every frame.
-
-    The moving bar gives the encoder real motion to code (and a viewer something to see).
+    """A luma plane (``stride`` bytes per row) carrying the code, the frame number in digits a person can
+    read, and a bar that moves every frame (real motion for the encoder, something to see for a viewer).
     """
     block, x0, y0 = code_layout(width, height)
     bits = code_bits(frame_number, send_ms)
     pad = bytes(stride - width)
-    plain = bytes([background]) * width
+    grey = bytes([background])
+    plain = grey * width + pad
     bar_w = max(2, width // 40)
     bar_x = (frame_number * max(1, width // 100)) % (width - bar_w)
-    bar_row = (
-        bytes([background]) * bar_x
-        + bytes([LUMA_WHITE]) * bar_w
-        + bytes([background]) * (width - bar_x - bar_w)
-    )
-    rows: list[bytes] = []
-    code_top, code_bottom = y0, y0 + CODE_ROWS * block
-    bar_top = code_bottom + block
+    bar_row = grey * bar_x + bytes([LUMA_WHITE]) * bar_w + grey * (width - bar_x - bar_w) + pad
+    out: list[bytes] = [plain] * y0
     for r in range(CODE_ROWS):
-        left = bytes([background]) * x0
-        cells = b"".join(
-            bytes([LUMA_WHITE if bits[r * CODE_COLUMNS + c] else LUMA_BLACK]) * block
-            for c in range(CODE_COLUMNS)
-        )
-        right = bytes([background]) * (width - x0 - CODE_COLUMNS * block)
-        code_row = left + cells + right + pad
-        rows.extend([code_row] * block)
-    out = [plain + pad] * code_top + rows + [plain + pad] * (bar_top - code_bottom)
-    out += [bar_row + pad] * (height - bar_top)
+        row_bits = bits[r * CODE_COLUMNS : (r + 1) * CODE_COLUMNS]
+        cells = b"".join(bytes([LUMA_WHITE if bit else LUMA_BLACK]) * block for bit in row_bits)
+        out.extend([grey * x0 + cells + grey * (width - x0 - CODE_COLUMNS * block) + pad] * block)
+    out.extend([plain] * block)
+    scale = max(1, block // 3)
+    out.extend(row + pad for row in _digit_rows(str(frame_number % U32), scale, x0, width, background))
+    out.extend([plain] * scale)
+    out.extend([bar_row] * (height - len(out)))
     return b"".join(out)
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "classify_media",
     "parse_message",
     "serialize_payload",
+    "split_aggregate",
 ]
 
 
@@ -111,6 +112,9 @@ class AudioFourCC(bytes, enum.Enum):
 
 
 MAX_SET_CHUNK_SIZE = 0x7FFFFFFF
+AGGREGATE_TAG_HEADER_BYTES = 11
+"""FLV tag header inside an aggregate message: type, size (3), timestamp (3 + 1 extended), stream id (3)."""
+AGGREGATE_BACK_POINTER_BYTES = 4
 _U32 = struct.Struct(">I")
 
 
@@ -355,6 +359,42 @@ def parse_message(raw: RawMessage) -> RtmpMessage | None:
         _need(p, 6, "user control")
         return UserControl(event=event, stream_id=_U32.unpack_from(p, 2)[0])
     return None
+
+
+def split_aggregate(raw: RawMessage) -> list[RawMessage]:
+    """The audio, video and data messages inside an aggregate message (type 22, RTMP spec 7.1.6).
+
+    Each sub-message is an FLV tag (11-byte header, body, 4-byte back pointer); its timestamp is
+    rebased so the first sub-message gets the aggregate's own timestamp. Raises :class:`ParseError`
+    ``"truncated aggregate message"``.
+    """
+    out = []
+    pos = 0
+    payload = raw.payload
+    first_ts: int | None = None
+    while pos < len(payload):
+        if pos + AGGREGATE_TAG_HEADER_BYTES > len(payload):
+            raise ParseError("truncated aggregate message")
+        type_id = payload[pos]
+        size = int.from_bytes(payload[pos + 1 : pos + 4], "big")
+        ts = int.from_bytes(payload[pos + 4 : pos + 7], "big") | (payload[pos + 7] << 24)
+        body_start = pos + AGGREGATE_TAG_HEADER_BYTES
+        end = body_start + size + AGGREGATE_BACK_POINTER_BYTES
+        if end > len(payload):
+            raise ParseError("truncated aggregate message")
+        if first_ts is None:
+            first_ts = ts
+        out.append(
+            RawMessage(
+                csid=raw.csid,
+                timestamp=(raw.timestamp + ts - first_ts) % (1 << 32),
+                type_id=type_id,
+                stream_id=raw.stream_id,
+                payload=payload[body_start : body_start + size],
+            )
+        )
+        pos = end
+    return out
 
 
 # -- serialising -------------------------------------------------------------------------------

@@ -236,10 +236,12 @@ class RtmpServerConnection(asyncio.Protocol):
                 self.log.info("publisher stopped %s", self.path)
                 self._release_hub()
                 self.role = None
+                self._rearm_idle()
             elif isinstance(event, PlayStopped):
                 self.log.info("player stopped %s", self.path)
                 self._stop_playing()
                 self.role = None
+                self._rearm_idle()
             elif isinstance(event, ConnectionClosed):
                 self.close(event.reason)
 

@@ -48,8 +48,10 @@ from .message import (
     UserControl,
     UserControlEvent,
     WindowAckSize,
+    classify_media,
     parse_message,
     serialize_payload,
+    split_aggregate,
 )
 
 logger = logging.getLogger(__name__)
@@ -210,6 +212,21 @@ class _Session:
             raw = decoder.next_message()
             if raw is None:
                 break
+            if raw.type_id == MessageType.AGGREGATE:
+                for inner in split_aggregate(raw):
+                    if inner.type_id in (MessageType.AUDIO, MessageType.VIDEO):
+                        self._handle_media(
+                            MediaMessage(
+                                type_id=inner.type_id,
+                                timestamp=inner.timestamp,
+                                payload=inner.payload,
+                                kind=classify_media(inner.type_id, inner.payload),
+                            ),
+                            inner.stream_id,
+                        )
+                    elif inner.type_id == MessageType.DATA_AMF0:
+                        self._handle_data(inner.payload, inner.stream_id, inner.timestamp)
+                continue
             if raw.type_id == MessageType.DATA_AMF0:
                 # Data messages pass through byte for byte: no decode/re-encode round trip.
                 self._handle_data(raw.payload, raw.stream_id, raw.timestamp)

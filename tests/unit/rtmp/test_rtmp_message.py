@@ -24,6 +24,7 @@ from mediaplane.rtmp.message import (
     classify_media,
     parse_message,
     serialize_payload,
+    split_aggregate,
 )
 
 GOLDEN = [
@@ -166,3 +167,27 @@ def test_chunked_bytes_are_cached_per_chunk_size_and_stream() -> None:
     assert m.chunked(4096, 1) is a
     assert m.chunked(4096, 2) != a and m.chunked(128, 1) != a
     assert a[0] == 6  # video on its fixed chunk stream, format 0
+
+
+def _flv_tag(type_id: int, ts: int, body: bytes) -> bytes:
+    header = bytes([type_id]) + len(body).to_bytes(3, "big") + (ts & 0xFFFFFF).to_bytes(3, "big")
+    header += bytes([ts >> 24]) + bytes(3)
+    return header + body + (11 + len(body)).to_bytes(4, "big")
+
+
+def test_aggregate_messages_are_split_and_rebased() -> None:
+    payload = (
+        _flv_tag(9, 1000, b"\x17\x01abc") + _flv_tag(8, 1020, b"\xaf\x01x") + _flv_tag(9, 0x1000000, b"\x27")
+    )
+    raw = RawMessage(csid=6, timestamp=50, type_id=22, stream_id=1, payload=payload)
+    parts = split_aggregate(raw)
+    assert [(p.type_id, p.timestamp, p.payload) for p in parts] == [
+        (9, 50, b"\x17\x01abc"),
+        (8, 70, b"\xaf\x01x"),
+        (9, 50 + 0x1000000 - 1000, b"\x27"),
+    ]
+    for cut in range(1, len(payload)):
+        if cut in (len(_flv_tag(9, 1000, b"\x17\x01abc")), len(payload) - len(_flv_tag(9, 0, b"\x27"))):
+            continue  # a cut between two tags is a shorter valid aggregate
+        with pytest.raises(ParseError, match=r"^truncated aggregate message$"):
+            split_aggregate(RawMessage(csid=6, timestamp=50, type_id=22, stream_id=1, payload=payload[:cut]))

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mediaplane.rtmp import amf0
-from mediaplane.rtmp.chunk import ChunkEncoder
+from mediaplane.rtmp.chunk import ChunkEncoder, encode_fmt0
 from mediaplane.rtmp.errors import LocalProtocolError
 from mediaplane.rtmp.events import (
     Connected,
@@ -287,3 +287,31 @@ def test_closed_session_ignores_input() -> None:
     assert events(server) == [ConnectionClosed(reason="bye", error=False)]
     server.receive_data(b"\xff" * 10)
     assert events(server) == []
+
+
+def test_aggregate_from_a_publisher_arrives_as_separate_media() -> None:
+    pair = Pair("publish")
+    pair.pump()
+    tag = (
+        bytes([9])
+        + (3).to_bytes(3, "big")
+        + (200).to_bytes(3, "big")
+        + bytes(4)
+        + b"\x17\x01z"
+        + (14).to_bytes(4, "big")
+    )
+    pair.client.send_prechunked(
+        encode_fmt0(
+            csid=6,
+            timestamp=200,
+            type_id=22,
+            stream_id=pair.client.stream_id,
+            payload=tag,
+            chunk_size=pair.client.out_chunk_size,
+        )
+    )
+    pair.pump()
+    got = [e.message for e in pair.server_events if isinstance(e, MediaReceived)]
+    assert [(m.type_id, m.timestamp, m.payload, m.kind) for m in got] == [
+        (9, 200, b"\x17\x01z", MediaKind.KEYFRAME)
+    ]

@@ -5,8 +5,9 @@
 For each N: N real ffmpeg callers push a looped 8 Mbit/s MPEG-TS clip into one SrtListener (one UDP
 socket), each path's hub is drained by an SrtCaller that sends to its own ffmpeg listener. Printed per
 N: Mbit/s relayed, CPU seconds this process spent per GB relayed (and per-core throughput), losses
-(gaps detected and recovered by retransmission, packets dropped too late, sender drops, hub drops,
-continuity-counter errors in what the sinks wrote), and at the end the largest N with zero loss.
+(gaps detected, normally recovered by retransmission; DROPREQs from the sources; packets dropped
+too late, sender drops, hub drops, continuity-counter errors in what the sinks wrote), and at the
+end the largest N with zero loss.
 When ``srt-live-transmit`` (Debian srt-tools) is on PATH, the same load goes through N of its
 processes and the CPU ratio ours / libsrt is printed. Figures are machine- and load-dependent; this is
 not a test.
@@ -131,6 +132,7 @@ class Result:
     too_late_dropped: int = 0
     sender_dropped: int = 0
     hub_dropped: int = 0
+    dropreqs: int = 0
     cc_errors: int = 0
 
     @property
@@ -146,9 +148,9 @@ class Result:
         return (
             f"{who:>6} N={self.streams:<3} relayed {self.mbps:7.1f} Mbit/s  cpu {self.cpu_s:6.2f} s "
             f"({100 * self.cpu_s / self.wall_s:5.1f}% of a core)  {self.cpu_s_per_gb:6.1f} cpu-s/GB  "
-            f"{per_core:6.1f} Mbit/s per core  gaps recovered {self.gaps_recovered}  too-late drops "
-            f"{self.too_late_dropped}  sender drops {self.sender_dropped}  hub drops {self.hub_dropped}  "
-            f"cc errors {self.cc_errors}"
+            f"{per_core:6.1f} Mbit/s per core  gaps {self.gaps_recovered}  DROPREQs {self.dropreqs}  "
+            f"too-late drops {self.too_late_dropped}  sender drops {self.sender_dropped}  "
+            f"hub drops {self.hub_dropped}  cc errors {self.cc_errors}"
         )
 
 
@@ -171,12 +173,16 @@ async def start_sinks(
             "-hide_banner",
             "-nostdin",
             "-y",
+            "-f",
+            "data",
             "-i",
             f"srt://127.0.0.1:{p}?mode=listener&latency=200000",
+            "-map",
+            "0",
             "-c",
             "copy",
             "-f",
-            "mpegts",
+            "data",
             str(tmp / f"sink{i}.ts"),
         )
         for i, p in enumerate(ports)
@@ -262,6 +268,7 @@ async def run_ours(ffmpeg: str, clip: pathlib.Path, n: int, seconds: float, tmp:
         result.gaps_recovered = sum(s.stats.pkt_rcv_loss_total for s in sessions)
         result.too_late_dropped = sum(s.stats.pkt_rcv_drop_total for s in sessions)
         result.sender_dropped = sum(c.stats.pkt_snd_drop_total for c in callers)
+        result.dropreqs = sum(s.stats.dropreq_recv_total for s in sessions)
         result.hub_dropped = sum(
             sub.units_dropped for hub in router.hubs.values() for sub in hub.subscriptions
         )

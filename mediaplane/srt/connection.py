@@ -150,6 +150,8 @@ class SrtStats:
     pkt_rcv_undecrypt_total: int = 0
     pkt_recv_belated_total: int = 0
     """Duplicates and packets arriving after their slot was delivered or dropped."""
+    dropreq_recv_total: int = 0
+    """DROPREQ messages received: the peer's sender gave up on packets (they count in pkt_rcv_drop_total)."""
     pkt_sent_ack_total: int = 0
     pkt_recv_ack_total: int = 0
     pkt_sent_nak_total: int = 0
@@ -629,6 +631,7 @@ class SrtConnection:
         elif isinstance(pkt, DropRequest):
             n = self._rcvbuf.drop_range(pkt.first_seq, pkt.last_seq)
             self.stats.pkt_rcv_drop_total += n
+            self.stats.dropreq_recv_total += 1
         elif isinstance(pkt, KeyMaterialPacket):
             self._handle_km(pkt, now)
 

@@ -14,6 +14,13 @@ TS_PACKET = 188
 TS_UNIT = 1316
 
 
+def raw_sink_args(url: str, out: pathlib.Path) -> list[str]:
+    """ffmpeg arguments that write what an SRT URL delivers byte for byte: the ``data`` demuxer and
+    muxer pass the MPEG-TS through untouched (a ``-f mpegts`` remux would rewrite continuity counters
+    and hide losses)."""
+    return ["-y", "-f", "data", "-i", url, "-map", "0", "-c", "copy", "-f", "data", str(out)]
+
+
 def continuity_errors(data: bytes) -> int:
     """Per-PID continuity-counter discontinuities over payload-carrying 188-byte packets (a lost
     sync byte counts as an error too). Duplicate packets (same counter, allowed once) are not errors."""

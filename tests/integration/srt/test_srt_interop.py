@@ -7,7 +7,7 @@ import contextlib
 import pathlib
 
 import pytest
-from srt_media import LossyRelay, continuity_errors, decoded_frames, feed_paced
+from srt_media import LossyRelay, continuity_errors, decoded_frames, feed_paced, raw_sink_args
 
 from mediaplane.relay.hub import Hub, HubUnit
 from mediaplane.relay.routing import OpenRouter, StreamPath
@@ -96,7 +96,7 @@ async def test_our_caller_publishes_to_ffmpeg_listener(
     _, data = srt_clip
     out = tmp_path / "ffmpeg_out.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000{_crypto_query(pbkeylen)}"
-    proc = await _ffmpeg(ffmpeg_exe, "-y", "-i", url, "-c", "copy", "-f", "mpegts", str(out))
+    proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
     hub = Hub("source", cache_gop=False)
     hub.claim("test")
     caller = SrtCaller(
@@ -115,6 +115,7 @@ async def test_our_caller_publishes_to_ffmpeg_listener(
     _, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()[-2000:]
     received = out.read_bytes()
+    assert received == data  # byte for byte: nothing lost, duplicated or reordered
     _check_ts(received, tmp_path, min_frames=60)
 
 
@@ -128,7 +129,7 @@ async def test_ffmpeg_caller_plays_from_our_listener(
     out = tmp_path / "played.ts"
     async with SrtListener(router, port=0, config=_config(16), direction="streamid") as listener:
         url = f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=live/out{_crypto_query(16)}"
-        proc = await _ffmpeg(ffmpeg_exe, "-y", "-i", url, "-c", "copy", "-f", "mpegts", str(out))
+        proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
         for _ in range(100):
             if hub.subscriptions:
                 break
@@ -141,6 +142,7 @@ async def test_ffmpeg_caller_plays_from_our_listener(
         assert sessions[0].stats.pkt_sent_unique_total >= len(data) // 1316
         listener.close_path(StreamPath(app="", key="live/out"), "test over")
         await asyncio.wait_for(proc.communicate(), 20)
+    assert out.read_bytes() == data
     _check_ts(out.read_bytes(), tmp_path, min_frames=60)
 
 
@@ -251,17 +253,8 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
     _check_ts(bytes(received), tmp_path, min_frames=70)
     # Our caller -> lossy relay -> ffmpeg listener.
     out = tmp_path / "lossy_out.ts"
-    proc = await _ffmpeg(
-        ffmpeg_exe,
-        "-y",
-        "-i",
-        f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000",
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        str(out),
-    )
+    url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000"
+    proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
     relay = LossyRelay(("127.0.0.1", unused_udp_port), loss=0.05, seed=11)
     port = await relay.start()
     src = Hub("src", cache_gop=False)
@@ -277,6 +270,7 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
     await asyncio.wait_for(proc.communicate(), 20)
     relay.close()
     assert relay.dropped > packets * 0.03
+    assert out.read_bytes() == data  # every byte despite 5 % loss / key switches
     _check_ts(out.read_bytes(), tmp_path, min_frames=70)
 
 
@@ -308,7 +302,7 @@ async def test_key_refresh_both_ways(
     # We refresh ours every 150 packets while publishing to ffmpeg.
     out = tmp_path / "rekeyed.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener{_crypto_query(24)}"
-    proc = await _ffmpeg(ffmpeg_exe, "-y", "-i", url, "-c", "copy", "-f", "mpegts", str(out))
+    proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
     src = Hub("src", cache_gop=False)
     src.claim("test")
     config = _config(24, km_refresh_rate=150, km_preannounce=40)
@@ -321,4 +315,5 @@ async def test_key_refresh_both_ways(
         await asyncio.sleep(0.5)
         assert caller.stats.km_refreshes >= 4
     await asyncio.wait_for(proc.communicate(), 20)
+    assert out.read_bytes() == data  # every byte despite 5 % loss / key switches
     _check_ts(out.read_bytes(), tmp_path, min_frames=70)

@@ -7,7 +7,7 @@ import contextlib
 import pathlib
 
 import pytest
-from srt_media import continuity_errors, decoded_frames, make_clip
+from srt_media import continuity_errors, decoded_frames, make_clip, raw_sink_args
 
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener
@@ -30,14 +30,7 @@ async def test_relay_8mbps_30s_loses_nothing(
         "-loglevel",
         "error",
         "-nostdin",
-        "-y",
-        "-i",
-        f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=200000",
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        str(out),
+        *raw_sink_args(f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=200000", out),
     )
     router = OpenRouter(cache_gop=False)
     path = StreamPath(app="", key="relay")

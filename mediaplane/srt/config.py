@@ -19,7 +19,7 @@ UDP_SRT_OVERHEAD = 44
 """IPv4 (20) + UDP (8) + SRT header (16)."""
 
 
-class SrtMode(enum.Enum):
+class SrtMode(enum.StrEnum):
     CALLER = "caller"
     LISTENER = "listener"
     RENDEZVOUS = "rendezvous"

@@ -148,6 +148,8 @@ class SrtStats:
     pkt_rcv_drop_total: int = 0
     """pktRcvDropTotal: packets skipped at TSBPD time (too-late drop) or dropped on DROPREQ."""
     pkt_rcv_undecrypt_total: int = 0
+    pkt_rcv_overflow_total: int = 0
+    """Packets too far ahead of the receive window (beyond SRTO_RCVBUF) that were discarded."""
     pkt_recv_belated_total: int = 0
     """Duplicates and packets arriving after their slot was delivered or dropped."""
     dropreq_recv_total: int = 0
@@ -572,7 +574,9 @@ class SrtConnection:
             if verdict == 1:
                 st.pkt_recv_belated_total += 1
             else:
-                self._log.warning("packet %d beyond the receive buffer; dropped", seq)
+                st.pkt_rcv_overflow_total += 1
+                if self._log.isEnabledFor(logging.DEBUG):
+                    self._log.debug("packet %d beyond the receive buffer; dropped", seq)
             return
         payload = data[HEADER_SIZE:]
         kk = (w1 & KEY_MASK) >> KEY_SHIFT

@@ -16,7 +16,7 @@ from .errors import ParseError
 STREAMID_PREFIX = "#!::"
 
 
-class StreamMode(enum.Enum):
+class StreamMode(enum.StrEnum):
     REQUEST = "request"
     PUBLISH = "publish"
     BIDIRECTIONAL = "bidirectional"

@@ -390,6 +390,14 @@ class SrtListener:
             logger.info("refusing %s:%d for %r: %s", peer[0], peer[1], stream_id, exc.reason)
             self._reject(hs, peer, REFUSED_CODES.get(exc.code, RejectReason.X_FORBIDDEN))
             return
+        except HubClosed:
+            self._reject(hs, peer, RejectReason.X_DOWN)
+            return
+        except Exception:
+            # A bug in the hook or router must not take the listener down: refuse this caller only.
+            logger.exception("accept hook / router failed for %s:%d (%r)", peer[0], peer[1], stream_id)
+            self._reject(hs, peer, RejectReason.X_ISE)
+            return
         socket_id = self._new_socket_id()
         conn = SrtConnection.accept(
             hs,

@@ -56,15 +56,17 @@ class Sim:
         drop_l2c: Dropper = keep_all,
         isn: int | None = None,
         seed: int = 1,
+        caller_age_s: float = 0.0,
     ) -> None:
         self.now = 100.0
+        # caller_age_s: how long the caller's clock has been running (its timestamps count from then).
         self.rng = random.Random(seed)
         self.caller = Side(
             SrtConnection(
                 config=caller_cfg,
                 rng=random.Random(seed + 1),
                 peer_addr=LISTENER_ADDR,
-                now=self.now,
+                now=self.now - caller_age_s,
                 initial_seq=isn,
             )
         )
@@ -455,3 +457,20 @@ def test_random_api_use_never_breaks_the_state_machine(script: list[tuple[str, o
         assert conn.state.value in ("connected", "closed")
     sim.run_until(sim.now + 10)
     assert conn.closed or conn.connected
+
+
+def test_sender_timestamps_wrap_mid_stream() -> None:
+    # The caller's 32-bit microsecond clock wraps (every 71.6 minutes) 0.3 s into the stream.
+    cfg = SrtConfig(latency_ms=120)
+    sim = Sim(cfg, cfg, caller_age_s=2**32 / 1e6 - 0.35, drop_c2l=lambda i, d: is_data(d) and i % 17 == 5)
+    connect(sim)
+    sent = payloads(600)
+    start = sim.now
+    sim.schedule_sends(sent, start, 0.001)
+    sim.run_until(start + 1.5)
+    got = received(sim.listener)
+    assert [e.payload for _, e in got] == sent
+    stamps = [e.timestamp_us for _, e in got]
+    assert stamps[0] > 2**32 - 400_000 and stamps[-1] < 400_000  # it did wrap
+    for i, (t, _) in enumerate(got):
+        assert abs(t - (start + i * 0.001 + ONE_WAY_S + 0.120)) < 2e-6

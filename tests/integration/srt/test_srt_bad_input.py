@@ -91,6 +91,7 @@ async def test_bad_input_does_not_disturb_a_live_stream(
         good = listener.connections[0]
         rng = random.Random(1234)
         attacker = _sock()
+        attacker.setblocking(True)  # loopback sends complete at once; never BlockingIOError
         target = ("127.0.0.1", listener.port)
         # 1. Random datagrams of every size, some aimed at the live session's socket id.
         for i in range(500):

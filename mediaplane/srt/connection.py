@@ -400,14 +400,14 @@ class SrtConnection:
             self._fail(RejectReason.UNSECURE, "peer wants encryption, we have no passphrase", now)
             return
         self.peer_socket_id = hs.socket_id
-        self._negotiate(hs.hsrsp, peer_is_responder=True)
+        self._negotiate(hs.hsrsp)
         self._set_state(_Input.CONCLUSION_RESPONSE)
         self._hs_packet = None
         self._hs_next_retry = None
         self._connect_deadline = None
         self._established(hs, now)
 
-    def _negotiate(self, ext: SrtHandshakeExtension, *, peer_is_responder: bool) -> None:
+    def _negotiate(self, ext: SrtHandshakeExtension) -> None:
         # Each side's receiver uses the larger of its own latency and what the peer proposes for it
         # (HSv5 bidirectional: section 4.3.1.1, SRTO_RCVLATENCY / SRTO_PEERLATENCY).
         self.latency_ms = max(self.config.latency_ms, ext.send_tsbpd_delay_ms)
@@ -507,7 +507,7 @@ class SrtConnection:
         elif cfg.passphrase and cfg.enforced_encryption:
             self._reject(hs, RejectReason.UNSECURE, "caller does not encrypt", now)
             return
-        self._negotiate(hs.hsreq, peer_is_responder=False)
+        self._negotiate(hs.hsreq)
         flags = ExtensionFlag.HSREQ | (ExtensionFlag.KMREQ if kmrsp is not None else 0)
         response = Handshake(
             timestamp=self._timestamp(now),

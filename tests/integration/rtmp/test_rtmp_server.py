@@ -129,7 +129,7 @@ async def test_player_that_stops_reading_is_bounded_then_closed(caplog: pytest.L
     caplog.set_level(logging.INFO, logger="mediaplane.rtmp")
     router = OpenRouter()
     config = RtmpServerConfig(
-        player_max_queue_bytes=512 * 1024, write_buffer_high_bytes=64 * 1024, send_stall_timeout_s=2.0
+        player_max_queue_bytes=1024 * 1024, write_buffer_high_bytes=64 * 1024, send_stall_timeout_s=4.0
     )
     async with RtmpServer(router, port=0, config=config) as server:
         url = f"rtmp://127.0.0.1:{server.port}/live/slow"
@@ -141,17 +141,22 @@ async def test_player_that_stops_reading_is_bounded_then_closed(caplog: pytest.L
             await stuck.pump_until(lambda: "NetStream.Play.Start" in stuck.codes(), 10, "stuck Play.Start")
 
         await started()
+        good_conn = next(
+            c for c in server.sessions if c.peer[1] == good._writer.get_extra_info("sockname")[1]
+        )  # type: ignore[union-attr]
         stuck_conn = next(
             c for c in server.sessions if c.peer[1] == stuck._writer.get_extra_info("sockname")[1]
         )  # type: ignore[union-attr]
         publisher = asyncio.create_task(publish_synthetic(url, bitrate_bps=8_000_000, seconds=8))
         # The stuck player never reads again; the good one must keep receiving everything.
         max_queued = 0
+        stuck_skips = 0
 
         def stuck_closed() -> bool:
-            nonlocal max_queued
+            nonlocal max_queued, stuck_skips
             if stuck_conn.subscription is not None:
                 max_queued = max(max_queued, stuck_conn.subscription.queued_bytes)
+                stuck_skips = stuck_conn.subscription.skips
             return stuck_conn.close_reason != ""
 
         await asyncio.gather(
@@ -159,7 +164,9 @@ async def test_player_that_stops_reading_is_bounded_then_closed(caplog: pytest.L
             wait_until(stuck_closed, 30, "the stuck player to be closed"),
         )
         assert stuck_conn.close_reason == "player stopped reading"
-        assert max_queued <= 512 * 1024 + 400 * 1024  # the cap plus at most one keyframe and configs
+        assert good_conn.subscription is not None and good_conn.subscription.skips == 0
+        assert max_queued <= 1024 * 1024 + 400 * 1024  # the cap plus at most one keyframe and configs
+        assert stuck_skips >= 1, "the stuck player never skipped to a keyframe"
         await publisher
         await good.pump_until(lambda: "NetStream.Play.UnpublishNotify" in good.codes(), 10, "the end")
         video = [m.timestamp for m in good.media if m.type_id == 9 and m.kind.name in ("KEYFRAME", "FRAME")]

@@ -13,17 +13,21 @@ import json
 import random
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from e2e_peers import VIDEO_PID
 
 from emulator.testing import EmulatorThread
-from mediaplane.relay import Hub, HubUnit, UnitKind
+from mediaplane.relay import Hub, HubSignal, HubUnit, UnitKind
+from mediaplane.rtmp import RtmpPuller
 from mediaplane.rtmp.synthetic import synthetic_stream
+
+T = TypeVar("T")
 
 
 def sdk_models() -> Any:
@@ -146,11 +150,18 @@ def admin_post(emu: EmulatorThread, path: str) -> Any:
 
 
 def loop_tasks(emu: EmulatorThread) -> list[str]:
-    """Names of the tasks alive on the emulator's loop, except the one reading them."""
+    """What each task alive on the emulator's loop runs (its coroutine's qualified name, and the task's
+    name when it was given one), except the task reading them."""
+
+    def describe(t: asyncio.Task[Any]) -> str:
+        coro = t.get_coro()
+        what = getattr(coro, "__qualname__", repr(coro))
+        name = t.get_name()
+        return what if name.startswith("Task-") else f"{what} ({name})"
 
     def names() -> list[str]:
         me = asyncio.current_task()
-        return sorted(t.get_name() for t in asyncio.all_tasks() if t is not me and not t.done())
+        return sorted(describe(t) for t in asyncio.all_tasks() if t is not me and not t.done())
 
     result: list[str] = emu.call(_async(names))
     return result
@@ -239,3 +250,74 @@ def video_pes(data: bytes) -> list[VideoPes]:
         pts = ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
         out.append(VideoPes(pts, rai))
     return out
+
+
+class ClientLoop:
+    """An event loop in a daemon thread for our own clients (RtmpPuller, SrtCaller), so they run beside
+    blocking test code and apart from the emulator's loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="clients", daemon=True)
+
+    def __enter__(self) -> ClientLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run the coroutine function ``fn`` on the client loop and return its result."""
+
+        async def run() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def run(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
+        """Run the plain function ``fn`` on the client loop (to read a client's state safely)."""
+
+        async def run() -> T:
+            return fn()
+
+        return self.call(run, timeout)
+
+
+class PlayerRecord:
+    """Our RtmpPuller playing a URL into a private hub; every unit that arrives is recorded with its
+    arrival time (monotonic), kind, RTMP timestamp and the number of signals (published / unpublished)
+    seen before it. Lives on a :class:`ClientLoop`."""
+
+    def __init__(self, url: str, **kw: Any) -> None:
+        self.hub = Hub("player", cache_gop=False)
+        self.puller = RtmpPuller(url, self.hub, **kw)
+        self.units: list[tuple[float, UnitKind, int, int]] = []
+        self.signals: list[tuple[float, str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        sub = self.hub.subscribe("record")
+        self._task = asyncio.get_running_loop().create_task(self._record(sub))
+        await self.puller.start()
+
+    async def _record(self, sub: Any) -> None:
+        while True:
+            item = await sub.get()
+            now = time.monotonic()
+            if isinstance(item, HubUnit):
+                self.units.append((now, item.kind, item.timestamp_ms, len(self.signals)))
+            else:
+                self.signals.append((now, item.value))
+                if item is HubSignal.CLOSED:
+                    return
+
+    async def close(self) -> None:
+        await self.puller.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.hub.close()

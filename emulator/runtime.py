@@ -230,12 +230,15 @@ class _LiveFlow:
                     if sub is not None:
                         sub.close()
                         sub = None
-                    if self.active is not None:
+                    if self.active is not None and chosen is None:
                         self.hub.release(self)
                     self.active = chosen
                     if chosen is not None:
                         self.switches += 1
                         logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
+                        # From one input straight to the other the flow hub stays claimed (players must
+                        # not see an unpublish: ffmpeg ends playback on it); claiming again restarts
+                        # its cache and moves every player to the new input's first keyframe.
                         self.hub.claim(self)
                         sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
                 if chosen is None or sub is None:

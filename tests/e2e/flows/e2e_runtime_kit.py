@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from e2e_peers import VIDEO_PID
+from e2e_peers import VIDEO_PID, encode_args
 
 from emulator.testing import EmulatorThread
 from mediaplane.relay import Hub, HubSignal, HubUnit, UnitKind
@@ -321,3 +322,37 @@ class PlayerRecord:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.hub.close()
+
+
+def sized_publisher(ffmpeg: str, url: str, seconds: float, size: str) -> subprocess.Popen[bytes]:
+    """:func:`e2e_peers.publisher` with another picture size (``WxH``), so a receiver can tell sources
+    apart by the size of the frames it decodes."""
+    args = [a.replace("size=320x240", f"size={size}") for a in encode_args(seconds)]
+    fmt = "flv" if url.startswith("rtmp") else "mpegts"
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", *args, "-f", fmt, url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def frame_sizes(data: bytes, workdir: str, name: str) -> tuple[list[tuple[int, int]], int]:
+    """The sizes of the decoded video frames of an MPEG-TS byte string, one (w, h) per run of equal
+    sizes, and the number of packets that failed to decode."""
+    import av
+
+    path = os.path.join(workdir, f"{name}.ts")
+    with open(path, "wb") as f:
+        f.write(data)
+    runs: list[tuple[int, int]] = []
+    errors = 0
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                errors += 1
+                continue
+            for frame in frames:
+                size = (frame.width, frame.height)
+                if not runs or runs[-1] != size:
+                    runs.append(size)
+    return runs, errors

@@ -20,8 +20,9 @@ from .events import (
     StreamCreated,
 )
 from .message import MediaKind, MediaMessage, MessageType, classify_media
-from .server import RtmpServer, RtmpServerConfig, RtmpServerConnection
+from .server import HubFeeder, RtmpServer, RtmpServerConfig, RtmpServerConnection
 from .session import ClientMode, RtmpClientSession, RtmpServerSession, StatusCode
+from .synthetic import synthetic_stream
 
 __all__ = [
     "ChunkDecoder",
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionClosed",
     "Event",
     "HandshakeCompleted",
+    "HubFeeder",
     "LocalProtocolError",
     "MediaKind",
     "MediaMessage",
@@ -61,4 +63,5 @@ __all__ = [
     "classify_media",
     "encode_fmt0",
     "parse_rtmp_url",
+    "synthetic_stream",
 ]

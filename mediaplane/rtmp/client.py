@@ -12,7 +12,7 @@ import random
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy
 from .chunk import MAX_CHUNK_SIZE
@@ -161,7 +161,7 @@ class _RtmpClient(abc.ABC):
             self._task = None
         self.connected = False
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -295,6 +295,11 @@ class SessionClient:
         if data and self._writer is not None and not self._writer.is_closing():
             self._writer.write(data)
 
+    @property
+    def local_port(self) -> int:
+        assert self._writer is not None
+        return int(self._writer.get_extra_info("sockname")[1])
+
     def codes(self) -> list[str]:
         return [e.code for e in self.events if isinstance(e, StatusReceived)]
 

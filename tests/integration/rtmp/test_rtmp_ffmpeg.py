@@ -63,7 +63,10 @@ async def test_early_player_gets_every_frame_and_late_player_starts_on_a_keyfram
     sent = analyse_flv(tmp_path / "sent.flv")
     got = analyse_flv(tmp_path / "early.flv")
     assert len(sent.video_dts) >= 250, f"publisher sent only {len(sent.video_dts)} frames"
-    rebase = lambda ts: [t - ts[0] for t in ts]  # noqa: E731 - both files start at their first packet
+
+    def rebase(ts: list[int]) -> list[int]:  # both files start at their first packet
+        return [t - ts[0] for t in ts]
+
     assert rebase(got.video_dts) == rebase(sent.video_dts)
     # Audio: ffmpeg's file copy and its RTMP copy differ by the encoder's priming frame, so the reference
     # is what crossed the wire, recorded by a subscriber that was in place before the publisher.

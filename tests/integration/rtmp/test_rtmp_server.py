@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 from rtmp_peers import SessionClient, free_port, publish_synthetic, wait_until
@@ -141,12 +142,8 @@ async def test_player_that_stops_reading_is_bounded_then_closed(caplog: pytest.L
             await stuck.pump_until(lambda: "NetStream.Play.Start" in stuck.codes(), 10, "stuck Play.Start")
 
         await started()
-        good_conn = next(
-            c for c in server.sessions if c.peer[1] == good._writer.get_extra_info("sockname")[1]
-        )  # type: ignore[union-attr]
-        stuck_conn = next(
-            c for c in server.sessions if c.peer[1] == stuck._writer.get_extra_info("sockname")[1]
-        )  # type: ignore[union-attr]
+        good_conn = next(c for c in server.sessions if c.peer[1] == good.local_port)
+        stuck_conn = next(c for c in server.sessions if c.peer[1] == stuck.local_port)
         publisher = asyncio.create_task(publish_synthetic(url, bitrate_bps=8_000_000, seconds=8))
         # The stuck player never reads again; the good one must keep receiving everything.
         max_queued = 0
@@ -217,6 +214,10 @@ async def test_pusher_mirrors_its_source_leaving_and_returning() -> None:
         url = f"rtmp://127.0.0.1:{server.port}/live/mirror"
         player = await SessionClient(url, "play").connect()
         await player.pump_until(lambda: "NetStream.Play.Start" in player.codes(), 10, "Play.Start")
+
+        def unpublished(times: int) -> Callable[[], bool]:
+            return lambda: player.codes().count("NetStream.Play.UnpublishNotify") == times
+
         config = RtmpClientConfig(backoff_initial_s=0.05, backoff_max_s=0.2, seed=4)
         async with RtmpPusher(url, source, config=config) as pusher:
             for round_ in range(2):
@@ -232,11 +233,7 @@ async def test_pusher_mirrors_its_source_leaving_and_returning() -> None:
                     )
                     await asyncio.sleep(0.005)
                 source.release(owner)
-                await player.pump_until(
-                    lambda n=round_: player.codes().count("NetStream.Play.UnpublishNotify") == n + 1,
-                    10,
-                    "unpublish",
-                )
+                await player.pump_until(unpublished(round_ + 1), 10, "unpublish")
             assert pusher.sessions_started == 2
         assert "NetStream.Play.PublishNotify" in player.codes()
         assert len(player.media) >= 100

@@ -45,9 +45,23 @@ def sdk_models() -> Any:
 class Sdk:
     """The official SDK (``alibabacloud_ice20201109``) against one emulator, one line per operation."""
 
-    def __init__(self, emu: EmulatorThread) -> None:
+    def __init__(self, emu: EmulatorThread | str) -> None:
+        """``emu``: an EmulatorThread, or the ``host:port`` of a running emulator's API."""
         self.m = sdk_models()
-        self.c = emu.sdk_client()
+        if isinstance(emu, EmulatorThread):
+            self.c = emu.sdk_client()
+        else:
+            from alibabacloud_ice20201109.client import Client
+            from alibabacloud_tea_openapi.models import Config
+
+            config = Config(
+                access_key_id="mcemu",
+                access_key_secret="mcemu",
+                region_id="ap-southeast-1",
+                endpoint=emu,
+                protocol="http",
+            )
+            self.c = Client(config)
 
     def flow(self, name: str, region: str) -> str:
         req = self.m.CreateMediaConnectFlowRequest(flow_name=name, flow_region=region)

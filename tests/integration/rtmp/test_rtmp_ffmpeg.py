@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,9 @@ def publishers(server: RtmpServer) -> int:
 
 
 async def test_early_player_gets_every_frame_and_late_player_starts_on_a_keyframe(
-    ffmpeg_exe: str, tmp_path: Path
+    ffmpeg_exe: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="mediaplane.rtmp.server")
     router = OpenRouter()
     observer = router.hub(StreamPath(app="live", key="fanout")).subscribe("observer", max_queue_bytes=1 << 30)
     async with RtmpServer(router, port=0) as server:
@@ -60,6 +62,8 @@ async def test_early_player_gets_every_frame_and_late_player_starts_on_a_keyfram
                 if peer is not None:
                     await peer.aclose()
 
+    # ffmpeg speaks the digest (FP9) handshake, and its players verify our S1 digest and S2 signature.
+    assert caplog.text.count("handshake done (digest)") == 3
     sent = analyse_flv(tmp_path / "sent.flv")
     got = analyse_flv(tmp_path / "early.flv")
     assert len(sent.video_dts) >= 250, f"publisher sent only {len(sent.video_dts)} frames"

@@ -20,7 +20,7 @@ Shape (every key optional; see ``fixtures/topologies/`` for complete examples)::
         profile: transpacific                  # a named profile, then any Impairment field overrides it
         loss_pct: 1.0
         timeline:                              # optional, runs by itself once the emulator is up
-          - {at_s: 10, loss_pct: 100, duration_s: 8}
+          - {at_s: 10, changes: {loss_pct: 100}, duration_s: 8}
 
     flows:
       - name: FlowA

@@ -71,9 +71,9 @@ class SendBuffer:
         e = self.entries.get(self.first_seq)
         return e.origin if e is not None else None
 
-    def drop_older_than(self, deadline: float) -> int:
-        """Forget packets handed to us before ``deadline`` (seconds); returns how many."""
-        n = 0
+    def drop_older_than(self, deadline: float) -> tuple[int, int]:
+        """Forget packets handed to us before ``deadline`` (seconds); returns ``(packets, bytes)``."""
+        n = size = 0
         entries = self.entries
         while self.first_seq != self.next_seq:
             e = entries.get(self.first_seq)
@@ -82,8 +82,9 @@ class SendBuffer:
                     break
                 del entries[self.first_seq]
                 n += 1
+                size += len(e.payload)
             self.first_seq = (self.first_seq + 1) & SEQ_MASK
-        return n
+        return n, size
 
 
 class ReceiveBuffer:

@@ -633,9 +633,11 @@ class SrtConnection:
             self._flush_receive_buffer()
             self._close("peer shut down", now, by_peer=True, send_shutdown=False)
         elif isinstance(pkt, DropRequest):
+            st = self.stats
             n = self._rcvbuf.drop_range(pkt.first_seq, pkt.last_seq)
-            self.stats.pkt_rcv_drop_total += n
-            self.stats.dropreq_recv_total += 1
+            st.pkt_rcv_drop_total += n
+            st.byte_rcv_drop_total += n * (st.byte_recv_unique_total // max(1, st.pkt_recv_unique_total))
+            st.dropreq_recv_total += 1
         elif isinstance(pkt, KeyMaterialPacket):
             self._handle_km(pkt, now)
 
@@ -922,9 +924,10 @@ class SrtConnection:
                     self._send_nak(batch, now)
             self._next_nak = now + interval
         if self._next_send_drop_check is not None and now >= self._next_send_drop_check:
-            n = self._sndbuf.drop_older_than(now - self._send_drop_after_s)
+            n, size = self._sndbuf.drop_older_than(now - self._send_drop_after_s)
             if n:
                 self.stats.pkt_snd_drop_total += n
+                self.stats.byte_snd_drop_total += size
                 self._log.debug("sender dropped %d packets older than %.3f s", n, self._send_drop_after_s)
             self._next_send_drop_check = now + 0.1
         if self._km_next_retry is not None and now >= self._km_next_retry and self._km_pending is not None:
@@ -941,6 +944,8 @@ class SrtConnection:
         for first, last in dropped:
             n = ((last - first) & SEQ_MASK) + 1
             st.pkt_rcv_drop_total += n
+            # The bytes never arrived: estimated from the average payload, as libsrt does.
+            st.byte_rcv_drop_total += n * (st.byte_recv_unique_total // max(1, st.pkt_recv_unique_total))
             self._events.append(PacketsDropped(first_seq=first, last_seq=last, count=n))
             if self._log.isEnabledFor(logging.DEBUG):
                 self._log.debug("too-late drop of %d packets %d..%d", n, first, last)

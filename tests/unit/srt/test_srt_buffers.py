@@ -60,5 +60,5 @@ def test_send_buffer_ack_and_drop() -> None:
     assert seqs == [2**31 - 2, 2**31 - 1, 0, 1, 2]
     assert sb.acknowledge(1) == 3 and len(sb) == 2
     assert sb.acknowledge(100) == -1  # beyond what was sent: ignored
-    assert sb.drop_older_than(4.0) == 1 and sb.first_seq == 2
+    assert sb.drop_older_than(4.0) == (1, 1) and sb.first_seq == 2
     assert sb.get(2) is not None and sb.oldest_origin() == 4.0

@@ -474,3 +474,20 @@ def test_sender_timestamps_wrap_mid_stream() -> None:
     assert stamps[0] > 2**32 - 400_000 and stamps[-1] < 400_000  # it did wrap
     for i, (t, _) in enumerate(got):
         assert abs(t - (start + i * 0.001 + ONE_WAY_S + 0.120)) < 2e-6
+
+
+def test_stats_rates_and_drop_bytes() -> None:
+    cfg = SrtConfig(latency_ms=60)
+    sim = Sim(cfg, cfg, drop_c2l=lambda i, d: is_data(d) and int.from_bytes(d[:4], "big") == 1500, isn=1000)
+    connect(sim)
+    start = sim.now
+    sim.schedule_sends(payloads(2500), start, 0.001)  # 1316 bytes every ms: 10.5 Mbit/s
+    sim.run_until(start + 2.2)
+    snd, rcv = sim.caller.conn, sim.listener.conn
+    assert snd is not None and rcv is not None
+    assert 9.5 < snd.stats.send_rate_mbps < 11.5
+    assert 9.5 < rcv.stats.recv_rate_mbps < 11.5
+    assert rcv.stats.pkt_rcv_drop_total == 1 and rcv.stats.byte_rcv_drop_total == 1316
+    assert rcv.stats.latency_ms == 60
+    assert 2199 <= snd.stats.pkt_sent_unique_total <= 2201
+    assert snd.stats.as_dict()["pkt_sent_unique_total"] == snd.stats.pkt_sent_unique_total

@@ -130,3 +130,25 @@ async def test_connect_timeout_and_url_config(unused_udp_port: int) -> None:
     with pytest.raises(ConnectTimeout):
         await caller.start()
     assert 0.5 < loop.time() - start < 5
+
+
+async def test_reconnecting_caller_waits_for_a_late_listener(unused_udp_port: int) -> None:
+    hub = Hub("src", cache_gop=False)
+    caller = SrtCaller(
+        "127.0.0.1",
+        unused_udp_port,
+        config=SrtConfig(connect_timeout_ms=200, streamid="late"),
+        hub=hub,
+        direction="publish",
+        reconnect=True,
+        max_backoff_s=0.4,
+    )
+    async with caller:
+        await asyncio.sleep(1.5)
+        assert not caller.connected
+        assert isinstance(caller.last_error, ConnectTimeout)
+        async with SrtListener(
+            OpenRouter(cache_gop=False), port=unused_udp_port, direction="publish"
+        ) as listener:
+            await caller.wait_connected(5)
+            assert len(listener.connections) == 1 and listener.connections[0].path.key == "late"

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -483,14 +483,21 @@ def probe_blocking(
 
 
 async def probe(
-    url: str, duration_s: float = 5.0, *, timeout_s: float = 10.0, fps: float | None = None
+    url: str,
+    duration_s: float = 5.0,
+    *,
+    timeout_s: float = 10.0,
+    fps: float | None = None,
+    on_listen: Callable[[int], None] | None = None,
 ) -> ProbeResult:
     """Read ``url`` (``rtmp://``, ``srt://`` or a file) for ``duration_s`` seconds and report.
 
     Demuxing and decoding run in a child process (``python -m mediaplane.media probe``): PyAV holds the
     GIL during FFmpeg's network I/O, which would freeze a server in this process, and decoding in a child
     keeps its CPU off this event loop (and off the delay it measures). For ``srt://`` this process
-    receives with our SRT caller, counts MPEG-TS continuity errors and pipes the payloads to the child.
+    receives with our SRT caller (or, for ``?mode=listener``, accepts a caller on the URL's address;
+    ``on_listen`` learns the bound port), counts MPEG-TS continuity errors and pipes the payloads to
+    the child; ``timeout_s`` then also bounds the wait for the first payload.
     Never raises for stream problems: they end up in :attr:`ProbeResult.error`. Cancelling stops it.
     """
     srt = urllib.parse.urlsplit(url).scheme == "srt"
@@ -512,7 +519,7 @@ async def probe(
     try:
         if srt:
             assert checker is not None
-            error = await _feed_srt(url, child, checker, duration_s + timeout_s)
+            error = await _feed_srt(url, child, checker, duration_s + timeout_s, on_listen)
         else:
             error = None
         out, err = await child.communicate()
@@ -537,7 +544,11 @@ async def probe(
 
 
 async def _feed_srt(
-    url: str, child: asyncio.subprocess.Process, checker: TsContinuityChecker, limit_s: float
+    url: str,
+    child: asyncio.subprocess.Process,
+    checker: TsContinuityChecker,
+    limit_s: float,
+    on_listen: Callable[[int], None] | None,
 ) -> str | None:
     """Receive ``url`` and pipe every payload to the child until it exits (or ``limit_s``)."""
     from .srtio import open_srt_receiver
@@ -552,17 +563,15 @@ async def _feed_srt(
 
     error = None
     try:
-        async with open_srt_receiver(url, on_payload) as caller:
-            waiter = asyncio.ensure_future(child.wait())
-            ended = asyncio.ensure_future(caller.wait_closed())
+        async with open_srt_receiver(url, on_payload, on_listen=on_listen) as ended:
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(child.wait())
             done, _ = await asyncio.wait(
                 {waiter, ended}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
             )
             if ended in done and waiter not in done:
                 error = "srt connection ended"
             waiter.cancel()
-            ended.cancel()
-    except Exception as exc:
+    except Exception as exc:  # any connection failure is the probe's finding, not ours
         error = f"srt: {type(exc).__name__}: {exc}"
     with contextlib.suppress(ConnectionError, RuntimeError):
         stdin.close()

@@ -288,7 +288,11 @@ def generate(
 
 
 async def publish(
-    url: str, config: SignalConfig | None = None, *, duration_s: float | None = None
+    url: str,
+    config: SignalConfig | None = None,
+    *,
+    duration_s: float | None = None,
+    on_listen: Callable[[int], None] | None = None,
 ) -> SignalReport:
     """Send the signal to ``url`` (``rtmp://``, ``srt://`` or a file) for ``duration_s`` seconds (``None``:
     until cancelled) and return what was sent.
@@ -296,7 +300,9 @@ async def publish(
     Encoding runs in a child process (``python -m mediaplane.media signal``): PyAV holds the GIL while
     FFmpeg does network I/O, which would freeze an RTMP server running in this process, and a child
     keeps the encoder's CPU off this process's event loop. For ``srt://`` the child writes MPEG-TS to a
-    pipe and this process sends it with our SRT caller. Cancelling stops the child cleanly.
+    pipe and this process sends it with our SRT caller (or, for ``srt://...?mode=listener``, serves it
+    to whoever calls the URL's address; ``on_listen`` learns the bound port, useful with port 0).
+    Cancelling stops the child cleanly.
     Raises ``ValueError`` for a bad config and the SRT caller's errors when it cannot connect.
     """
     config = config or SignalConfig()
@@ -318,7 +324,7 @@ async def publish(
         return await _finish_child(child, url, child.wait())
     from .srtio import open_srt_sender
 
-    async with open_srt_sender(url) as send:
+    async with open_srt_sender(url, on_listen=on_listen) as send:
         child = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=child_env()
         )

@@ -128,3 +128,61 @@ async def test_probe_reads_what_ffmpeg_publishes(ffmpeg_exe: str, tmp_path: path
     print(result.format())
     assert result.video_codec == "h264" and result.frames_numbered >= FPS
     assert (result.lost, result.duplicated, result.out_of_order, result.pts_offset_changes) == (0, 0, 0, 0)
+
+
+@pytest.mark.ffmpeg
+async def test_srt_listener_mode_signal_to_ffmpeg_caller(ffmpeg_exe: str, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "from_listener.ts"
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    sender = asyncio.create_task(
+        publish(
+            "srt://127.0.0.1:0?mode=listener",
+            SignalConfig(fps=FPS),
+            duration_s=4.0,
+            on_listen=bound.set_result,
+        )
+    )
+    port = await asyncio.wait_for(bound, 10)
+    player = await asyncio.create_subprocess_exec(
+        ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-i", f"srt://127.0.0.1:{port}?mode=caller",
+        "-t", "2", "-c", "copy", str(out), stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert await asyncio.wait_for(player.wait(), 20) == 0
+    report = await sender
+    assert report.error is None
+    numbers = []
+    with av.open(str(out)) as container:
+        for packet in container.demux(video=0):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                continue  # joined before a keyframe
+            for frame in frames:
+                plane = frame.planes[0]
+                code = read_luma(memoryview(plane), frame.width, frame.height, plane.line_size)
+                if code is not None:
+                    numbers.append(code[0])
+    assert len(numbers) >= FPS
+    assert_clean(numbers)
+
+
+@pytest.mark.ffmpeg
+async def test_srt_listener_mode_probe_from_ffmpeg_caller(ffmpeg_exe: str, tmp_path: pathlib.Path) -> None:
+    clip = tmp_path / "clip.ts"
+    report = await asyncio.to_thread(
+        generate, str(clip), SignalConfig(fps=FPS), duration_s=4.0, realtime=False
+    )
+    assert report.error is None
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    prober = asyncio.create_task(probe("srt://127.0.0.1:0?mode=listener", 2.5, on_listen=bound.set_result))
+    port = await asyncio.wait_for(bound, 10)
+    pusher = await asyncio.create_subprocess_exec(
+        ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy",
+        "-f", "mpegts", f"srt://127.0.0.1:{port}?mode=caller&pkt_size=1316", stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    result = await prober
+    await asyncio.wait_for(pusher.wait(), 20)
+    print(result.format())
+    assert result.frames_numbered >= FPS
+    assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0)
+    assert result.ts_continuity_errors == 0 and result.ts_packets is not None and result.ts_packets > 100

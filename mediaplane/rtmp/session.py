@@ -767,13 +767,14 @@ class RtmpClientSession(_Session):
         if self.state is not ClientSessionState.PUBLISHING:
             raise LocalProtocolError(f"send_media in state {self.state.value}")
         if message.kind is MediaKind.METADATA:
+            # Publishers send metadata as @setDataFrame (what nginx-rtmp, SRS and ffmpeg expect); the
+            # wrapper is a new object, so the shared hub message keeps its own chunk cache.
             message = MediaMessage(
                 type_id=MessageType.DATA_AMF0,
                 timestamp=message.timestamp,
                 payload=_SET_DATA_FRAME_PREFIX + message.payload,
                 kind=message.kind,
             )
-            # A one-off wrapper: chunk it without caching on the shared object.
         data = message.chunked(self._out_chunk_size, self.stream_id)
         self._out.append(data)
         self.bytes_sent += len(data)

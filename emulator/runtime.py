@@ -715,6 +715,8 @@ class Runtime:
                 },
                 "outputs": {
                     name: {
+                        "protocol": lo.config.protocol.value,
+                        "family": lo.config.family.value,
                         "players": len(lo.live_players()),
                         "client_connected": getattr(lo.client, "connected", None),
                         "srt_callers": len(lo.listener.connections) if lo.listener else None,

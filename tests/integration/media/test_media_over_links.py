@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 
-from mediaplane.media import SignalConfig, probe, publish
+import pytest
+
+from mediaplane.media import SignalConfig, generate, probe, publish
 from mediaplane.netem import Impairment, profile
-from mediaplane.netem.link import FORWARD, TcpLink, UdpLink
+from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
 from mediaplane.relay import OpenRouter
 from mediaplane.rtmp import RtmpServer
 from mediaplane.srt import SrtListener
@@ -48,3 +51,26 @@ async def test_rtmp_over_a_4g_last_mile() -> None:
     assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0)
     p50 = result.delay_percentile(50)
     assert p50 is not None and p50 >= 30
+
+
+@pytest.mark.ffmpeg
+async def test_ffmpeg_libsrt_through_a_lossy_udp_link(ffmpeg_exe: str, tmp_path: pathlib.Path) -> None:
+    clip = tmp_path / "clip.ts"
+    await asyncio.to_thread(generate, str(clip), SignalConfig(fps=FPS), duration_s=4.0, realtime=False)
+    async with SrtListener(OpenRouter(cache_gop=False), port=0) as listener:
+        lossy = Impairment(delay_ms=30.0, loss_pct=3.0, seed=1)
+        async with UdpLink(target=("127.0.0.1", listener.port), impairment=lossy) as link:
+            pusher = await asyncio.create_subprocess_exec(
+                ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy",
+                "-f", "mpegts", f"srt://127.0.0.1:{link.port}?streamid=#!::r=ff,m=publish&pkt_size=1316",
+                stdin=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(0.8)
+            result = await probe(f"srt://127.0.0.1:{listener.port}?streamid=#!::r=ff,m=request", 2.5)
+            await asyncio.wait_for(pusher.wait(), 20)
+            stats = link.stats()
+    print(result.format())
+    assert stats[FORWARD]["dropped"] > 0 and stats[REVERSE]["packets_in"] > 0  # loss, and ACK/NAK back
+    assert result.ts_continuity_errors == 0
+    assert result.frames_numbered >= FPS
+    assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0)

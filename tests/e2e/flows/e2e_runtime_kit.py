@@ -144,7 +144,7 @@ def players(emu: EmulatorThread, flow_id: str, output: str) -> int:
     return int(out["players"] or out["srt_callers"] or 0)
 
 
-def wait_players(emu: EmulatorThread, wanted: dict[tuple[str, str], int], timeout: float = 15.0) -> None:
+def wait_players(emu: EmulatorThread, wanted: dict[tuple[str, str], int], timeout: float = 30.0) -> None:
     """Wait until each (flow id, output name) has at least the given number of players."""
     wait_until(
         lambda: all(players(emu, f, o) >= n for (f, o), n in wanted.items()),

@@ -32,7 +32,7 @@ def arrivals_between(arrivals: dict[int, float], start: float, end: float) -> in
 
 
 def test_forbid_and_resume_one_output(ffmpeg_exe: str, tmp_path: Any) -> None:
-    seconds = 7
+    seconds = 8
     with EmulatorThread() as emu:
         api = Sdk(emu)
         f = api.flow("Forbidding", "ap-southeast-1")
@@ -43,7 +43,7 @@ def test_forbid_and_resume_one_output(ffmpeg_exe: str, tmp_path: Any) -> None:
         wait_players(emu, {(f, "Muted"): 1, (f, "Other"): 1})
         pub = publisher(ffmpeg_exe, push_url, seconds)
         try:
-            wait_until(lambda: len(rx["Muted"].arrivals) >= FPS, 10, "the first second at the player")
+            wait_until(lambda: len(rx["Muted"].arrivals) >= FPS, 20, "the first second at the player")
             t_forbid = time.monotonic()
             api.forbid(f, "Muted")
             time.sleep(2.5)

@@ -70,7 +70,7 @@ def test_publisher_returns_within_grace(ffmpeg_exe: str, caplog: pytest.LogCaptu
         first = publisher(ffmpeg_exe, push_url, 30)
         second = None
         try:
-            wait_until(lambda: clients.run(lambda: len(player.units)) > 2 * FPS, 15, "media at the player")
+            wait_until(lambda: clients.run(lambda: len(player.units)) > 2 * FPS, 30, "media at the player")
             kill(first)
             wait_until(
                 lambda: clients.run(lambda: "unpublished" in dict(player.signals).values()),
@@ -127,9 +127,10 @@ def test_flow_stopped_mid_stream_and_player_killed(
             "killed": Receiver(ffmpeg_exe, play["Kept"]),
         }
         wait_players(emu, {(ids["Stopped"], "Out"): 1, (ids["Kept"], "Out"): 2})
-        pubs = {name: publisher(ffmpeg_exe, push[name], seconds) for name in ids}
+        # The stopped flow's publisher would run far longer: it must be cut off by the flow going offline.
+        pubs = {name: publisher(ffmpeg_exe, push[name], seconds if name == "Kept" else 60) for name in ids}
         try:
-            wait_until(lambda: all(len(r.arrivals) >= FPS for r in rx.values()), 15, "media at every player")
+            wait_until(lambda: all(len(r.arrivals) >= FPS for r in rx.values()), 30, "media at every player")
             stopped_key = play["Stopped"].rsplit("/", 1)[1]
             stopped_push_key = push["Stopped"].rsplit("/", 1)[1]
             api.status(ids["Stopped"], "offline")

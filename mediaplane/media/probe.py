@@ -334,11 +334,17 @@ class ProbeResult:
 class _PayloadReader:
     """A blocking file-like object fed from another thread (SRT payloads -> PyAV's demuxer)."""
 
-    def __init__(self, *, idle_timeout_s: float = 10.0) -> None:
+    def __init__(self, *, idle_timeout_s: float = 10.0, stall_timeout_s: float | None = None) -> None:
         self._q: queue.Queue[bytes | None] = queue.Queue()
         self._buf = b""
         self._eof = False
         self.idle_timeout_s = idle_timeout_s
+        """How long to wait for the first payload."""
+        self.stall_timeout_s = idle_timeout_s if stall_timeout_s is None else stall_timeout_s
+        """How long to wait for more once payloads have flowed (a stalled stream ends the read)."""
+        self._started = False
+        self.deadline: float | None = None
+        """``time.monotonic()`` past which reads report the end of the input (the probe's duration)."""
         self.stop = threading.Event()
         self.ended = False
         """Set once the demuxer has been told the input ended (frames decoded after it were flushed)."""
@@ -352,7 +358,10 @@ class _PayloadReader:
     def read(self, size: int = -1) -> bytes:
         idle_since = time.monotonic()
         while not self._buf and not self._eof:
-            if self.stop.is_set() or time.monotonic() - idle_since > self.idle_timeout_s:
+            limit = self.stall_timeout_s if self._started else self.idle_timeout_s
+            now = time.monotonic()
+            late = self.deadline is not None and now > self.deadline
+            if self.stop.is_set() or late or now - idle_since > limit:
                 self.ended = True
                 return b""  # end of stream for the demuxer
             try:
@@ -363,6 +372,7 @@ class _PayloadReader:
                 self._eof = self.ended = True
             else:
                 self._buf = item
+                self._started = True
         n = len(self._buf) if size < 0 else size
         out, self._buf = self._buf[:n], self._buf[n:]
         return out
@@ -404,6 +414,8 @@ def probe_blocking(
     offset: int | None = None
     first_packet = last_packet = 0.0
     deadline = time.monotonic() + duration_s
+    if isinstance(source, _PayloadReader):
+        source.deadline = deadline  # a stalled input must not hold the probe past its duration
     infos: dict[int, StreamInfo] = {}
     try:
         for stream in container.streams:
@@ -516,14 +528,21 @@ async def probe(
         env=env,
     )
     checker = TsContinuityChecker() if srt else None
+    # Drain both pipes from the start: a child blocked on a full stderr pipe would never finish.
+    assert child.stdout is not None and child.stderr is not None
+    out_task = asyncio.ensure_future(child.stdout.read())
+    err_task = asyncio.ensure_future(child.stderr.read())
     try:
         if srt:
             assert checker is not None
             error = await _feed_srt(url, child, checker, duration_s + timeout_s, on_listen)
         else:
             error = None
-        out, err = await child.communicate()
+        out, err = await out_task, await err_task
+        await child.wait()
     except asyncio.CancelledError:
+        out_task.cancel()
+        err_task.cancel()
         if child.returncode is None:
             child.kill()
             await child.wait()
@@ -590,7 +609,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = None
     if args.stdin_ts:
-        source = _PayloadReader(idle_timeout_s=args.timeout)
+        # As for rtmp://: a stream that stalls ends the probe about when its duration is up.
+        source = _PayloadReader(
+            idle_timeout_s=args.timeout, stall_timeout_s=min(args.timeout, args.duration + 1.0)
+        )
         stdin = sys.stdin.buffer
 
         def pump() -> None:

@@ -58,7 +58,7 @@ async def test_ffmpeg_libsrt_through_a_lossy_udp_link(ffmpeg_exe: str, tmp_path:
     clip = tmp_path / "clip.ts"
     await asyncio.to_thread(generate, str(clip), SignalConfig(fps=FPS), duration_s=4.0, realtime=False)
     async with SrtListener(OpenRouter(cache_gop=False), port=0) as listener:
-        lossy = Impairment(delay_ms=30.0, loss_pct=3.0, seed=1)
+        lossy = Impairment(delay_ms=10.0, loss_pct=2.0, seed=1)
         async with UdpLink(target=("127.0.0.1", listener.port), impairment=lossy) as link:
             pusher = await asyncio.create_subprocess_exec(
                 ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy",

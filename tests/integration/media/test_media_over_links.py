@@ -19,7 +19,7 @@ FPS = 25
 
 async def test_srt_recovers_two_percent_loss_on_a_udp_link() -> None:
     async with SrtListener(OpenRouter(cache_gop=False), port=0) as listener:
-        lossy = Impairment(delay_ms=20.0, jitter_ms=2.0, loss_pct=2.0, seed=7)
+        lossy = Impairment(delay_ms=10.0, jitter_ms=2.0, loss_pct=2.0, seed=7)
         async with UdpLink(target=("127.0.0.1", listener.port), impairment=lossy) as link:
             publish_url = f"srt://127.0.0.1:{link.port}?streamid=#!::r=lossy,m=publish"
             sender = asyncio.create_task(publish(publish_url, SignalConfig(fps=FPS), duration_s=4.5))

@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Self
 
-from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy
+from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from .chunk import MAX_CHUNK_SIZE
 from .errors import RtmpError
 from .events import ConnectionClosed, MediaReceived, PlayStarted, PublishStarted, StatusReceived
@@ -303,6 +303,15 @@ class RtmpPusher(_RtmpClient):
 
     async def _session_once(self) -> None:
         await self.hub.wait_publisher()
+        # Subscribe before connecting: what the source sends during the handshake (several round
+        # trips, more across a slow backbone) is queued, not lost; the queue cap bounds it.
+        sub = self.hub.subscribe(f"rtmp-push {self.url}", max_queue_bytes=self.config.max_queue_bytes)
+        try:
+            await self._publish_from(sub)
+        finally:
+            sub.close()
+
+    async def _publish_from(self, sub: Subscription) -> None:
         reader, writer, session = await self._open()
         try:
             self._flush(writer, session)
@@ -312,7 +321,6 @@ class RtmpPusher(_RtmpClient):
             self.connected = True
             self.sessions_started += 1
             self.log.info("publishing")
-            sub = self.hub.subscribe(f"rtmp-push {self.url}", max_queue_bytes=self.config.max_queue_bytes)
             reading = asyncio.get_running_loop().create_task(self._read_loop(reader, writer, session))
             try:
                 while True:
@@ -341,7 +349,6 @@ class RtmpPusher(_RtmpClient):
                     if session.closed:
                         raise _SessionEnded(session.close_reason)
             finally:
-                sub.close()
                 reading.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reading

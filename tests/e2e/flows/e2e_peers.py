@@ -111,18 +111,34 @@ class Receiver:
     def bytes_received(self) -> int:
         return len(self._buf)
 
-    def stop(self, settle_s: float = 0.0) -> Received:
-        """Let ffmpeg finish its file (SIGINT), then return what arrived."""
-        time.sleep(settle_s)
+    def interrupt(self) -> None:
+        """Ask ffmpeg to finish (SIGINT). A second SIGINT a moment later aborts a read that is still
+        blocked waiting for media (ffmpeg only checks its interrupt callback from the second one on)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
+
+    def stop(self, settle_s: float = 0.0) -> Received:
+        """Let ffmpeg finish its output, then return what arrived."""
+        time.sleep(settle_s)
+        self.interrupt()
+        deadline = time.monotonic() + 0.5
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.interrupt()
         try:
-            _, err = self.proc.communicate(timeout=10)
+            _, err = self.proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
         self._thread.join(5)
         return Received(bytes(self._buf), dict(self.arrivals), (err or b"").decode(errors="replace"))
+
+
+def stop_all(receivers: dict[str, Receiver]) -> dict[str, Received]:
+    """Stop several receivers at once (each gets its first SIGINT at the same moment)."""
+    for rx in receivers.values():
+        rx.interrupt()
+    return {name: rx.stop() for name, rx in receivers.items()}
 
 
 def _video_pes_pts(pkt: bytes) -> int | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from e2e_peers import FPS, Receiver, decode, free_port, median_lag_ms, publisher
+from e2e_peers import FPS, Receiver, decode, free_port, median_lag_ms, publisher, stop_all
 
 from emulator.testing import EmulatorThread
 from mediaplane.relay import OpenRouter

@@ -1,7 +1,9 @@
 """Benchmark: datagrams per second through a UdpLink, and how close deliveries land to their deadline.
 
-The link runs in this process on one asyncio loop (one core); a sender and a sink run as separate
-processes so they do not share its CPU. Three runs at the same offered load:
+The link runs in this process on one asyncio loop, pinned to CPU 0; a sender and a sink run as
+separate processes pinned to CPU 1, so they do not take the link's core (``--no-pin`` to let the
+scheduler place them). Other work on the machine still competes: run it on a quiet machine. Three runs
+at the same offered load:
 
 1. plain: a no-impairment UdpLink (forwards at once): the reference;
 2. impaired: delay 20 ms, jitter 2 ms (normal), loss 1 %;
@@ -11,7 +13,7 @@ Printed figures: packets in/out, wall-clock throughput, link CPU time per packet
 CPU-second = what one core sustains), scheduling error (actual minus scheduled send time, measured in
 the link) percentiles, end-to-end delay error at the sink, and the ratio against the plain run.
 
-    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332]
+    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332] [--no-pin]
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ from mediaplane.netem import Impairment
 from mediaplane.netem.link import FORWARD, UdpLink
 
 STAMP = struct.Struct("!Qd")
+LOAD_CPU: list[str] = []
+"""The CPU the sender and sink run on (empty: not pinned)."""
+
+
+def pin(cpu: int | None) -> None:
+    """Run this process on one CPU (the link on one core, its load generators on another)."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
 
 
 def role_sender(host: str, port: int, rate: int, seconds: float, size: int) -> None:
@@ -104,11 +114,22 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def _cpu_args() -> list[str]:
+    return ["--cpu", *LOAD_CPU] if LOAD_CPU else []
+
+
 async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dict[str, object]:
     here = __file__
     py = sys.executable
     sink = await asyncio.create_subprocess_exec(
-        py, here, "--role", "sink", "--delay-ms", str(imp.delay_ms), stdout=subprocess.PIPE
+        py,
+        here,
+        "--role",
+        "sink",
+        "--delay-ms",
+        str(imp.delay_ms),
+        *(["--cpu", *LOAD_CPU] if LOAD_CPU else []),
+        stdout=subprocess.PIPE,
     )
     assert sink.stdout is not None
     try:
@@ -120,7 +141,8 @@ async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dic
             wall0 = time.monotonic()
             sender = await asyncio.create_subprocess_exec(
                 py, here, "--role", "sender", "--port", str(link.port), "--rate", str(args.rate),
-                "--seconds", str(args.seconds), "--size", str(args.size), stdout=subprocess.PIPE,
+                "--seconds", str(args.seconds), "--size", str(args.size), *_cpu_args(),
+                stdout=subprocess.PIPE,
             )  # fmt: skip
             out, _ = await sender.communicate()
             sent = json.loads(out)
@@ -162,7 +184,8 @@ async def main(args: argparse.Namespace) -> None:
     ]
     print(
         f"offered load: {args.rate} pps of {args.size}-byte datagrams for {args.seconds} s; "
-        f"cores: {os.cpu_count()}"
+        f"cores: {os.cpu_count()}; "
+        + ("link pinned to CPU 0, sender and sink to CPU 1" if LOAD_CPU else "not pinned")
     )
     results = []
     for label, imp in runs:
@@ -188,7 +211,15 @@ if __name__ == "__main__":
     parser.add_argument("--size", type=int, default=1332)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the link to CPU 0 and its load to CPU 1"
+    )
     parsed = parser.parse_args()
+    pin(parsed.cpu)
+    if parsed.role == "main" and not parsed.no_pin and (os.cpu_count() or 1) >= 2:
+        pin(0)
+        LOAD_CPU.append("1")
     if parsed.role == "sender":
         role_sender("127.0.0.1", parsed.port, parsed.rate, parsed.seconds, parsed.size)
     elif parsed.role == "sink":

@@ -338,10 +338,15 @@ class PlayerRecord:
         self.hub.close()
 
 
-def sized_publisher(ffmpeg: str, url: str, seconds: float, size: str) -> subprocess.Popen[bytes]:
+def sized_publisher(
+    ffmpeg: str, url: str, seconds: float, size: str = "320x240", *, ts_offset_s: float = 0.0
+) -> subprocess.Popen[bytes]:
     """:func:`e2e_peers.publisher` with another picture size (``WxH``), so a receiver can tell sources
-    apart by the size of the frames it decodes."""
+    apart by the size of the frames it decodes, and optionally its timestamps shifted by ``ts_offset_s``
+    (a returning publisher whose timestamps continue where the first left off)."""
     args = [a.replace("size=320x240", f"size={size}") for a in encode_args(seconds)]
+    if ts_offset_s:
+        args += ["-output_ts_offset", str(ts_offset_s)]
     fmt = "flv" if url.startswith("rtmp") else "mpegts"
     cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", *args, "-f", fmt, url]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

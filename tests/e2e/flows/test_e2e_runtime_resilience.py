@@ -3,6 +3,8 @@
 * A publisher killed (SIGKILL) that comes back within the grace period: a player of the paired Flow B,
   across the backbone, keeps its one connection and gets the stream again, resuming on a keyframe.
   (The player is our RtmpPuller: ffmpeg ends playback itself on NetStream.Play.UnpublishNotify.)
+  The same over SRT with an ffmpeg player (SRT has no unpublish notice; the returning publisher is
+  accepted once the dead one's connection reaches the SRT peer-idle timeout, 5 s).
 * A flow set offline while ffmpeg publishes: its publisher and player sessions close, its player's file is
   decodable; another flow keeps flowing; a player killed mid-stream leaves the other player untouched.
 * Nothing leaks: after offline + DeleteMediaConnectFlow, and after ``POST /_emulator/reset``, there are no
@@ -31,6 +33,7 @@ from e2e_runtime_kit import (
     loop_tasks,
     players,
     rtmp_sessions,
+    sized_publisher,
     stop_all,
     wait_players,
     wait_until,
@@ -106,6 +109,63 @@ def test_publisher_returns_within_grace(ffmpeg_exe: str, caplog: pytest.LogCaptu
     assert video_after[0] is UnitKind.KEYFRAME, "the returning stream did not start on a keyframe"
     assert after.index(UnitKind.VIDEO_CONFIG) < after.index(UnitKind.KEYFRAME), "no fresh sequence header"
     assert errors_logged(caplog) == []
+
+
+def test_srt_publisher_returns_ffmpeg_player_stays(
+    ffmpeg_exe: str, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SRT: an ffmpeg player of Flow B keeps its one connection while Flow A's publisher is killed and
+    comes back (after the dead connection's SRT peer-idle timeout frees the input), and decodes what the
+    returning publisher sends."""
+    caplog.set_level(logging.INFO)
+    with EmulatorThread() as emu:
+        api = Sdk(emu)
+        a = api.flow("SrtGraceA", "ap-southeast-1")
+        push_url = api.input(a, "In", "SRT-Listener")
+        api.output(a, "ToB", "SRT-Listener")
+        b = api.flow("SrtGraceB", "eu-central-1")
+        api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB")
+        play_url = api.output(b, "Out", "SRT-Listener")
+        api.status(a, "online")
+        api.status(b, "online")
+        wait_players(emu, {(a, "ToB"): 1})
+        rx = Receiver(ffmpeg_exe, play_url)
+        wait_players(emu, {(b, "Out"): 1})
+        first = publisher(ffmpeg_exe, push_url, 30)
+        second = None
+        try:
+            wait_until(lambda: len(rx.arrivals) >= FPS, 30, "media at the player")
+            kill(first)
+            wait_until(
+                lambda: not input_has_publisher(emu, a), 10, "the dead publisher's connection to time out"
+            )
+            silent_from = rx.bytes_received
+            assert rx.proc.poll() is None and players(emu, b, "Out") == 1, (
+                "the player left with the publisher"
+            )
+            # Its timestamps go on from the first's (ffmpeg -copyts at the player drops going backwards).
+            second = sized_publisher(ffmpeg_exe, push_url, 3, ts_offset_s=60)
+            _, err = second.communicate(timeout=30)
+            assert second.returncode == 0, err.decode(errors="replace")
+            time.sleep(0.5)
+            alive = rx.proc.poll() is None
+            kept = players(emu, b, "Out")
+            got = rx.stop(settle_s=0.5)
+        finally:
+            stop_all(first, rx.proc, *([second] if second else []))
+        api.status(b, "offline")
+        api.status(a, "offline")
+
+    assert alive and kept == 1, f"the player did not stay ({alive=}, {kept=}): {got.stderr[-300:]}"
+    returned = got.data[silent_from - silent_from % 188 :]
+    d = decode(returned, str(tmp_path), "returned")
+    assert d.error == "", f"what arrived after the return: {d.error}"
+    assert d.frames >= 2 * FPS, f"only {d.frames} frames decoded after the publisher returned"
+    assert errors_logged(caplog) == []
+
+
+def input_has_publisher(emu: EmulatorThread, flow: str) -> bool:
+    return bool(live(emu)["live_flows"][flow]["inputs"]["In"]["publisher"])
 
 
 def test_flow_stopped_mid_stream_and_player_killed(

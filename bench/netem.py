@@ -173,6 +173,8 @@ async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dic
         "sched_error_ms": percentiles(lateness) if lateness else {},
         "e2e_error_ms": received["e2e_error_ms"],
         "wall_s": round(wall, 2),
+        # Involuntary context switches of the link process: other work took its core this often.
+        "link_preempted": cpu1.ru_nivcsw - cpu0.ru_nivcsw,
     }
 
 
@@ -199,7 +201,8 @@ async def main(args: argparse.Namespace) -> None:
             f"{r['label']}: {r['pps_per_cpu_s']} packets per link-CPU-second = {ratio:.2f} x plain relay; "
             f"throughput {r['throughput_pps']} pps (offered {args.rate}); "
             f"scheduling error (ms) {r['sched_error_ms']}; end-to-end added delay minus delay_ms (ms"
-            f"{', includes the configured jitter' if r['label'] == 'impaired' else ''}) {r['e2e_error_ms']}"
+            f"{', includes the configured jitter' if r['label'] == 'impaired' else ''}) {r['e2e_error_ms']}; "
+            f"link preempted {r['link_preempted']} times"
         )
 
 

@@ -3,6 +3,8 @@
 * ForbidMediaConnectFlowOutput stops delivery to that output only (its player stays connected and gets
   nothing new; another output of the same flow keeps flowing); ResumeMediaConnectFlowOutput restores it,
   and the first video the player then gets is a keyframe.
+* The same for a Flow output: it leaves the paired flow's input (and closes its backbone link) while
+  forbidden, and publishes into it again on Resume.
 * GetMediaConnectFlowInput's InputStatus follows real traffic: ``offline`` while the flow is offline,
   ``disconnected`` online without a publisher, ``connected`` while ffmpeg publishes, ``disconnected`` again
   about two seconds (INPUT_ACTIVE_WINDOW_S) after it stops; for an RTMP-PUSH and an SRT-Listener input.
@@ -15,10 +17,12 @@ from typing import Any
 
 import pytest
 from e2e_peers import FPS, Receiver, decode, publisher
-from e2e_runtime_kit import Sdk, stop_all, video_pes, wait_players, wait_until
+from e2e_runtime_kit import ClientLoop, PlayerRecord, Sdk, stop_all, video_pes, wait_players, wait_until
 
 from emulator.runtime import INPUT_ACTIVE_WINDOW_S
 from emulator.testing import EmulatorThread
+from mediaplane.relay import UnitKind
+from mediaplane.rtmp import RtmpClientConfig
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -122,3 +126,52 @@ def test_input_status_follows_traffic(ffmpeg_exe: str) -> None:
         assert INPUT_ACTIVE_WINDOW_S - 1.0 <= took[proto] <= INPUT_ACTIVE_WINDOW_S + 2.0, (
             f"{proto}: disconnected {took[proto]:.1f} s after the publisher stopped"
         )
+
+
+def test_forbid_and_resume_a_flow_output(ffmpeg_exe: str) -> None:
+    """A Flow output (pushing into Flow B across the backbone) leaves Flow B's input while forbidden, so
+    B's player gets nothing, and the backbone link is closed; on Resume it publishes again, and B's
+    player, still on its first connection, resumes with a sequence header and a keyframe."""
+    with EmulatorThread() as emu, ClientLoop() as clients:
+        api = Sdk(emu)
+        a = api.flow("PushA", "ap-southeast-1")
+        push_url = api.input(a, "In", "RTMP-PUSH")
+        b = api.flow("PushB", "eu-central-1")
+        api.input(b, "FromA", "RTMP-PUSH")
+        api.output(a, "ToB", "Flow", pair_flow_id=b, pair_input_name="FromA")
+        play_url = api.output(b, "Out", "RTMP-PULL")
+        api.status(b, "online")
+        api.status(a, "online")
+        player = PlayerRecord(play_url, config=RtmpClientConfig(idle_timeout_s=30.0))
+        clients.call(player.start)
+        wait_players(emu, {(b, "Out"): 1})
+        pub = publisher(ffmpeg_exe, push_url, 8)
+        try:
+            wait_until(lambda: clients.run(lambda: len(player.units)) > FPS, 20, "media at Flow B's player")
+            t_forbid = time.monotonic()
+            api.forbid(a, "ToB")
+            wait_until(
+                lambda: emu.run(emu.em.backbone.links) == [], 5, "the forbidden output's link to close"
+            )
+            time.sleep(2.0)
+            t_resume = time.monotonic()
+            api.resume(a, "ToB")
+            wait_until(lambda: len(emu.run(emu.em.backbone.links)) == 1, 5, "the link to open again")
+            _, err = pub.communicate(timeout=30)
+            assert pub.returncode == 0, err.decode(errors="replace")
+            units = clients.run(lambda: list(player.units))
+            attempts = clients.run(lambda: player.puller.attempts)
+        finally:
+            stop_all(pub)
+            clients.call(player.close)
+        api.status(a, "offline")
+        api.status(b, "offline")
+
+    assert attempts == 1, "Flow B's player had to reconnect"
+    during = [u for u in units if t_forbid + IN_FLIGHT_S <= u[0] < t_resume]
+    assert during == [], f"{len(during)} units reached Flow B while its feeding output was forbidden"
+    after = [kind for t, kind, _, _ in units if t >= t_resume]
+    video = [k for k in after if k in (UnitKind.KEYFRAME, UnitKind.FRAME)]
+    assert len(video) >= 2 * FPS, f"only {len(video)} units after Resume"
+    assert video[0] is UnitKind.KEYFRAME, "Flow B resumed on a frame that is not a keyframe"
+    assert after.index(UnitKind.VIDEO_CONFIG) < after.index(UnitKind.KEYFRAME), "no sequence header first"

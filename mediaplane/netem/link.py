@@ -241,6 +241,8 @@ class UdpLink:
             self._sock.close()
             self._sock = None
         self._heap.clear()
+        for counters in self.counters.values():
+            counters.queued = counters.queued_bytes = 0
 
     async def __aenter__(self) -> UdpLink:
         await self.start()

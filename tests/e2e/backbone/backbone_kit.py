@@ -1,0 +1,131 @@
+"""Shared pieces of the backbone e2e tests (``test_e2e_backbone_*.py``): the official SDK as a terse
+client, the admin API's ``/_emulator/links`` routes over plain HTTP, waits on live emulator state, and
+the link counters of the runtime snapshot.
+
+The real ffmpeg peers come from ``tests/e2e/flows/e2e_peers.py`` (re-exported here).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+_FLOWS = str(pathlib.Path(__file__).resolve().parents[1] / "flows")
+if _FLOWS not in sys.path:
+    sys.path.append(_FLOWS)
+
+from e2e_peers import FPS, Receiver, free_port, publisher  # noqa: E402
+
+from emulator.testing import EmulatorThread  # noqa: E402
+
+__all__ = [
+    "A_REGION",
+    "B_REGION",
+    "FPS",
+    "Receiver",
+    "Sdk",
+    "admin",
+    "free_port",
+    "link_stats",
+    "publisher",
+    "snapshot",
+    "wait_until",
+]
+
+A_REGION, B_REGION = "ap-southeast-1", "eu-central-1"
+
+
+def sdk_models() -> Any:
+    try:
+        from alibabacloud_ice20201109 import models
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        from conftest import need_peer
+
+        need_peer("the official SDK alibabacloud_ice20201109", exc)
+        raise
+    return models
+
+
+class Sdk:
+    """The official SDK (``alibabacloud_ice20201109``) against one emulator, one line per operation."""
+
+    def __init__(self, emu: EmulatorThread | str) -> None:
+        """``emu``: an EmulatorThread, or the ``host:port`` of a running emulator's API."""
+        self.m = sdk_models()
+        if isinstance(emu, EmulatorThread):
+            self.c = emu.sdk_client()
+        else:
+            from alibabacloud_ice20201109.client import Client
+            from alibabacloud_tea_openapi.models import Config
+
+            self.c = Client(
+                Config(
+                    access_key_id="mcemu",
+                    access_key_secret="mcemu",
+                    region_id=A_REGION,
+                    endpoint=emu,
+                    protocol="http",
+                )
+            )
+
+    def flow(self, name: str, region: str) -> str:
+        req = self.m.CreateMediaConnectFlowRequest(flow_name=name, flow_region=region)
+        return str(self.c.create_media_connect_flow(req).body.content.flow_id)
+
+    def input(self, flow: str, name: str, proto: str, **kw: Any) -> str:
+        req = self.m.AddMediaConnectFlowInputRequest(
+            flow_id=flow, input_name=name, input_protocol=proto, **kw
+        )
+        return str(self.c.add_media_connect_flow_input(req).body.content.input_url)
+
+    def output(self, flow: str, name: str, proto: str, **kw: Any) -> str:
+        req = self.m.AddMediaConnectFlowOutputRequest(
+            flow_id=flow, output_name=name, output_protocol=proto, **kw
+        )
+        return str(self.c.add_media_connect_flow_output(req).body.content.output_url)
+
+    def status(self, flow: str, status: str) -> None:
+        req = self.m.UpdateMediaConnectFlowStatusRequest(flow_id=flow, status=status)
+        self.c.update_media_connect_flow_status(req)
+
+
+def admin(api_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One admin API call (``/_emulator/...``): ``(HTTP status, decoded JSON body)``."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(api_url.rstrip("/") + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Poll ``pred`` until it returns something truthy (returned); AssertionError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def snapshot(emu: EmulatorThread) -> dict[str, Any]:
+    """``Runtime.snapshot()`` read on the emulator's loop."""
+    snap: dict[str, Any] = emu.run(emu.em.runtime.snapshot)
+    return snap
+
+
+def link_stats(emu: EmulatorThread) -> list[dict[str, Any]]:
+    """The ``links`` rows of the runtime snapshot: from, to, name and per-direction counters."""
+    links: list[dict[str, Any]] = snapshot(emu)["links"]
+    return links

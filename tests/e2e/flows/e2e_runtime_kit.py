@@ -1,6 +1,9 @@
 """Shared pieces of the runtime e2e tests (``test_e2e_runtime_*.py``): the official SDK as a terse
-client, waits on live emulator state, a paced synthetic RTMP source for our own clients, and a reader
-of the video PES headers ffmpeg receivers wrote (PTS and random-access flag).
+client (:class:`Sdk`), waits on live emulator state (:func:`wait_until`, :func:`wait_players`,
+:func:`loop_tasks`), a paced synthetic RTMP source for our own pushers (:class:`SyntheticSource`), our
+RtmpPuller as a recording player on its own loop (:class:`ClientLoop`, :class:`PlayerRecord`), ffmpeg
+publishers with another picture size or shifted timestamps (:func:`sized_publisher`), and readers of
+what ffmpeg receivers wrote (:func:`video_pes`: PTS and random-access flag; :func:`frame_sizes`).
 
 The real peers themselves (ffmpeg publishers and receivers) come from :mod:`e2e_peers`.
 """

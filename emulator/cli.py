@@ -80,18 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     tl.add_argument("--both-ways", action="store_true")
     link_sub.add_parser("profiles", help="the named impairment profiles")
 
-    probe = sub.add_parser("probe", help="read a URL and report what arrived")
+    probe = sub.add_parser(
+        "probe",
+        help="read a URL and report what arrived (SRT options in the URL: ?passphrase=...&latency=...)",
+    )
     probe.add_argument("url")
     probe.add_argument("--duration", type=float, default=5.0, help="seconds to read (default 5)")
-    probe.add_argument("--passphrase", help="SRT passphrase")
-    probe.add_argument("--latency-ms", type=int, default=120, help="SRT latency (default 120)")
     probe.add_argument("--json", action="store_true", help="print the result as JSON")
 
     sig = sub.add_parser("signal", help="publish the numbered test signal to a URL")
     sig.add_argument("url")
     sig.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
     sig.add_argument("--hevc", action="store_true", help="HEVC instead of H.264")
-    sig.add_argument("--passphrase", help="SRT passphrase")
     return p
 
 
@@ -261,9 +261,7 @@ def _link(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from mediaplane.media.probe import probe
 
-    result = asyncio.run(
-        probe(args.url, args.duration, srt_latency_ms=args.latency_ms, srt_passphrase=args.passphrase)
-    )
+    result = asyncio.run(probe(args.url, args.duration))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -275,7 +273,7 @@ def _signal(args: argparse.Namespace) -> int:
     from mediaplane.media.signal import SignalConfig, publish
 
     config = SignalConfig(video_codec="hevc" if args.hevc else "h264")
-    report = asyncio.run(publish(args.url, config, duration_s=args.duration, srt_passphrase=args.passphrase))
+    report = asyncio.run(publish(args.url, config, duration_s=args.duration))
     print(report)
     return 0
 

@@ -274,8 +274,11 @@ def _signal(args: argparse.Namespace) -> int:
 
     config = SignalConfig(video_codec="hevc" if args.hevc else "h264")
     report = asyncio.run(publish(args.url, config, duration_s=args.duration))
-    print(report)
-    return 0
+    print(
+        f"signal {report.url}: {report.frames_sent} video frames, {report.audio_frames_sent} audio frames "
+        f"in {report.duration_s:.1f} s" + (f"; error: {report.error}" if report.error else "")
+    )
+    return 0 if not report.error else 1
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ The real ffmpeg peers come from ``tests/e2e/flows/e2e_peers.py`` (re-exported he
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import pathlib
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 _FLOWS = str(pathlib.Path(__file__).resolve().parents[1] / "flows")
 if _FLOWS not in sys.path:
@@ -23,12 +26,20 @@ if _FLOWS not in sys.path:
 from e2e_peers import FPS, Receiver, free_port, publisher  # noqa: E402
 
 from emulator.testing import EmulatorThread  # noqa: E402
+from mediaplane.relay import Hub, HubSignal, HubUnit, UnitKind  # noqa: E402
+from mediaplane.rtmp import RtmpClientConfig, RtmpPuller  # noqa: E402
+
+T = TypeVar("T")
+RTMP_VIDEO = 9
+"""RTMP message type id of video messages."""
 
 __all__ = [
     "A_REGION",
     "B_REGION",
     "FPS",
+    "ClientLoop",
     "Receiver",
+    "RtmpPlayer",
     "Sdk",
     "admin",
     "free_port",
@@ -129,3 +140,75 @@ def link_stats(emu: EmulatorThread) -> list[dict[str, Any]]:
     """The ``links`` rows of the runtime snapshot: from, to, name and per-direction counters."""
     links: list[dict[str, Any]] = snapshot(emu)["links"]
     return links
+
+
+class ClientLoop:
+    """An event loop in a daemon thread for our own clients, apart from the emulator's loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="clients", daemon=True)
+
+    def __enter__(self) -> ClientLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run the coroutine function ``fn`` on the client loop and return its result."""
+
+        async def run() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def run(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
+        """Run the plain function ``fn`` on the client loop (to read a client's state safely)."""
+
+        async def run() -> T:
+            return fn()
+
+        return self.call(run, timeout)
+
+
+class RtmpPlayer:
+    """Our RTMP client playing a URL (it stays connected through UnpublishNotify, as a patient player
+    does; ffmpeg ends playback on it). Records every unit with its arrival time (monotonic), kind, RTMP
+    timestamp and whether it is video (RTMP message type 9), and every hub signal (published /
+    unpublished) with its time. Lives on a :class:`ClientLoop`."""
+
+    def __init__(self, url: str, *, idle_timeout_s: float = 30.0) -> None:
+        self.hub = Hub("player", cache_gop=False)
+        self.puller = RtmpPuller(url, self.hub, config=RtmpClientConfig(idle_timeout_s=idle_timeout_s))
+        self.units: list[tuple[float, UnitKind, int, bool]] = []
+        self.signals: list[tuple[float, str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        sub = self.hub.subscribe("record")
+        self._task = asyncio.get_running_loop().create_task(self._record(sub))
+        await self.puller.start()
+
+    async def _record(self, sub: Any) -> None:
+        while True:
+            item = await sub.get()
+            now = time.monotonic()
+            if isinstance(item, HubUnit):
+                video = getattr(item.payload, "type_id", None) == RTMP_VIDEO
+                self.units.append((now, item.kind, item.timestamp_ms, video))
+            else:
+                self.signals.append((now, item.value))
+                if item is HubSignal.CLOSED:
+                    return
+
+    async def close(self) -> None:
+        await self.puller.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.hub.close()

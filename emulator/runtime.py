@@ -86,6 +86,7 @@ class Backbone:
         self.regions = regions
         self.seed = seed
         self._overrides: dict[tuple[str, str], Impairment] = {}
+        self._timeline_loop: asyncio.AbstractEventLoop | None = None
         self._links: list[tuple[str, str, Link]] = []
         self._timelines: dict[tuple[str, str], list[asyncio.TimerHandle]] = {}
         """(client region, target region, link): forward = client -> target."""
@@ -124,7 +125,7 @@ class Backbone:
         Replaces a timeline already running on that direction. Needs a running loop.
         """
         self.cancel_timeline(src, dst)
-        loop = asyncio.get_running_loop()
+        loop = self._timeline_loop = asyncio.get_running_loop()
         start = loop.time()
         handles = []
         for at_s, imp in timeline.schedule(self.impairment(src, dst)):
@@ -139,8 +140,13 @@ class Backbone:
             handle.cancel()
 
     def timelines(self) -> list[tuple[str, str]]:
-        """Directions with a timeline still to apply."""
-        return [pair for pair, handles in self._timelines.items() if any(not h.cancelled() for h in handles)]
+        """Directions with a timeline change still to apply (a timer that already fired is not pending)."""
+        now = self._timeline_loop.time() if self._timeline_loop is not None else 0.0
+        return [
+            pair
+            for pair, handles in self._timelines.items()
+            if any(not h.cancelled() and h.when() > now for h in handles)
+        ]
 
     def overrides(self) -> dict[tuple[str, str], Impairment]:
         return dict(self._overrides)

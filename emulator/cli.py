@@ -250,12 +250,26 @@ def _link(args: argparse.Namespace) -> int:
         doc["both_ways"] = args.both_ways
         view = _request(args.api, "POST", f"/_emulator/links/{args.src}/{args.dst}/timeline", doc)
     for row in view.get("impairments", []):
-        imp = {k: v for k, v in row["impairment"].items() if v not in (0, 0.0, False, None)}
         tl = "  (timeline running)" if row.get("timeline") else ""
-        print(f"{row['from']} -> {row['to']}: {imp}{tl}")
+        print(f"{row['from']} -> {row['to']}: {_summary(row['impairment'])}{tl}")
     for row in view.get("links", []):
-        print(f"live link {row['name']} ({row['from']} -> {row['to']})")
+        line = f"live link {row['name']} ({row['from']} -> {row['to']})"
+        if "forward" in row:
+            line += f": forward {_summary(row['forward'])}"
+        if "reverse" in row:
+            line += f"; reverse {_summary(row['reverse'])}"
+        print(line)
     return 0
+
+
+def _summary(fields: dict[str, Any]) -> str:
+    """One line for an impairment as the admin API shows it (``delay 80 ms +-2 normal, loss 1 %``)."""
+    from mediaplane.netem import Impairment
+
+    try:
+        return Impairment.from_dict(fields).summary()
+    except ValueError:
+        return str(fields)
 
 
 def _probe(args: argparse.Namespace) -> int:

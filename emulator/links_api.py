@@ -1,7 +1,8 @@
 """Admin routes for the backbone: read, set, clear and schedule link impairments at run time.
 
 * ``GET /_emulator/links``: every direction with an impairment set (or a timeline running), and every
-  live link with its counters.
+  live link (``from`` its client's region ``to`` its target's) with the impairment in force ``forward``
+  (from -> to) and ``reverse`` (to -> from), and its counters (``stats``, per direction).
 * ``PUT /_emulator/links/{from}/{to}``: body is an impairment (``{"delay_ms": 80, "loss_pct": 2}``),
   optionally ``"profile": name`` (fields given override the profile) and ``"both_ways": true``.
   Fields not given keep their defaults, except ``delay_ms``, which defaults to the pair's catalogue
@@ -63,7 +64,14 @@ def _view(backbone: Backbone) -> dict[str, Any]:
             for s, d in pairs
         ],
         "links": [
-            {"from": s, "to": d, "name": link.name, "forward": link.impairment("forward").to_dict()}
+            {
+                "from": s,
+                "to": d,
+                "name": link.name,
+                "forward": link.impairment("forward").to_dict(),
+                "reverse": link.impairment("reverse").to_dict(),
+                "stats": link.stats(),
+            }
             for s, d, link in backbone.links()
         ],
     }

@@ -1,0 +1,121 @@
+"""Repeatability at flow level: the same topology seed and the same loss drop the same packets.
+
+An SRT chain (Flow A's SRT-Listener output -> Flow B's Flow input across a
+:class:`~mediaplane.netem.link.UdpLink`) carries a real ffmpeg push for a few seconds while the link has
+10 % Bernoulli loss both ways. The link's models are instrumented on the live link (each direction's
+``decide`` is wrapped to note the index of every datagram its loss process dropped, counted from when the
+loss was set); the packets themselves are real SRT traffic.
+
+Which datagrams cross the link differs from run to run (ACK timing, retransmissions), but the loss
+process draws once per datagram from a generator seeded by the topology's seed: two runs with the same
+seed drop exactly the same datagram indices (over the datagrams both runs carried), and a run with another
+seed drops others. The loss-process unit tests (``tests/unit/netem/test_netem_models.py``) and the link
+test (``tests/integration/netem/test_netem_udp_link.py``) prove the same below the flows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from backbone_kit import A_REGION, B_REGION, Sdk, admin, publisher, snapshot, wait_until
+
+from emulator.testing import EmulatorThread
+from mediaplane.netem.link import DIRECTIONS, UdpLink
+
+pytestmark = pytest.mark.ffmpeg
+
+LOSS_PCT = 10.0
+MEDIA_S = 3
+
+
+def _instrument(link: UdpLink) -> dict[str, dict[str, Any]]:
+    """Wrap each direction's model so it records which datagrams (counted from when loss is in force)
+    its loss process dropped. Runs on the emulator's loop."""
+    record: dict[str, dict[str, Any]] = {}
+    for d in DIRECTIONS:
+        model = link.models[d]
+        rec: dict[str, Any] = {"seen": 0, "dropped": []}
+        record[d] = rec
+        inner = model.decide
+
+        def decide(
+            size: int, now: float, *, _inner: Any = inner, _model: Any = model, _rec: Any = rec
+        ) -> Any:
+            if _model.impairment.loss_pct <= 0:
+                return _inner(size, now)
+            before = _model.counters.dropped_loss
+            out = _inner(size, now)
+            if _model.counters.dropped_loss > before:
+                _rec["dropped"].append(_rec["seen"])
+            _rec["seen"] += 1
+            return out
+
+        model.decide = decide  # type: ignore[method-assign]
+    return record
+
+
+def _run(ffmpeg: str, seed: int) -> dict[str, dict[str, Any]]:
+    with EmulatorThread({"seed": seed}) as emu:
+        api = Sdk(emu)
+        a = api.flow("RepA", A_REGION)
+        b = api.flow("RepB", B_REGION)
+        in_url = api.input(a, "In", "SRT-Listener", srt_latency=480)
+        api.output(a, "ToB", "SRT-Listener", srt_latency=480)
+        api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB", srt_latency=480)
+        api.status(a, "online")
+        api.status(b, "online")
+        wait_until(
+            lambda: snapshot(emu)["live_flows"][b]["inputs"]["FromA"]["client_connected"],
+            20,
+            "Flow B's input connected across the backbone",
+        )
+        links = emu.run(emu.em.backbone.links)
+        assert len(links) == 1 and isinstance(links[0][2], UdpLink), links
+        link = links[0][2]
+        record = emu.run(lambda: _instrument(link))
+        body = {"delay_ms": 60, "loss_pct": LOSS_PCT, "both_ways": True}
+        status, view = admin(emu.api_url, "PUT", f"/_emulator/links/{A_REGION}/{B_REGION}", body)
+        assert status == 200, view
+        pub = publisher(ffmpeg, f"{in_url}?latency=480000", MEDIA_S)
+        try:
+            _, err = pub.communicate(timeout=MEDIA_S + 30)
+        finally:
+            if pub.poll() is None:
+                pub.kill()
+        assert pub.returncode == 0, err.decode(errors="replace")
+        time.sleep(0.5)
+        result: dict[str, dict[str, Any]] = emu.run(
+            lambda: {d: {"seen": r["seen"], "dropped": list(r["dropped"])} for d, r in record.items()}
+        )
+        stats = emu.run(link.stats)
+        for d in DIRECTIONS:
+            # Every loss drop of the link went through the instrumented path.
+            assert stats[d]["model"]["dropped_loss"] == len(result[d]["dropped"]), (d, stats[d], result[d])
+        api.status(b, "offline")
+        api.status(a, "offline")
+    return result
+
+
+def _common(first: dict[str, Any], second: dict[str, Any]) -> tuple[list[int], list[int], int]:
+    n = min(first["seen"], second["seen"])
+    return [i for i in first["dropped"] if i < n], [i for i in second["dropped"] if i < n], n
+
+
+def test_same_seed_drops_the_same_packets_through_a_flow_chain(ffmpeg_exe: str) -> None:
+    first = _run(ffmpeg_exe, seed=2024)
+    second = _run(ffmpeg_exe, seed=2024)
+    other = _run(ffmpeg_exe, seed=2025)
+    for d in DIRECTIONS:
+        one, two, n = _common(first[d], second[d])
+        print(
+            f"\n{d}: run 1 carried {first[d]['seen']} datagrams, dropped {len(first[d]['dropped'])};"
+            f" run 2 carried {second[d]['seen']}, dropped {len(second[d]['dropped'])};"
+            f" over the first {n}: {len(one)} drops, identical: {one == two}"
+        )
+        assert n >= 50, f"{d}: only {n} datagrams crossed the link in both runs"
+        assert 0.02 * n <= len(one) <= 0.25 * n, f"{d}: {len(one)} drops of {n} at {LOSS_PCT} %"
+        assert one == two, f"{d}: the same seed dropped other datagrams: {one[:20]} vs {two[:20]}"
+        mine, theirs, _ = _common(first[d], other[d])
+        assert mine != theirs, f"{d}: another seed dropped the same datagrams"

@@ -71,6 +71,10 @@ logger = logging.getLogger(__name__)
 INPUT_ACTIVE_WINDOW_S = 2.0
 """InputStatus is ``connected`` when media reached the input within this many seconds."""
 
+STALE_PUBLISHER_S = 1.0
+"""A publisher that sent nothing for this long gives way to a new one on the same input (an SRT
+publisher that died leaves no trace on UDP until the peer idle timeout, 5 s)."""
+
 Client = RtmpPuller | RtmpPusher | SrtCaller
 Link = TcpLink | UdpLink
 
@@ -107,7 +111,8 @@ class Backbone:
         self._apply(src, dst)
 
     def clear(self, src: str, dst: str) -> None:
-        """Back to the default (catalogue latency only) for ``src`` -> ``dst``."""
+        """Back to the default (catalogue latency only) for ``src`` -> ``dst``; stops its timeline."""
+        self.cancel_timeline(src, dst)
         self._overrides.pop((src, dst), None)
         self._apply(src, dst)
 
@@ -159,7 +164,7 @@ class Backbone:
         for client_region, target_region, link in self._links:
             if (client_region, target_region) == (src, dst):
                 link.set_impairment(FORWARD, imp)
-            elif (target_region, client_region) == (src, dst):
+            if (target_region, client_region) == (src, dst):  # both, for a link within one region
                 link.set_impairment(REVERSE, imp)
 
     async def open_link(self, kind: str, client: Region, target: Region, address: Peer, name: str) -> Link:
@@ -199,6 +204,7 @@ class _LiveOutput:
     listener: SrtListener | None = None
     link: Link | None = None
     players: list[Subscription] = field(default_factory=list)
+    restart_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def live_players(self) -> list[Subscription]:
         self.players = [s for s in self.players if not s.closed]
@@ -308,6 +314,7 @@ class _RegionRtmpRouter:
         li = live.input_for(endpoint)
         if li is None:
             raise Refused(f"input {endpoint.name} is not live", code="unavailable")
+        self.runtime.evict_stale_publisher(li.hub)
         return li.hub
 
     def route_play(self, path: StreamPath, peer: Peer) -> Subscription:
@@ -333,6 +340,7 @@ class _SrtEndpointRouter:
         li = self.live.input_for(endpoint)
         if li is None:
             raise Refused(f"input {endpoint.name} is not live", code="unavailable")
+        self.runtime.evict_stale_publisher(li.hub)
         return li.hub
 
     def route_play(self, path: StreamPath, peer: Peer) -> Subscription:
@@ -361,6 +369,7 @@ class Runtime:
         self._srt_ports: dict[str, set[int]] = {}
         self._manager: FlowManager | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- wiring -----------------------------------------------------------------------------------
     @property
@@ -393,6 +402,8 @@ class Runtime:
             raise
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         for flow_id in list(self.live):
             await self._stop(flow_id)
         for server in self.rtmp_servers.values():
@@ -476,7 +487,27 @@ class Runtime:
             sub.forbidden = forbidden
         if lo.client is not None or lo.config.protocol in _PUSH_OUTPUTS:
             # Push outputs stop delivering by leaving the remote; resume reconnects.
-            asyncio.get_running_loop().create_task(self._restart_output_client(live, lo, forbidden))
+            self._spawn(self._restart_output_client(live, lo, forbidden), f"forbid {output.name}")
+
+    def evict_stale_publisher(self, hub: Hub) -> None:
+        """Close ``hub``'s publisher if it has been silent for STALE_PUBLISHER_S, so a returning
+        publisher is accepted instead of refused as busy."""
+        old = hub.publisher
+        if old is None:
+            return
+        last = hub.counters.last_unit_at
+        if last is not None and self._clock() - last < STALE_PUBLISHER_S:
+            return
+        close = getattr(old, "close", None)
+        if callable(close):
+            logger.info("%s: replacing a publisher silent for %.1f s", hub.name, STALE_PUBLISHER_S)
+            close("replaced by a new publisher")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        """Run ``coro`` as a task the runtime keeps until it ends (and cancels on close)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- players ----------------------------------------------------------------------------------
     def subscribe_player(
@@ -646,9 +677,12 @@ class Runtime:
             lo.link = None
 
     async def _restart_output_client(self, live: _LiveFlow, lo: _LiveOutput, forbidden: bool) -> None:
-        await self._stop_output_client(lo)
-        if not forbidden and self.live.get(live.flow.id) is live:
-            await self._start_output_client(live, lo)
+        # Serialised per output, and it applies the output's current Forbid state, so a quick
+        # Forbid-then-Resume ends delivering whatever order the two restarts ran in.
+        async with lo.restart_lock:
+            await self._stop_output_client(lo)
+            if not lo.config.forbid and self.live.get(live.flow.id) is live:
+                await self._start_output_client(live, lo)
 
     # -- stopping ---------------------------------------------------------------------------------
     async def _stop(self, flow_id: str) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 

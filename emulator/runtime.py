@@ -542,6 +542,58 @@ class Runtime:
             streamid=streamid,
         )
 
+    async def _srt_listener(
+        self, live: _LiveFlow, endpoint: FlowInput | FlowOutput, direction: str
+    ) -> SrtListener:
+        """The started SRT listener of an SRT-Listener input (``publish``) or output (``play``)."""
+        assert endpoint.srt_port is not None
+        listener = SrtListener(
+            _SrtEndpointRouter(self, live, endpoint),
+            host=live.flow.region.host,
+            port=endpoint.srt_port,
+            config=self._srt_config(endpoint.srt_latency, endpoint.srt_passphrase, endpoint.srt_pbkeylen),
+            direction=direction,
+            name=f"{live.flow.name}/{endpoint.name}",
+        )
+        await listener.start()
+        return listener
+
+    def _srt_caller(
+        self, url: str, endpoint: FlowInput | FlowOutput, hub: Hub, direction: str, name: str
+    ) -> SrtCaller:
+        """A reconnecting caller to an SRT-Caller endpoint's URL; the URL's query fills what the API left
+        empty (passphrase, streamid)."""
+        host, port, url_cfg, _mode = parse_srt_url(url)
+        config = self._srt_config(
+            endpoint.srt_latency,
+            endpoint.srt_passphrase or url_cfg.passphrase,
+            endpoint.srt_pbkeylen,
+            url_cfg.streamid,
+        )
+        return SrtCaller(host, port, config=config, hub=hub, direction=direction, reconnect=True,
+                         max_backoff_s=5.0, name=name)  # fmt: skip
+
+    def _backbone_srt_caller(
+        self,
+        link: Link,
+        far: FlowInput | FlowOutput,
+        near_latency: int | None,
+        hub: Hub,
+        direction: str,
+        name: str,
+    ) -> SrtCaller:
+        """The caller of a Flow leg: through ``link`` to the paired flow's SRT-Listener ``far``, with its
+        passphrase and the larger latency of both ends."""
+        mode = "publish" if direction == "publish" else "request"
+        config = self._srt_config(
+            max(near_latency or 0, far.srt_latency or 0) or None,
+            far.srt_passphrase,
+            far.srt_pbkeylen,
+            streamid=f"#!::r={self.backbone_app},m={mode}",
+        )
+        return SrtCaller(link.address[0], link.port, config=config, hub=hub, direction=direction,
+                         reconnect=True, max_backoff_s=2.0, name=name)  # fmt: skip
+
     async def _start_input(self, live: _LiveFlow, cfg: FlowInput) -> None:
         flow = live.flow
         hub = Hub(f"{flow.region.id}/{flow.name}/{cfg.name}", cache_gop=live.rtmp, clock=self._clock)
@@ -553,24 +605,10 @@ class Runtime:
         if proto is InputProtocol.RTMP_PULL:
             li.client = RtmpPuller(cfg.from_url, hub)
         elif proto is InputProtocol.SRT_LISTENER:
-            assert cfg.srt_port is not None
-            li.listener = SrtListener(
-                _SrtEndpointRouter(self, live, cfg),
-                host=flow.region.host,
-                port=cfg.srt_port,
-                config=self._srt_config(cfg.srt_latency, cfg.srt_passphrase, cfg.srt_pbkeylen),
-                direction="publish",
-                name=f"{flow.name}/{cfg.name}",
-            )
-            await li.listener.start()
+            li.listener = await self._srt_listener(live, cfg, "publish")
             return
         elif proto is InputProtocol.SRT_CALLER:
-            host, port, url_cfg, _mode = parse_srt_url(cfg.from_url)
-            config = self._srt_config(
-                cfg.srt_latency, cfg.srt_passphrase or url_cfg.passphrase, cfg.srt_pbkeylen, url_cfg.streamid
-            )
-            li.client = SrtCaller(host, port, config=config, hub=hub, direction="receive", reconnect=True,
-                                  max_backoff_s=5.0, name=f"{flow.name}/{cfg.name}")  # fmt: skip
+            li.client = self._srt_caller(cfg.from_url, cfg, hub, "receive", f"{flow.name}/{cfg.name}")
         elif proto is InputProtocol.FLOW:
             await self._start_flow_input(live, li)
         assert li.client is not None
@@ -596,32 +634,15 @@ class Runtime:
             assert out.srt_port is not None
             target = (pair.region.host, out.srt_port)
             li.link = link = await self.backbone.open_link("udp", flow.region, pair.region, target, name)
-            config = self._srt_config(
-                max(cfg.srt_latency or 0, out.srt_latency or 0) or None,
-                out.srt_passphrase,
-                out.srt_pbkeylen,
-                streamid=f"#!::r={self.backbone_app},m=request",
-            )
-            li.client = SrtCaller(link.address[0], link.port, config=config, hub=li.hub, direction="receive",
-                                  reconnect=True, max_backoff_s=2.0, name=name)  # fmt: skip
+            li.client = self._backbone_srt_caller(link, out, cfg.srt_latency, li.hub, "receive", name)
 
     # -- outputs ----------------------------------------------------------------------------------
     async def _start_output(self, live: _LiveFlow, cfg: FlowOutput) -> None:
-        flow = live.flow
         lo = _LiveOutput(cfg)
         live.outputs[cfg.name] = lo
         proto = cfg.protocol
         if proto is OutputProtocol.SRT_LISTENER:
-            assert cfg.srt_port is not None
-            lo.listener = SrtListener(
-                _SrtEndpointRouter(self, live, cfg),
-                host=flow.region.host,
-                port=cfg.srt_port,
-                config=self._srt_config(cfg.srt_latency, cfg.srt_passphrase, cfg.srt_pbkeylen),
-                direction="play",
-                name=f"{flow.name}/{cfg.name}",
-            )
-            await lo.listener.start()
+            lo.listener = await self._srt_listener(live, cfg, "play")
         elif proto in _PUSH_OUTPUTS and not cfg.forbid:
             await self._start_output_client(live, lo)
 
@@ -631,12 +652,7 @@ class Runtime:
         if cfg.protocol is OutputProtocol.RTMP_PUSH:
             return RtmpPusher(cfg.to_url, live.hub)
         if cfg.protocol is OutputProtocol.SRT_CALLER:
-            host, port, url_cfg, _mode = parse_srt_url(cfg.to_url)
-            config = self._srt_config(
-                cfg.srt_latency, cfg.srt_passphrase or url_cfg.passphrase, cfg.srt_pbkeylen, url_cfg.streamid
-            )
-            return SrtCaller(host, port, config=config, hub=live.hub, direction="publish", reconnect=True,
-                             max_backoff_s=5.0, name=f"{flow.name}/{cfg.name}")  # fmt: skip
+            return self._srt_caller(cfg.to_url, cfg, live.hub, "publish", f"{flow.name}/{cfg.name}")
         # Flow output: push into the paired flow's RTMP-PUSH / SRT-Listener input over the backbone.
         pair = self.manager.get_flow(cfg.pair_flow_id)
         inp = pair.input_named(cfg.pair_input_name)
@@ -654,14 +670,7 @@ class Runtime:
         assert inp.srt_port is not None
         target = (pair.region.host, inp.srt_port)
         lo.link = link = await self.backbone.open_link("udp", flow.region, pair.region, target, name)
-        config = self._srt_config(
-            max(cfg.srt_latency or 0, inp.srt_latency or 0) or None,
-            inp.srt_passphrase,
-            inp.srt_pbkeylen,
-            streamid=f"#!::r={self.backbone_app},m=publish",
-        )
-        return SrtCaller(link.address[0], link.port, config=config, hub=live.hub, direction="publish",
-                         reconnect=True, max_backoff_s=2.0, name=name)  # fmt: skip
+        return self._backbone_srt_caller(link, inp, cfg.srt_latency, live.hub, "publish", name)
 
     async def _start_output_client(self, live: _LiveFlow, lo: _LiveOutput) -> None:
         lo.client = await self._make_output_client(live, lo)

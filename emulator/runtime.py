@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import socket
@@ -177,12 +178,21 @@ class Backbone:
             listen=(client.host, 0),
             impairment=fwd,
             reverse_impairment=rev,
-            seed=self.seed,
+            seed=self.link_seed(name),
             name=name,
         )
         await link.start()
         self._links.append((client.id, target.id, link))
         return link
+
+    def link_seed(self, name: str) -> int | None:
+        """The seed of the link called ``name``: fixed by the backbone's seed and the name (which names
+        the flows it joins), so a run repeats exactly while two links of one run draw independently
+        (with one shared seed, every link with the same loss would drop the same packets)."""
+        if self.seed is None:
+            return None
+        digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big")
 
     def forget(self, link: Link) -> None:
         self._links = [entry for entry in self._links if entry[2] is not link]

@@ -1,16 +1,18 @@
 """Repeatability at flow level: the same topology seed and the same loss drop the same packets.
 
-An SRT chain (Flow A's SRT-Listener output -> Flow B's Flow input across a
-:class:`~mediaplane.netem.link.UdpLink`) carries a real ffmpeg push for a few seconds while the link has
-10 % Bernoulli loss both ways. The link's models are instrumented on the live link (each direction's
-``decide`` is wrapped to note the index of every datagram its loss process dropped, counted from when the
-loss was set); the packets themselves are real SRT traffic.
+SRT chains (Flow A's SRT-Listener output -> two Flow Bs' Flow inputs, each across its own
+:class:`~mediaplane.netem.link.UdpLink`) carry a real ffmpeg push for a few seconds while the links have
+10 % Bernoulli loss both ways. The live links' models are instrumented (each direction's ``decide`` is
+wrapped to note the index of every datagram its loss process dropped, counted from when the loss was
+set); the packets themselves are real SRT traffic. The links expose only drop counters, not which
+datagrams they dropped, hence the instrument.
 
-Which datagrams cross the link differs from run to run (ACK timing, retransmissions), but the loss
-process draws once per datagram from a generator seeded by the topology's seed: two runs with the same
-seed drop exactly the same datagram indices (over the datagrams both runs carried), and a run with another
-seed drops others. The loss-process unit tests (``tests/unit/netem/test_netem_models.py``) and the link
-test (``tests/integration/netem/test_netem_udp_link.py``) prove the same below the flows.
+Which datagrams cross a link differs from run to run (ACK timing, retransmissions), but its loss process
+draws once per datagram from a generator seeded by the topology's seed and the link's name: two runs with
+the same seed drop exactly the same datagram indices on each link (over the datagrams both runs carried),
+a run with another seed drops others, and the two links of one run draw independently. The unit tests
+(``tests/unit/netem/test_netem_models.py``) and the link test
+(``tests/integration/netem/test_netem_udp_link.py``) prove the same below the flows.
 """
 
 from __future__ import annotations
@@ -56,25 +58,28 @@ def _instrument(link: UdpLink) -> dict[str, dict[str, Any]]:
     return record
 
 
-def _run(ffmpeg: str, seed: int) -> dict[str, dict[str, Any]]:
+def _run(ffmpeg: str, seed: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """One run: Flow A in Singapore fans out to two Flow Bs in Frankfurt (two links). Returns, per link
+    name and direction, the datagrams carried under loss and the indices of those dropped."""
     with EmulatorThread({"seed": seed}) as emu:
         api = Sdk(emu)
         a = api.flow("RepA", A_REGION)
-        b = api.flow("RepB", B_REGION)
         in_url = api.input(a, "In", "SRT-Listener", srt_latency=480)
         api.output(a, "ToB", "SRT-Listener", srt_latency=480)
-        api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB", srt_latency=480)
+        bs = [api.flow(name, B_REGION) for name in ("RepB1", "RepB2")]
+        for b in bs:
+            api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB", srt_latency=480)
         api.status(a, "online")
-        api.status(b, "online")
+        for b in bs:
+            api.status(b, "online")
         wait_until(
-            lambda: snapshot(emu)["live_flows"][b]["inputs"]["FromA"]["client_connected"],
+            lambda: all(snapshot(emu)["live_flows"][b]["inputs"]["FromA"]["client_connected"] for b in bs),
             20,
-            "Flow B's input connected across the backbone",
+            "both Flow Bs' inputs connected across the backbone",
         )
-        links = emu.run(emu.em.backbone.links)
-        assert len(links) == 1 and isinstance(links[0][2], UdpLink), links
-        link = links[0][2]
-        record = emu.run(lambda: _instrument(link))
+        links = [link for _, _, link in emu.run(emu.em.backbone.links)]
+        assert len(links) == 2 and all(isinstance(link, UdpLink) for link in links), links
+        records = {link.name: emu.run(lambda link=link: _instrument(link)) for link in links}
         body = {"delay_ms": 60, "loss_pct": LOSS_PCT, "both_ways": True}
         status, view = admin(emu.api_url, "PUT", f"/_emulator/links/{A_REGION}/{B_REGION}", body)
         assert status == 200, view
@@ -86,14 +91,20 @@ def _run(ffmpeg: str, seed: int) -> dict[str, dict[str, Any]]:
                 pub.kill()
         assert pub.returncode == 0, err.decode(errors="replace")
         time.sleep(0.5)
-        result: dict[str, dict[str, Any]] = emu.run(
-            lambda: {d: {"seen": r["seen"], "dropped": list(r["dropped"])} for d, r in record.items()}
+        result: dict[str, dict[str, dict[str, Any]]] = emu.run(
+            lambda: {
+                name: {d: {"seen": r["seen"], "dropped": list(r["dropped"])} for d, r in record.items()}
+                for name, record in records.items()
+            }
         )
-        stats = emu.run(link.stats)
-        for d in DIRECTIONS:
-            # Every loss drop of the link went through the instrumented path.
-            assert stats[d]["model"]["dropped_loss"] == len(result[d]["dropped"]), (d, stats[d], result[d])
-        api.status(b, "offline")
+        for link in links:
+            stats = emu.run(link.stats)
+            for d in DIRECTIONS:
+                # Every loss drop of the link went through the instrumented path.
+                got = result[link.name][d]
+                assert stats[d]["model"]["dropped_loss"] == len(got["dropped"]), (link.name, d, stats[d], got)
+        for b in bs:
+            api.status(b, "offline")
         api.status(a, "offline")
     return result
 
@@ -107,15 +118,23 @@ def test_same_seed_drops_the_same_packets_through_a_flow_chain(ffmpeg_exe: str) 
     first = _run(ffmpeg_exe, seed=2024)
     second = _run(ffmpeg_exe, seed=2024)
     other = _run(ffmpeg_exe, seed=2025)
+    assert set(first) == set(second) == set(other), (list(first), list(second))
+    for name in sorted(first):
+        for d in DIRECTIONS:
+            one, two, n = _common(first[name][d], second[name][d])
+            print(
+                f"\n{name} {d}: run 1 carried {first[name][d]['seen']} datagrams, dropped"
+                f" {len(first[name][d]['dropped'])}; run 2 carried {second[name][d]['seen']}, dropped"
+                f" {len(second[name][d]['dropped'])}; over the first {n}: {len(one)} drops,"
+                f" identical: {one == two}"
+            )
+            assert n >= 50, f"{name} {d}: only {n} datagrams crossed the link in both runs"
+            assert 0.02 * n <= len(one) <= 0.25 * n, f"{name} {d}: {len(one)} drops of {n} at {LOSS_PCT} %"
+            assert one == two, f"{name} {d}: the same seed dropped other datagrams: {one[:20]} vs {two[:20]}"
+            mine, theirs, _ = _common(first[name][d], other[name][d])
+            assert mine != theirs, f"{name} {d}: another seed dropped the same datagrams"
+    # Two links of one run draw independently: they do not drop the same datagram indices.
+    names = sorted(first)
     for d in DIRECTIONS:
-        one, two, n = _common(first[d], second[d])
-        print(
-            f"\n{d}: run 1 carried {first[d]['seen']} datagrams, dropped {len(first[d]['dropped'])};"
-            f" run 2 carried {second[d]['seen']}, dropped {len(second[d]['dropped'])};"
-            f" over the first {n}: {len(one)} drops, identical: {one == two}"
-        )
-        assert n >= 50, f"{d}: only {n} datagrams crossed the link in both runs"
-        assert 0.02 * n <= len(one) <= 0.25 * n, f"{d}: {len(one)} drops of {n} at {LOSS_PCT} %"
-        assert one == two, f"{d}: the same seed dropped other datagrams: {one[:20]} vs {two[:20]}"
-        mine, theirs, _ = _common(first[d], other[d])
-        assert mine != theirs, f"{d}: another seed dropped the same datagrams"
+        mine, theirs, _ = _common(first[names[0]][d], first[names[1]][d])
+        assert mine != theirs, f"{d}: both links of one run dropped the same datagrams: {mine[:20]}"

@@ -15,6 +15,8 @@ from aiohttp import web
 from .api import ApiServer, build_app
 from .errors import ConfigError, EmulatorError
 from .flows import FlowManager
+from .lastmile import LastMileSpec
+from .lastmile_api import add_lastmile_routes
 from .links_api import add_link_routes
 from .regions import RegionCatalogue
 from .runtime import Backbone, Runtime
@@ -39,6 +41,7 @@ class Emulator:
             self.manager, access_keys=self.topology.access_keys or None, extra_state=self.runtime.snapshot
         )
         add_link_routes(self.app, self.backbone)
+        add_lastmile_routes(self.app, self.runtime.lastmile)
         self.api = ApiServer(
             self.manager,
             self.topology.api_host,
@@ -158,6 +161,7 @@ class Emulator:
                 srt_pbkeylen=spec.get("srt_pbkeylen"),
                 with_internal_vip=bool(spec.get("with_internal_vip", False)),
             )
+            self._last_mile(flow.id, "input", spec)
         for spec in doc.get("outputs") or []:
             if spec["name"] in flow.outputs:
                 continue
@@ -178,7 +182,18 @@ class Emulator:
             )
             if spec.get("forbid"):
                 m.forbid_output(flow.id, spec["name"])
+            self._last_mile(flow.id, "output", spec)
         return True
+
+    def _last_mile(self, flow_id: str, role: str, spec: dict[str, Any]) -> None:
+        """Record an endpoint's ``last_mile`` (applied when its flow goes online)."""
+        body = spec.get("last_mile")
+        if body is None:
+            return
+        try:
+            self.runtime.lastmile.configure(flow_id, role, spec["name"], LastMileSpec.from_body(body))
+        except ValueError as exc:
+            raise ConfigError(f"{role} {spec['name']}: last_mile: {exc}") from exc
 
     def urls(self) -> list[tuple[str, str, str]]:
         """(flow, role, url) for every push input and pull output: what a user connects to."""

@@ -6,6 +6,9 @@
 * ``mcemu flows``: the flows of a running emulator and their live state.
 * ``mcemu link show`` / ``mcemu link set FROM TO [--profile P] [--delay-ms ..] [--loss-pct ..] ...``
   / ``mcemu link clear FROM TO`` / ``mcemu link timeline FROM TO FILE``: backbone impairments at run time.
+* ``mcemu lastmile show`` / ``mcemu lastmile set FLOW_ID input|output NAME [--profile P] [--delay-ms ..]
+  [--loss-pct ..] [--direction to_region|from_region|both]`` / ``mcemu lastmile clear FLOW_ID
+  input|output NAME``: last-mile impairments per endpoint (``set`` prints the impaired URL).
 * ``mcemu probe URL [--duration S]``: read an rtmp:// or srt:// URL and print what arrived.
 * ``mcemu signal URL [--duration S]``: publish the numbered test signal to a URL.
 
@@ -80,6 +83,33 @@ def _parser() -> argparse.ArgumentParser:
     tl.add_argument("--both-ways", action="store_true")
     link_sub.add_parser("profiles", help="the named impairment profiles")
 
+    lm = sub.add_parser("lastmile", help="last-mile impairments per input or output")
+    lm_sub = lm.add_subparsers(dest="lastmile_command", required=True)
+    lm_show = lm_sub.add_parser("show", help="endpoints with a last-mile impairment")
+    lm_show.add_argument("--api", default=DEFAULT_API)
+    for cmd in ("set", "clear"):
+        lp = lm_sub.add_parser(cmd, help="impair an endpoint" if cmd == "set" else "stop impairing it")
+        lp.add_argument("flow_id", metavar="FLOW_ID")
+        lp.add_argument("role", choices=["input", "output"])
+        lp.add_argument("name", metavar="NAME")
+        lp.add_argument("--api", default=DEFAULT_API)
+        if cmd == "set":
+            lp.add_argument("--profile", help="a named profile (see mcemu link profiles)")
+            for name in ("delay-ms", "jitter-ms", "loss-pct", "duplicate-pct", "reorder-pct", "rate-kbps"):
+                lp.add_argument(f"--{name}", type=float)
+            lp.add_argument("--loss-model", choices=["bernoulli", "gilbert-elliott"])
+            lp.add_argument("--jitter-distribution", choices=["uniform", "normal", "pareto"])
+            lp.add_argument("--outage", action="store_true", help="drop (UDP) or stall (TCP) everything")
+            lp.add_argument(
+                "--set", action="append", default=[], metavar="FIELD=VALUE", help="any Impairment field"
+            )
+            lp.add_argument(
+                "--direction",
+                choices=["to_region", "from_region", "both"],
+                default="both",
+                help="to_region: client -> region; from_region: region -> client (default both)",
+            )
+
     probe = sub.add_parser(
         "probe",
         help="read a URL and report what arrived (SRT options in the URL: ?passphrase=...&latency=...)",
@@ -108,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return _flows(args)
         if args.command == "link":
             return _link(args)
+        if args.command == "lastmile":
+            return _lastmile(args)
         if args.command == "probe":
             return _probe(args)
         if args.command == "signal":
@@ -222,22 +254,7 @@ def _link(args: argparse.Namespace) -> int:
     if cmd == "show":
         view = _request(args.api, "GET", "/_emulator/links")
     elif cmd == "set":
-        body: dict[str, Any] = {}
-        for name in ("delay_ms", "jitter_ms", "loss_pct", "duplicate_pct", "reorder_pct", "rate_kbps"):
-            value = getattr(args, name)
-            if value is not None:
-                body[name] = value
-        if args.loss_model:
-            body["loss_model"] = args.loss_model
-        if args.jitter_distribution:
-            body["jitter_distribution"] = args.jitter_distribution
-        if args.outage:
-            body["outage"] = True
-        for item in args.set:
-            key, _, raw = item.partition("=")
-            body[key] = yaml.safe_load(raw)
-        if args.profile:
-            body["profile"] = args.profile
+        body = _impairment_args(args)
         body["both_ways"] = args.both_ways
         view = _request(args.api, "PUT", f"/_emulator/links/{args.src}/{args.dst}", body)
     elif cmd == "clear":
@@ -259,6 +276,53 @@ def _link(args: argparse.Namespace) -> int:
         if "reverse" in row:
             line += f"; reverse {_summary(row['reverse'])}"
         print(line)
+    return 0
+
+
+def _impairment_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The impairment a ``set`` command line asks for, as the admin API takes it."""
+    body: dict[str, Any] = {}
+    for name in ("delay_ms", "jitter_ms", "loss_pct", "duplicate_pct", "reorder_pct", "rate_kbps"):
+        value = getattr(args, name)
+        if value is not None:
+            body[name] = value
+    if args.loss_model:
+        body["loss_model"] = args.loss_model
+    if args.jitter_distribution:
+        body["jitter_distribution"] = args.jitter_distribution
+    if args.outage:
+        body["outage"] = True
+    for item in args.set:
+        key, _, raw = item.partition("=")
+        body[key] = yaml.safe_load(raw)
+    if args.profile:
+        body["profile"] = args.profile
+    return body
+
+
+def _lastmile(args: argparse.Namespace) -> int:
+    cmd = args.lastmile_command
+    if cmd == "show":
+        rows = _request(args.api, "GET", "/_emulator/lastmile")["endpoints"]
+    else:
+        path = f"/_emulator/lastmile/{args.flow_id}/{args.role}/{args.name}"
+        if cmd == "clear":
+            rows = _request(args.api, "DELETE", path)["endpoints"]
+        else:
+            imp = _impairment_args(args)
+            if args.direction == "both":
+                body: dict[str, Any] = imp or {"delay_ms": 0}
+            else:
+                body = {args.direction: imp}
+            rows = [_request(args.api, "PUT", path, body)]
+    for row in rows:
+        line = f"{row['flow']} {row['role']} {row['name']} ({row['protocol']})"
+        for d in ("to_region", "from_region"):
+            if row.get(d):
+                line += f"; {d} {_summary(row[d])}"
+        print(line)
+        if row.get("impaired_url"):
+            print(f"  impaired URL: {row['impaired_url']}")
     return 0
 
 

@@ -19,6 +19,15 @@ Shape of a live flow
   from the paired flow's RTMP-PULL / SRT-Listener output; a Flow output pushes into the paired flow's
   RTMP-PUSH / SRT-Listener input.
 
+Last-mile impairments (:mod:`emulator.lastmile`, owned as ``runtime.lastmile``) model the network
+between a client and a region, per input or output, in two directions named by the media path:
+``to_region`` and ``from_region``. A listening endpoint (RTMP-PUSH input, RTMP-PULL output, SRT-Listener)
+gets, while its flow is online, a link on the region's host in front of its real listener: clients of
+that *impaired URL* are impaired, the normal URL is not (and Cidrs see the link's loopback address, not
+the far client). A dialing endpoint (RTMP-PULL / SRT-Caller input, RTMP-PUSH / SRT-Caller output) has its
+client connect through a link on 127.0.0.1 toward the remote. The runtime calls
+:meth:`~emulator.lastmile.LastMile.flow_started` / ``flow_stopped`` and ``dial`` where clients are built.
+
 Backbone legs identify themselves with a per-emulator secret (RTMP app ``_backbone-<token>``, SRT stream
 id resource ``_backbone-<token>``): they are exempt from Cidrs and PlayerLimit, which the real service
 applies to clients, not to its own inter-flow traffic.
@@ -65,6 +74,7 @@ from .flows import (
     InputStatus,
     OutputProtocol,
 )
+from .lastmile import LastMile
 from .regions import Region, RegionCatalogue
 
 logger = logging.getLogger(__name__)
@@ -380,6 +390,7 @@ class Runtime:
         self._manager: FlowManager | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.lastmile = LastMile(self)
 
     # -- wiring -----------------------------------------------------------------------------------
     @property
@@ -416,6 +427,7 @@ class Runtime:
             task.cancel()
         for flow_id in list(self.live):
             await self._stop(flow_id)
+        await self.lastmile.close()
         for server in self.rtmp_servers.values():
             await server.close()
         self.rtmp_servers.clear()
@@ -464,6 +476,7 @@ class Runtime:
                 await self._start_input(live, cfg)
             for out in flow.outputs.values():
                 await self._start_output(live, out)
+            await self.lastmile.flow_started(live)
         except Exception as exc:
             await self._stop(flow.id)
             if isinstance(exc, FlowStartError):
@@ -612,17 +625,40 @@ class Runtime:
         proto = cfg.protocol
         if proto is InputProtocol.RTMP_PUSH:
             return  # the region's RTMP server routes publishers here
-        if proto is InputProtocol.RTMP_PULL:
-            li.client = RtmpPuller(cfg.from_url, hub)
-        elif proto is InputProtocol.SRT_LISTENER:
+        if proto is InputProtocol.SRT_LISTENER:
             li.listener = await self._srt_listener(live, cfg, "publish")
             return
-        elif proto is InputProtocol.SRT_CALLER:
-            li.client = self._srt_caller(cfg.from_url, cfg, hub, "receive", f"{flow.name}/{cfg.name}")
-        elif proto is InputProtocol.FLOW:
+        if proto is InputProtocol.FLOW:
             await self._start_flow_input(live, li)
+        else:
+            li.client = await self._make_input_client(live, li)
         assert li.client is not None
         await li.client.start()
+
+    async def _make_input_client(self, live: _LiveFlow, li: _LiveInput) -> Client:
+        """The client of an RTMP-PULL / SRT-Caller input (through its last-mile link, if any)."""
+        cfg = li.config
+        url = await self.lastmile.dial(live.flow, cfg, cfg.from_url)
+        if cfg.protocol is InputProtocol.RTMP_PULL:
+            return RtmpPuller(url, li.hub)
+        return self._srt_caller(url, cfg, li.hub, "receive", f"{live.flow.name}/{cfg.name}")
+
+    async def restart_dialing_client(self, live: _LiveFlow, endpoint: FlowInput | FlowOutput) -> None:
+        """Restart the client of an RTMP-PULL / SRT-Caller input or RTMP-PUSH / SRT-Caller output, so it
+        connects where the last mile now says."""
+        if isinstance(endpoint, FlowOutput):
+            lo = live.outputs.get(endpoint.name)
+            if lo is not None:
+                await self._restart_output_client(live, lo, endpoint.forbid)
+            return
+        li = live.input_for(endpoint)
+        if li is None or li.client is None:
+            return
+        old, li.client = li.client, None
+        await old.close()
+        if self.live.get(live.flow.id) is live:
+            li.client = await self._make_input_client(live, li)
+            await li.client.start()
 
     async def _start_flow_input(self, live: _LiveFlow, li: _LiveInput) -> None:
         """A Flow input pulls from the paired flow's RTMP-PULL / SRT-Listener output over the backbone."""
@@ -660,9 +696,10 @@ class Runtime:
         cfg = lo.config
         flow = live.flow
         if cfg.protocol is OutputProtocol.RTMP_PUSH:
-            return RtmpPusher(cfg.to_url, live.hub)
+            return RtmpPusher(await self.lastmile.dial(flow, cfg, cfg.to_url), live.hub)
         if cfg.protocol is OutputProtocol.SRT_CALLER:
-            return self._srt_caller(cfg.to_url, cfg, live.hub, "publish", f"{flow.name}/{cfg.name}")
+            url = await self.lastmile.dial(flow, cfg, cfg.to_url)
+            return self._srt_caller(url, cfg, live.hub, "publish", f"{flow.name}/{cfg.name}")
         # Flow output: push into the paired flow's RTMP-PUSH / SRT-Listener input over the backbone.
         pair = self.manager.get_flow(cfg.pair_flow_id)
         inp = pair.input_named(cfg.pair_input_name)
@@ -727,6 +764,7 @@ class Runtime:
                 await li.listener.close()
             li.hub.close()
         live.hub.close()
+        await self.lastmile.flow_stopped(flow_id)
         # RTMP sessions of this flow on its region's server (publishers and players).
         keys = {i.stream_key for i in flow.inputs if i.stream_key}
         keys |= {o.stream_key for o in flow.outputs.values() if o.stream_key}
@@ -792,7 +830,7 @@ class Runtime:
             }
             for src, dst, link in self.backbone.links()
         ]
-        return {"regions": regions, "live_flows": flows, "links": links}
+        return {"regions": regions, "live_flows": flows, "links": links, "last_mile": self.lastmile.view()}
 
 
 def _tcp_stats(link: TcpLink) -> dict[str, Any]:

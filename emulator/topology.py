@@ -40,7 +40,10 @@ Shape (every key optional; see ``fixtures/topologies/`` for complete examples)::
 Input keys: name, protocol, from_url, max_bitrate, cidrs, pair_flow (a flow name of this file, or
 ``region/name``), pair_output, srt_latency, srt_passphrase, srt_pbkeylen, with_internal_vip. Output keys:
 name, protocol, to_url, pair_flow, pair_input, player_limit, cidrs, srt_latency, srt_passphrase,
-srt_pbkeylen, forbid. Flows are created in file order; a flow may pair with one declared earlier or later.
+srt_pbkeylen, forbid. Inputs and outputs other than Flow ones also take ``last_mile``: the endpoint's
+last-mile impairment (:mod:`emulator.lastmile`), ``{to_region: {...}, from_region: {...}}`` or one
+impairment (``{profile: lossy-4g}``, ``{delay_ms: 150}``) for both directions. Flows are created in file
+order; a flow may pair with one declared earlier or later.
 Errors raise :class:`~emulator.errors.ConfigError` naming the flow and key.
 """
 
@@ -66,11 +69,11 @@ _TOP_KEYS = _CATALOGUE_KEYS | {"api", "access_keys", "seed", "links", "flows"}
 _FLOW_KEYS = {"name", "region", "status", "failover", "input", "backup_input", "outputs"}
 _INPUT_KEYS = {
     "name", "protocol", "from_url", "max_bitrate", "cidrs", "pair_flow", "pair_output", "srt_latency",
-    "srt_passphrase", "srt_pbkeylen", "with_internal_vip",
+    "srt_passphrase", "srt_pbkeylen", "with_internal_vip", "last_mile",
 }  # fmt: skip
 _OUTPUT_KEYS = {
     "name", "protocol", "to_url", "pair_flow", "pair_input", "player_limit", "cidrs", "srt_latency",
-    "srt_passphrase", "srt_pbkeylen", "forbid",
+    "srt_passphrase", "srt_pbkeylen", "forbid", "last_mile",
 }  # fmt: skip
 _LINK_KEYS = {"from", "to", "both_ways", "profile", "timeline"}
 
@@ -153,6 +156,8 @@ def _link(entry: Any, regions: RegionCatalogue, index: int) -> LinkSpec:
         impairment = Impairment.from_dict(fields)
         impairment.validate()
         timeline = Timeline.from_dict(entry["timeline"]) if entry.get("timeline") else None
+        if timeline is not None:
+            timeline.schedule(impairment)  # a step may be invalid only over this link's impairment
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     return LinkSpec(

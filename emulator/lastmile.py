@@ -1,0 +1,336 @@
+"""Last-mile impairments: the network between a client (OBS, a viewer, a remote server) and a region.
+
+A last-mile impairment is set per endpoint, ``(flow id, "input" | "output", name)``, with two directions
+named by the media path: ``to_region`` (bytes from the client or remote toward the emulator's region) and
+``from_region`` (bytes from the region toward the client or remote). Either may be given; a single
+impairment may apply to both. A direction not given is left unimpaired.
+
+* **Listening endpoints** (RTMP-PUSH input, RTMP-PULL output, SRT-Listener input and output): while the
+  flow is online, a link (:class:`~mediaplane.netem.link.TcpLink` for RTMP,
+  :class:`~mediaplane.netem.link.UdpLink` for SRT) listens on the region's own host, port 0, in front of
+  the endpoint's real listener (the region's RTMP server, or the endpoint's SRT port). Clients that
+  connect to the *impaired URL* (the endpoint's URL with the link's port) get the impairment; the
+  normal URL stays unimpaired. The impaired URL changes each time the flow goes online. The RTMP
+  server and SRT listener see such a client as the link's upstream address (a loopback address), so
+  the endpoint's Cidrs apply to the link, not to the far client.
+* **Dialing endpoints** (RTMP-PULL / SRT-Caller inputs, RTMP-PUSH / SRT-Caller outputs): the runtime
+  starts a link on ``127.0.0.1:0`` toward the remote host and port and points its client at the link
+  (same path and query).
+* Setting or clearing while the flow is online applies at once: a live link changes its impairment; a
+  dialing endpoint without a link yet restarts its client through a new one (and back to the remote
+  directly on clear, before its link closes). Offline closes the links; a spec is kept with its
+  endpoint until cleared, and forgotten with its flow (reset, delete).
+
+Flow endpoints cross the backbone, whose impairment is set per region pair (:mod:`emulator.links_api`):
+they take no last-mile impairment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mediaplane.netem import Impairment, profile
+from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
+
+from .errors import InvalidValue, NotFound
+from .flows import Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
+
+if TYPE_CHECKING:
+    from .runtime import Runtime, _LiveFlow
+
+__all__ = ["DIRECTIONS", "ROLES", "LastMile", "LastMileSpec", "impairment_from_body"]
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("input", "output")
+DIRECTIONS = ("to_region", "from_region")
+
+Link = TcpLink | UdpLink
+Key = tuple[str, str, str]
+"""(flow id, role, endpoint name)."""
+
+_LISTENING = {
+    InputProtocol.RTMP_PUSH,
+    InputProtocol.SRT_LISTENER,
+    OutputProtocol.RTMP_PULL,
+    OutputProtocol.SRT_LISTENER,
+}
+_DIALING = {
+    InputProtocol.RTMP_PULL,
+    InputProtocol.SRT_CALLER,
+    OutputProtocol.RTMP_PUSH,
+    OutputProtocol.SRT_CALLER,
+}
+
+
+def impairment_from_body(body: Any) -> Impairment:
+    """An impairment from its JSON form: fields, optionally ``"profile": name`` (fields given override
+    the profile). Raises ValueError naming the bad field."""
+    if isinstance(body, str):
+        body = {"profile": body}
+    if not isinstance(body, dict):
+        raise ValueError("an impairment is a JSON object (fields, optionally 'profile')")
+    fields = {k: v for k, v in body.items() if k != "profile"}
+    if "profile" in body:
+        base = profile(str(body["profile"])).to_dict()
+        base.update(fields)
+        fields = base
+    imp = Impairment.from_dict(fields)
+    imp.validate()
+    return imp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastMileSpec:
+    """The last-mile impairment of one endpoint, per direction (None: that direction unimpaired)."""
+
+    to_region: Impairment | None = None
+    from_region: Impairment | None = None
+
+    @classmethod
+    def from_body(cls, body: Any) -> LastMileSpec:
+        """``{"to_region": {...}, "from_region": {...}}`` (either may be absent), or one impairment (or a
+        profile name) for both. Raises ValueError naming the bad part."""
+        if isinstance(body, dict) and set(body) & set(DIRECTIONS):
+            extra = set(body) - set(DIRECTIONS)
+            if extra:
+                raise ValueError(
+                    f"give to_region / from_region, or one impairment for both, not both forms "
+                    f"(unexpected: {', '.join(sorted(map(str, extra)))})"
+                )
+            parts = {}
+            for d in DIRECTIONS:
+                if body.get(d) is not None:
+                    try:
+                        parts[d] = impairment_from_body(body[d])
+                    except ValueError as exc:
+                        raise ValueError(f"{d}: {exc}") from exc
+            return cls(**parts)
+        if isinstance(body, dict) and not body:
+            raise ValueError("the body names no impairment")
+        imp = impairment_from_body(body)
+        return cls(to_region=imp, from_region=imp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            d: (imp.to_dict() if imp is not None else None)
+            for d, imp in (("to_region", self.to_region), ("from_region", self.from_region))
+        }
+
+    def get(self, direction: str) -> Impairment:
+        imp = self.to_region if direction == "to_region" else self.from_region
+        return imp or Impairment()
+
+
+def _replace_address(url: str, host: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{port}"))
+
+
+def _remote(url: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (1935 if parts.scheme.startswith("rtmp") else None)
+    if parts.hostname is None or port is None:
+        raise ValueError(f"{url!r} names no host and port")
+    return parts.hostname, port
+
+
+class LastMile:
+    """Every endpoint's last-mile impairment and live links (see the module docstring); the runtime owns
+    one (``runtime.lastmile``) and calls :meth:`flow_started`, :meth:`flow_stopped` and :meth:`dial`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._specs: dict[Key, LastMileSpec] = {}
+        self._links: dict[Key, Link] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
+
+    # -- control ----------------------------------------------------------------------------------
+    def endpoint(self, flow_id: str, role: str, name: str) -> tuple[Flow, FlowInput | FlowOutput]:
+        """The flow and endpoint a key names. Raises NotFound, InvalidValue (a Flow endpoint)."""
+        if role not in ROLES:
+            raise InvalidValue("Role", f"{role!r}: input or output")
+        flow = self.runtime.manager.get_flow(flow_id)
+        ep: FlowInput | FlowOutput | None
+        ep = flow.input_named(name) if role == "input" else flow.outputs.get(name)
+        if ep is None:
+            raise NotFound(
+                "InputName" if role == "input" else "OutputName", f"flow {flow.name} has no {role} {name!r}"
+            )
+        if ep.protocol not in _LISTENING and ep.protocol not in _DIALING:
+            raise InvalidValue(
+                "Protocol",
+                f"{role} {name} is a Flow {role}: it crosses the backbone (impair the region pair instead)",
+            )
+        return flow, ep
+
+    def configure(self, flow_id: str, role: str, name: str, spec: LastMileSpec) -> None:
+        """Record ``spec`` for the endpoint (applied when the flow goes online); no live change."""
+        self.endpoint(flow_id, role, name)
+        self._specs[(flow_id, role, name)] = spec
+
+    async def set(self, flow_id: str, role: str, name: str, spec: LastMileSpec) -> dict[str, Any]:
+        """Impair the endpoint from now on; returns its view (with the impaired URL of a listening
+        endpoint of an online flow). Raises NotFound, InvalidValue."""
+        self.configure(flow_id, role, name, spec)
+        await self._apply((flow_id, role, name))
+        return self.row((flow_id, role, name))
+
+    async def clear(self, flow_id: str, role: str, name: str) -> None:
+        """Back to no last-mile impairment; the endpoint's link closes (a dialing client first moves
+        to the remote directly). Raises NotFound, InvalidValue."""
+        self.endpoint(flow_id, role, name)
+        key = (flow_id, role, name)
+        if self._specs.pop(key, None) is None:
+            return
+        await self._apply(key)
+
+    def impaired_url(self, flow_id: str, role: str, name: str) -> str | None:
+        """The URL with the last-mile impairment of a listening endpoint (None while offline or unset)."""
+        key = (flow_id, role, name)
+        link = self._links.get(key)
+        try:
+            _flow, ep = self.endpoint(*key)
+        except (NotFound, InvalidValue):
+            return None
+        if link is None or ep.protocol not in _LISTENING:
+            return None
+        return _replace_address(ep.url, link.address[0], link.port)
+
+    def link(self, flow_id: str, role: str, name: str) -> Link | None:
+        return self._links.get((flow_id, role, name))
+
+    def forget_missing(self) -> None:
+        """Drop the specs of flows and endpoints that no longer exist (after reset or delete)."""
+        for key in list(self._specs):
+            try:
+                self.endpoint(*key)
+            except (NotFound, InvalidValue):
+                self._specs.pop(key, None)
+
+    def row(self, key: Key) -> dict[str, Any]:
+        flow, ep = self.endpoint(*key)
+        spec = self._specs.get(key)
+        link = self._links.get(key)
+        return {
+            "flow_id": key[0],
+            "flow": f"{flow.region.id}/{flow.name}",
+            "role": key[1],
+            "name": key[2],
+            "protocol": ep.protocol.value,
+            "listening": ep.protocol in _LISTENING,
+            **(spec.to_dict() if spec else {"to_region": None, "from_region": None}),
+            "impaired_url": self.impaired_url(*key),
+            "link": None
+            if link is None
+            else {"name": link.name, "address": f"{link.address[0]}:{link.port}", "stats": link.stats()},
+        }
+
+    def view(self) -> dict[str, Any]:
+        """Every endpoint with a last-mile impairment (``GET /_emulator/lastmile``)."""
+        self.forget_missing()
+        return {"endpoints": [self.row(key) for key in self._specs]}
+
+    # -- runtime hooks ----------------------------------------------------------------------------
+    async def flow_started(self, live: _LiveFlow) -> None:
+        """Open the links of the flow's listening endpoints that have a spec."""
+        for key in [k for k in self._specs if k[0] == live.flow.id]:
+            try:
+                _flow, ep = self.endpoint(*key)
+            except (NotFound, InvalidValue):
+                self._specs.pop(key, None)  # the endpoint went away (or changed protocol)
+                continue
+            if ep.protocol in _LISTENING and key not in self._links:
+                await self._open_listening(key, live, ep)
+
+    async def flow_stopped(self, flow_id: str) -> None:
+        """Close every last-mile link of the flow (its clients are closed already)."""
+        for key in [k for k in self._links if k[0] == flow_id]:
+            await self._close(key)
+
+    async def close(self) -> None:
+        for key in list(self._links):
+            await self._close(key)
+
+    async def dial(self, flow: Flow, endpoint: FlowInput | FlowOutput, url: str) -> str:
+        """Where a dialing endpoint's client should connect: ``url`` itself, or, with a last-mile spec,
+        the same URL at a link toward the remote (started here if need be)."""
+        role = "input" if isinstance(endpoint, FlowInput) else "output"
+        key = (flow.id, role, endpoint.name)
+        spec = self._specs.get(key)
+        if spec is None:
+            return url
+        link = self._links.get(key)
+        if link is None:
+            host, port = _remote(url)
+            srt = endpoint.protocol in (InputProtocol.SRT_CALLER, OutputProtocol.SRT_CALLER)
+            kind = "udp" if srt else "tcp"
+            # forward = region -> remote = from_region.
+            link = await self._open(key, kind, ("127.0.0.1", 0), (host, port), spec.get("from_region"),
+                                    spec.get("to_region"))  # fmt: skip
+        return _replace_address(url, link.address[0], link.port)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _name(self, key: Key) -> str:
+        flow, _ep = self.endpoint(*key)
+        return f"last-mile {flow.region.id}/{flow.name} {key[1]} {key[2]}"
+
+    async def _open(
+        self, key: Key, kind: str, listen: tuple[str, int], target: tuple[str, int],
+        forward: Impairment, reverse: Impairment,
+    ) -> Link:  # fmt: skip
+        cls = TcpLink if kind == "tcp" else UdpLink
+        name = self._name(key)
+        link: Link = cls(target=target, listen=listen, impairment=forward, reverse_impairment=reverse,
+                         seed=self.runtime.backbone.link_seed(name), name=name)  # fmt: skip
+        await link.start()
+        self._links[key] = link
+        logger.info("%s on %s:%d -> %s:%d", link.name, *link.address, *target)
+        return link
+
+    async def _open_listening(self, key: Key, live: _LiveFlow, ep: FlowInput | FlowOutput) -> Link:
+        spec = self._specs[key]
+        region = live.flow.region
+        if ep.protocol in (InputProtocol.RTMP_PUSH, OutputProtocol.RTMP_PULL):
+            kind, target = "tcp", self.runtime.rtmp_address(region)
+        else:
+            assert ep.srt_port is not None
+            kind, target = "udp", (region.host, ep.srt_port)
+        # forward = client -> region = to_region.
+        return await self._open(key, kind, (region.host, 0), target, spec.get("to_region"),
+                                spec.get("from_region"))  # fmt: skip
+
+    async def _close(self, key: Key) -> None:
+        link = self._links.pop(key, None)
+        if link is not None:
+            await link.close()
+
+    async def _apply(self, key: Key) -> None:
+        """Bring the live state of ``key`` in line with its spec (none: no link)."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            live = self.runtime.live.get(key[0])
+            if live is None:
+                return
+            _flow, ep = self.endpoint(*key)
+            spec = self._specs.get(key)
+            link = self._links.get(key)
+            listening = ep.protocol in _LISTENING
+            if spec is not None and link is not None:
+                fwd, rev = ("to_region", "from_region") if listening else ("from_region", "to_region")
+                link.set_impairment(FORWARD, spec.get(fwd))
+                link.set_impairment(REVERSE, spec.get(rev))
+            elif spec is not None and listening:
+                await self._open_listening(key, live, ep)
+            elif spec is not None or link is not None:
+                # A dialing endpoint moves through a new link, or back to the remote directly.
+                await self.runtime.restart_dialing_client(live, ep)
+                if spec is None:
+                    await self._close(key)
+            # A listening endpoint cleared: close its link (its clients go with it).
+            if spec is None and listening:
+                await self._close(key)

@@ -1,0 +1,73 @@
+"""Admin routes for last-mile impairments (see :mod:`emulator.lastmile`).
+
+* ``GET /_emulator/lastmile``: every endpoint with a last-mile impairment: ``flow_id``, ``flow``
+  (``region/name``), ``role``, ``name``, ``protocol``, ``listening``, ``to_region`` and ``from_region``
+  (the impairment, or null), ``impaired_url`` (a listening endpoint of an online flow, else null) and
+  ``link`` (its name, address and counters while live, else null).
+* ``PUT /_emulator/lastmile/{flow_id}/{input|output}/{name}``: body
+  ``{"to_region": {...}, "from_region": {...}}`` (either may be absent; each an impairment, optionally
+  with ``"profile": name``), or one impairment (or ``{"profile": name}``) for both directions. Applies at
+  once; answers the endpoint's row (with its ``impaired_url``).
+* ``DELETE /_emulator/lastmile/{flow_id}/{input|output}/{name}``: no last-mile impairment any more; its
+  link closes. Answers the view.
+
+Bad input answers 400 with ``{"error": "..."}``; an unknown flow or endpoint 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .errors import InvalidValue, NotFound
+from .lastmile import LastMile, LastMileSpec
+
+__all__ = ["LASTMILE_KEY", "add_lastmile_routes"]
+
+LASTMILE_KEY = web.AppKey("mcemu.lastmile", LastMile)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _key(request: web.Request) -> tuple[str, str, str]:
+    m = request.match_info
+    return m["flow_id"], m["role"], m["name"]
+
+
+def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
+    """Add the ``/_emulator/lastmile`` routes for ``lastmile`` to ``app``."""
+    app[LASTMILE_KEY] = lastmile
+    path = "/_emulator/lastmile/{flow_id}/{role}/{name}"
+
+    async def show(request: web.Request) -> web.Response:
+        return web.json_response(lastmile.view())
+
+    async def put(request: web.Request) -> web.Response:
+        try:
+            try:
+                body: Any = await request.json()
+            except ValueError as exc:
+                raise ValueError(f"the body must be JSON: {exc}") from exc
+            spec = LastMileSpec.from_body(body)
+            row = await lastmile.set(*_key(request), spec)
+        except NotFound as exc:
+            return _error(404, str(exc))
+        except (InvalidValue, ValueError) as exc:
+            return _error(400, str(exc))
+        return web.json_response(row)
+
+    async def delete(request: web.Request) -> web.Response:
+        try:
+            await lastmile.clear(*_key(request))
+        except NotFound as exc:
+            return _error(404, str(exc))
+        except InvalidValue as exc:
+            return _error(400, str(exc))
+        return web.json_response(lastmile.view())
+
+    app.router.add_get("/_emulator/lastmile", show)
+    app.router.add_put(path, put)
+    app.router.add_delete(path, delete)

@@ -17,13 +17,16 @@ from .circular import SEQ_MASK, seq_add, seq_diff
 class SendEntry:
     """One sent packet, kept for retransmission."""
 
-    __slots__ = ("origin", "payload", "retransmits", "timestamp", "word1")
+    __slots__ = ("last_sent", "origin", "payload", "retransmits", "timestamp", "word1")
 
     def __init__(self, word1: int, timestamp: int, payload: bytes, origin: float) -> None:
         self.word1 = word1
         self.timestamp = timestamp
         self.payload = payload
         self.origin = origin
+        """When the packet was first handed over (seconds)."""
+        self.last_sent = origin
+        """When it last went on the wire (first send or retransmission)."""
         self.retransmits = 0
 
 

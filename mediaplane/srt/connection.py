@@ -92,6 +92,9 @@ MAX_NAK_WORDS = 300
 ACK_HISTORY = 1024
 RATE_WINDOW_S = 1.0
 TSBPD_BASE_TOLERANCE_S = 1.0
+REXMIT_TIMEOUT_MIN_S = 0.05
+"""Unacknowledged packets are resent no sooner than this (see _retransmit_unacknowledged)."""
+REXMIT_TAIL_MAX_PACKETS = 64
 _U32 = struct.Struct(">I")
 _DATA_HEADER = struct.Struct(">IIII")
 _SOLO_IN_ORDER = (PacketPosition.SOLO << 30) | IN_ORDER_FLAG
@@ -246,6 +249,7 @@ class SrtConnection:
         self._rtt_us = float(INITIAL_RTT_US)
         self._rtt_var_us = float(INITIAL_RTT_VAR_US)
         self._rtt_measured = False
+        self._last_data_send = now
         self._send_drop_after_s = 0.0
         self._next_send_drop_check: float | None = None
         self._released: list[tuple[int, int, bytes]] = []
@@ -717,6 +721,7 @@ class SrtConnection:
                         missing.append((seq, seq))
                 else:
                     e.retransmits += 1
+                    e.last_sent = now
                     self._out.append(
                         _DATA_HEADER.pack(seq, e.word1 | RETRANSMITTED_FLAG, e.timestamp, dst) + e.payload
                     )
@@ -798,6 +803,7 @@ class SrtConnection:
         st.byte_sent_unique_total += n
         self._rate_sent_bytes += n
         self._last_send = now
+        self._last_data_send = now
 
     def _announce_keys(self, now: float) -> None:
         assert self._snd_keys is not None
@@ -884,7 +890,15 @@ class SrtConnection:
         r = self._rcvbuf.next_release_time()
         if r is not None and r < t:
             t = r
+        oldest = self._sndbuf.entries.get(self._sndbuf.first_seq)
+        if oldest is not None:
+            r = oldest.last_sent + self._rexmit_timeout()
+            if r < t:
+                t = r
         return t
+
+    def _rexmit_timeout(self) -> float:
+        return max(REXMIT_TIMEOUT_MIN_S, (2 * self._rtt_us + 4 * self._rtt_var_us) / 1e6 + ACK_INTERVAL_S)
 
     def handle_timer(self, now: float) -> None:
         """Run whatever is due at ``now``: handshake retries and timeout, ACK, periodic NAK, TSBPD
@@ -899,7 +913,7 @@ class SrtConnection:
             if self._hs_next_retry is not None and now >= self._hs_next_retry and self._hs_packet is not None:
                 self._send_handshake(self._hs_packet, now)
             return
-        if now - self._last_recv >= self.config.peer_idle_timeout_ms / 1000:
+        if now >= self._last_recv + self.config.peer_idle_timeout_ms / 1000:
             self._close("peer idle timeout", now)
             return
         self._deliver(now)
@@ -930,12 +944,51 @@ class SrtConnection:
                 self.stats.byte_snd_drop_total += size
                 self._log.debug("sender dropped %d packets older than %.3f s", n, self._send_drop_after_s)
             self._next_send_drop_check = now + 0.1
+        oldest = self._sndbuf.entries.get(self._sndbuf.first_seq)
+        if oldest is not None and now >= oldest.last_sent + self._rexmit_timeout():
+            self._retransmit_unacknowledged(now)
         if self._km_next_retry is not None and now >= self._km_next_retry and self._km_pending is not None:
             self._send_km(now)
-        if now - self._last_send >= KEEPALIVE_INTERVAL_S:
+        if now >= self._last_send + KEEPALIVE_INTERVAL_S:
             self._emit(
                 Keepalive(timestamp=self._timestamp(now), dest_socket_id=self.peer_socket_id).encode(), now
             )
+
+    def _retransmit_unacknowledged(self, now: float) -> None:
+        """ACK-timeout retransmission (libsrt's LATEREXMIT idea). ACKs come every 10 ms and stop at
+        the receiver's first gap, so a packet still unacknowledged a timeout after it last went out is
+        missing there and its NAK was lost (a libsrt receiver repeats NAKs only after RTT + 4 RTTVar,
+        too late early in a connection). When the sender is busy only that first packet is resent
+        (what follows it was most likely received); when it went quiet, the whole unacknowledged tail
+        is, since no later packet will ever reveal those gaps."""
+        sndbuf = self._sndbuf
+        timeout = self._rexmit_timeout()
+        idle = now >= self._last_data_send + timeout
+        limit = REXMIT_TAIL_MAX_PACKETS if idle else 1
+        dst = self.peer_socket_id
+        st = self.stats
+        seq = sndbuf.first_seq
+        sent = 0
+        while seq != sndbuf.next_seq and sent < limit:
+            e = sndbuf.entries.get(seq)
+            if e is not None and now >= e.last_sent + timeout:
+                e.retransmits += 1
+                e.last_sent = now
+                self._out.append(
+                    _DATA_HEADER.pack(seq, e.word1 | RETRANSMITTED_FLAG, e.timestamp, dst) + e.payload
+                )
+                n = len(e.payload)
+                st.pkt_retrans_total += 1
+                st.pkt_sent_total += 1
+                st.byte_retrans_total += n
+                st.byte_sent_total += n
+                sent += 1
+            seq = (seq + 1) & SEQ_MASK
+        if sent:
+            self._last_send = now
+        elif sndbuf.first_seq in sndbuf.entries:
+            # Nothing was old enough (the first entry is fresh after all): push its deadline.
+            sndbuf.entries[sndbuf.first_seq].last_sent = now
 
     def _deliver(self, now: float) -> None:
         out = self._released

@@ -3,7 +3,9 @@
 Thin by design (STYLE.md): datagrams go into the sans-IO :class:`SrtConnection`, its datagrams go out,
 its events feed or drain a :class:`~mediaplane.relay.hub.Hub`, and one ``loop.call_at`` per connection
 runs its timer. Payloads are MPEG-TS units of up to 1316 bytes, carried as
-``HubUnit(kind=UnitKind.FRAME, payload=bytes)``.
+``HubUnit(kind=UnitKind.FRAME, payload=bytes)``, or ``UnitKind.KEYFRAME`` when the unit starts a video
+random access point (:func:`.mpegts.ts_unit_kind`), so a subscriber that lagged or was forbidden
+resumes on a decodable picture.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription, UnitKind
+from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
 from .config import SrtConfig
 from .connection import SrtAcceptor, SrtConnection, SrtStats
 from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
 from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
+from .mpegts import ts_unit_kind
 from .packet import HEADER_SIZE
 from .streamid import StreamMode, parse_stream_id
 
@@ -210,7 +213,7 @@ class SrtSession:
                 p = ev.payload
                 hub.feed(
                     HubUnit(
-                        kind=UnitKind.FRAME,
+                        kind=ts_unit_kind(p),
                         timestamp_ms=int(self.listener.loop_time() * 1000),
                         size=len(p),
                         payload=p,
@@ -662,7 +665,7 @@ class SrtCaller:
             hub = self.hub
             if not hub.closed and hub.publisher is self:
                 ms = int(asyncio.get_running_loop().time() * 1000)
-                hub.feed(HubUnit(kind=UnitKind.FRAME, timestamp_ms=ms, size=len(p), payload=p))
+                hub.feed(HubUnit(kind=ts_unit_kind(p), timestamp_ms=ms, size=len(p), payload=p))
         elif isinstance(ev, ConnectionEstablished):
             if self._established is not None and not self._established.done():
                 self._established.set_result(None)

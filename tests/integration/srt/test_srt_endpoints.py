@@ -152,3 +152,42 @@ async def test_reconnecting_caller_waits_for_a_late_listener(unused_udp_port: in
         ) as listener:
             await caller.wait_connected(5)
             assert len(listener.connections) == 1 and listener.connections[0].path.key == "late"
+
+
+async def test_forbidden_player_resumes_on_a_keyframe(srt_clip: tuple[object, bytes]) -> None:
+    from srt_media import feed_paced
+
+    from mediaplane.srt.mpegts import ts_unit_kind
+
+    _, data = srt_clip
+    units = [data[i : i + 1316] for i in range(0, len(data), 1316)]
+    router = OpenRouter(cache_gop=False)
+    hub = router.hub(StreamPath(app="", key="cam"))
+    hub.claim("test")
+    async with SrtListener(router, port=0, direction="play") as listener:
+        player = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="cam"))
+        async with player:
+            got: list[bytes] = []
+
+            async def read() -> None:
+                async for p in player.payloads():
+                    got.append(p)
+
+            reader = asyncio.create_task(read())
+            await wait_for(lambda: len(listener.connections) == 1)
+            sub = listener.connections[0].subscription
+            assert sub is not None
+            feeding = asyncio.create_task(feed_paced(hub, data, 3.0))
+            await asyncio.sleep(0.6)
+            sub.forbidden = True
+            await asyncio.sleep(0.6)
+            sub.forbidden = False
+            await feeding
+            await asyncio.sleep(0.5)
+            reader.cancel()
+    # A prefix, a gap while forbidden, then a resumption exactly at one of the source's keyframe units.
+    assert len(got) < len(units)
+    k = next(i for i in range(len(got)) if got[i] != units[i])
+    resumed = units.index(got[k])
+    assert resumed > k and ts_unit_kind(units[resumed]) is UnitKind.KEYFRAME
+    assert got[k:] == units[resumed:]

@@ -242,7 +242,10 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
         hub = router.hub(StreamPath(app="", key="lossy"))
         received = bytearray()
         collector = asyncio.create_task(_collect(hub, received))
-        url = f"srt://127.0.0.1:{port}?mode=caller&latency=120000&streamid=%23!::r=lossy,m=publish{_crypto_query(16)}"
+        url = (
+            f"srt://127.0.0.1:{port}?mode=caller&latency=120000"
+            f"&streamid=%23!::r=lossy,m=publish{_crypto_query(16)}"
+        )
         proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
         await asyncio.wait_for(proc.communicate(), 30)
         await asyncio.sleep(0.3)
@@ -250,7 +253,14 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
         relay.close()
         assert relay.dropped > packets * 0.03
     # ffmpeg remuxes (CBR null packets go), so judge by continuity and decodable frames (75 sent).
-    _check_ts(bytes(received), tmp_path, min_frames=70)
+    # ffmpeg closes its socket the moment its input ends and answers no NAK after that (linger does
+    # not help in live mode), so a packet lost in its final milliseconds can never be repaired: the
+    # continuity check leaves out the last 300 ms (75 kB at 2 Mbit/s); everything before must be whole.
+    tail = 75_000
+    assert continuity_errors(bytes(received[:-tail])) == 0
+    path = tmp_path / "lossy_in.ts"
+    path.write_bytes(bytes(received))
+    assert decoded_frames(path) >= 70
     # Our caller -> lossy relay -> ffmpeg listener.
     out = tmp_path / "lossy_out.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000"

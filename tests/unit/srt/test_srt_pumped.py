@@ -491,3 +491,20 @@ def test_stats_rates_and_drop_bytes() -> None:
     assert rcv.stats.latency_ms == 60
     assert 2199 <= snd.stats.pkt_sent_unique_total <= 2201
     assert snd.stats.as_dict()["pkt_sent_unique_total"] == snd.stats.pkt_sent_unique_total
+
+
+def test_lost_last_packet_of_a_burst_is_resent_without_a_nak() -> None:
+    # Nothing follows the last packet, so the receiver never sees a gap and never NAKs it.
+    def drop_c2l(i: int, d: bytes) -> bool:
+        return is_data(d) and not d[4] & 0x04 and int.from_bytes(d[:4], "big") == 1000 + 99
+
+    cfg = SrtConfig(latency_ms=120)
+    sim = Sim(cfg, cfg, drop_c2l=drop_c2l, isn=1000)
+    connect(sim)
+    sent = payloads(100)
+    start = sim.now
+    sim.schedule_sends(sent, start, 0.001)
+    sim.run_until(start + 1.0)
+    assert [e.payload for _, e in received(sim.listener)] == sent
+    assert sim.listener.conn is not None and sim.listener.conn.stats.pkt_sent_nak_total == 0
+    assert sim.caller.conn is not None and sim.caller.conn.stats.pkt_retrans_total == 1

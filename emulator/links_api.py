@@ -128,7 +128,10 @@ def add_link_routes(app: web.Application, backbone: Backbone) -> None:
             body = await _body(request)
             both = bool(body.pop("both_ways", False))
             tl = Timeline.from_dict(body)
-            for src, dst in _pairs(request, backbone, both):
+            pairs = _pairs(request, backbone, both)
+            for src, dst in pairs:  # every step must hold over each direction's impairment, or none runs
+                tl.schedule(backbone.impairment(src, dst))
+            for src, dst in pairs:
                 backbone.run_timeline(src, dst, tl)
         except NotFound as exc:
             return _error(404, str(exc))

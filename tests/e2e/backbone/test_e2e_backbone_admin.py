@@ -4,6 +4,8 @@
   both ways on request; bad requests answer 400 / 404 with the reason and change nothing.
 * A flow pair inside one region gets a link whose both directions follow the region's own pair.
 * ``Backbone.clear`` (as ``DELETE``) stops a timeline still to run on that direction.
+* A timeline step that is invalid only over a direction's impairment is refused as a whole (admin API:
+  400, no direction changed; topology file: ConfigError at load).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 from backbone_kit import A_REGION, B_REGION, Sdk, admin, snapshot, wait_until
 
-from emulator.testing import EmulatorThread
+from emulator.errors import ConfigError
+from emulator.testing import EmulatorThread, test_topology
 
 CATALOGUE_MS = 80.0  # Singapore <-> Frankfurt one way
 
@@ -109,3 +113,32 @@ def test_clear_stops_a_pending_timeline() -> None:
         time.sleep(0.5)
         (row,) = admin(emu.api_url, "GET", "/_emulator/links")[1]["impairments"]
         assert row["impairment"]["delay_ms"] == 300.0 and not row["timeline"], row
+
+
+BURSTY = {"loss_model": "gilbert-elliott", "loss_pct": 2, "loss_burst_packets": 3}
+"""Loss in bursts: a step raising loss_pct to 100 is invalid over it (valid over plain loss)."""
+
+
+def test_timeline_invalid_over_one_direction_is_refused_whole() -> None:
+    with EmulatorThread({"seed": 1}) as emu:
+        api = emu.api_url
+        assert admin(api, "PUT", f"/_emulator/links/{A_REGION}/{B_REGION}", BURSTY)[0] == 200
+        assert admin(api, "PUT", f"/_emulator/links/{B_REGION}/{A_REGION}", {"loss_pct": 1})[0] == 200
+        before = admin(api, "GET", "/_emulator/links")[1]
+        steps = {"steps": [{"at_s": 0, "changes": {"loss_pct": 100}, "duration_s": 1}], "both_ways": True}
+        # B -> A first: that direction alone would accept the step.
+        status, answer = admin(api, "POST", f"/_emulator/links/{B_REGION}/{A_REGION}/timeline", steps)
+        assert status == 400 and "loss_burst_packets" in answer["error"], answer
+        assert admin(api, "GET", "/_emulator/links")[1] == before
+        assert emu.run(emu.em.backbone.timelines) == []
+
+
+def test_topology_timeline_invalid_over_its_link_is_a_config_error() -> None:
+    link = {
+        "from": A_REGION,
+        "to": B_REGION,
+        **BURSTY,
+        "timeline": [{"at_s": 1, "changes": {"loss_pct": 100}}],
+    }
+    with pytest.raises(ConfigError, match=r"links\[0\]: .*loss_burst_packets"):
+        test_topology({"links": [link]})

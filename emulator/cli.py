@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -174,8 +175,8 @@ async def _run_up(topology: Any, api_port: int | None, status_every: float) -> i
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+    if os.name == "posix":  # the loop has no signal handlers elsewhere; Ctrl-C then ends asyncio.run
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     print(f"mcemu is up in {time.monotonic() - started:.2f} s", flush=True)
     print(f"  ICE API: http://{emu.endpoint}/   (SDK: Config(endpoint='{emu.endpoint}', protocol='http'))")

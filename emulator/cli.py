@@ -249,8 +249,9 @@ def _link(args: argparse.Namespace) -> int:
     if cmd == "profiles":
         from mediaplane.netem import profile_description, profile_names
 
+        width = max(map(len, profile_names()))
         for name in profile_names():
-            print(f"{name:<16} {profile_description(name)}")
+            print(f"{name:<{width}}  {profile_description(name)}")
         return 0
     if cmd == "show":
         view = _request(args.api, "GET", "/_emulator/links")

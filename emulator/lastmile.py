@@ -37,12 +37,12 @@ from mediaplane.netem import Impairment, profile
 from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
 
 from .errors import InvalidValue, NotFound
-from .flows import Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
+from .flows import Family, Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
 
 if TYPE_CHECKING:
     from .runtime import Runtime, _LiveFlow
 
-__all__ = ["DIRECTIONS", "ROLES", "LastMile", "LastMileSpec", "impairment_from_body"]
+__all__ = ["DIRECTIONS", "ROLES", "LastMile", "LastMileSpec", "dialing", "impairment_from_body", "listening"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +53,26 @@ Link = TcpLink | UdpLink
 Key = tuple[str, str, str]
 """(flow id, role, endpoint name)."""
 
-_LISTENING = {
-    InputProtocol.RTMP_PUSH,
-    InputProtocol.SRT_LISTENER,
-    OutputProtocol.RTMP_PULL,
-    OutputProtocol.SRT_LISTENER,
-}
-_DIALING = {
-    InputProtocol.RTMP_PULL,
-    InputProtocol.SRT_CALLER,
-    OutputProtocol.RTMP_PUSH,
-    OutputProtocol.SRT_CALLER,
-}
+_LISTENING_INPUTS = (InputProtocol.RTMP_PUSH, InputProtocol.SRT_LISTENER)
+_LISTENING_OUTPUTS = (OutputProtocol.RTMP_PULL, OutputProtocol.SRT_LISTENER)
+_DIALING_INPUTS = (InputProtocol.RTMP_PULL, InputProtocol.SRT_CALLER)
+_DIALING_OUTPUTS = (OutputProtocol.RTMP_PUSH, OutputProtocol.SRT_CALLER)
+# Input and output protocols are str enums ("RTMP-PUSH" names both an input and an output): always
+# classify an endpoint with its role's tuple.
+
+
+def listening(endpoint: FlowInput | FlowOutput) -> bool:
+    """Whether the endpoint listens for clients (RTMP-PUSH input, RTMP-PULL output, SRT-Listener)."""
+    if isinstance(endpoint, FlowInput):
+        return endpoint.protocol in _LISTENING_INPUTS
+    return endpoint.protocol in _LISTENING_OUTPUTS
+
+
+def dialing(endpoint: FlowInput | FlowOutput) -> bool:
+    """Whether the endpoint's client dials out (RTMP-PULL / SRT-Caller in, RTMP-PUSH / SRT-Caller out)."""
+    if isinstance(endpoint, FlowInput):
+        return endpoint.protocol in _DIALING_INPUTS
+    return endpoint.protocol in _DIALING_OUTPUTS
 
 
 def impairment_from_body(body: Any) -> Impairment:
@@ -161,7 +169,7 @@ class LastMile:
             raise NotFound(
                 "InputName" if role == "input" else "OutputName", f"flow {flow.name} has no {role} {name!r}"
             )
-        if ep.protocol not in _LISTENING and ep.protocol not in _DIALING:
+        if not listening(ep) and not dialing(ep):
             raise InvalidValue(
                 "Protocol",
                 f"{role} {name} is a Flow {role}: it crosses the backbone (impair the region pair instead)",
@@ -197,7 +205,7 @@ class LastMile:
             _flow, ep = self.endpoint(*key)
         except (NotFound, InvalidValue):
             return None
-        if link is None or ep.protocol not in _LISTENING:
+        if link is None or not listening(ep):
             return None
         return _replace_address(ep.url, link.address[0], link.port)
 
@@ -222,7 +230,7 @@ class LastMile:
             "role": key[1],
             "name": key[2],
             "protocol": ep.protocol.value,
-            "listening": ep.protocol in _LISTENING,
+            "listening": listening(ep),
             **(spec.to_dict() if spec else {"to_region": None, "from_region": None}),
             "impaired_url": self.impaired_url(*key),
             "link": None
@@ -244,7 +252,7 @@ class LastMile:
             except (NotFound, InvalidValue):
                 self._specs.pop(key, None)  # the endpoint went away (or changed protocol)
                 continue
-            if ep.protocol in _LISTENING and key not in self._links:
+            if listening(ep) and key not in self._links:
                 await self._open_listening(key, live, ep)
 
     async def flow_stopped(self, flow_id: str) -> None:
@@ -267,8 +275,7 @@ class LastMile:
         link = self._links.get(key)
         if link is None:
             host, port = _remote(url)
-            srt = endpoint.protocol in (InputProtocol.SRT_CALLER, OutputProtocol.SRT_CALLER)
-            kind = "udp" if srt else "tcp"
+            kind = "udp" if endpoint.family is Family.SRT else "tcp"
             # forward = region -> remote = from_region.
             link = await self._open(key, kind, ("127.0.0.1", 0), (host, port), spec.get("from_region"),
                                     spec.get("to_region"))  # fmt: skip
@@ -295,7 +302,7 @@ class LastMile:
     async def _open_listening(self, key: Key, live: _LiveFlow, ep: FlowInput | FlowOutput) -> Link:
         spec = self._specs[key]
         region = live.flow.region
-        if ep.protocol in (InputProtocol.RTMP_PUSH, OutputProtocol.RTMP_PULL):
+        if ep.family is Family.RTMP:
             kind, target = "tcp", self.runtime.rtmp_address(region)
         else:
             assert ep.srt_port is not None
@@ -319,12 +326,12 @@ class LastMile:
             _flow, ep = self.endpoint(*key)
             spec = self._specs.get(key)
             link = self._links.get(key)
-            listening = ep.protocol in _LISTENING
+            is_listening = listening(ep)
             if spec is not None and link is not None:
-                fwd, rev = ("to_region", "from_region") if listening else ("from_region", "to_region")
+                fwd, rev = ("to_region", "from_region") if is_listening else ("from_region", "to_region")
                 link.set_impairment(FORWARD, spec.get(fwd))
                 link.set_impairment(REVERSE, spec.get(rev))
-            elif spec is not None and listening:
+            elif spec is not None and is_listening:
                 await self._open_listening(key, live, ep)
             elif spec is not None or link is not None:
                 # A dialing endpoint moves through a new link, or back to the remote directly.
@@ -332,5 +339,5 @@ class LastMile:
                 if spec is None:
                     await self._close(key)
             # A listening endpoint cleared: close its link (its clients go with it).
-            if spec is None and listening:
+            if spec is None and is_listening:
                 await self._close(key)

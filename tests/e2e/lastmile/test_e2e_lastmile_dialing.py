@@ -1,0 +1,106 @@
+"""Last mile on dialing endpoints: the flow's own client connects through a link toward the remote.
+
+1. RTMP-PUSH output with a ``from_region`` delay set before the flow goes online: a real ffmpeg listening
+   as the remote receives a decodable stream, and every byte it got crossed the last-mile link (its
+   forward direction, region -> remote, carried them with the delay in force).
+2. Set and cleared while online: an RTMP-PUSH output pushing into another flow's RTMP-PUSH input (an
+   RTMP server that takes reconnections) moves through a new link when the impairment is set, and
+   back to the remote directly when it is cleared (the link is gone); the far flow keeps receiving.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from lastmile_kit import (
+    A_REGION,
+    Receiver,
+    Sdk,
+    admin,
+    decode,
+    free_port,
+    lastmile_row,
+    publisher,
+    snapshot,
+    wait_until,
+)
+
+from emulator.testing import EmulatorThread
+
+SEND_S = 6.0
+
+
+def test_rtmp_push_output_from_region_delay_goes_through_the_link(ffmpeg_exe: str) -> None:
+    remote = f"rtmp://127.0.0.1:{free_port()}/live/remote"
+    rx = Receiver(ffmpeg_exe, remote, listen=True)
+    try:
+        with EmulatorThread() as emu:
+            sdk = Sdk(emu)
+            f = sdk.flow("LastMilePush", A_REGION)
+            in_url = sdk.input(f, "In", "RTMP-PUSH")
+            sdk.output(f, "Out", "RTMP-PUSH", output_to_url=remote)
+            status, row = admin(emu.api_url, "PUT", f"/_emulator/lastmile/{f}/output/Out",
+                                {"from_region": {"delay_ms": 80}})  # fmt: skip
+            assert status == 200, row
+            assert row["listening"] is False and row["impaired_url"] is None
+            sdk.status(f, "online")
+            pub = publisher(ffmpeg_exe, in_url, SEND_S)
+            try:
+                wait_until(lambda: rx.bytes_received > 50_000, 20, "the remote received media")
+                row = lastmile_row(emu.api_url, f, "output", "Out")
+            finally:
+                pub.kill()
+                pub.wait(10)
+            received = rx.stop()
+    finally:
+        if rx.proc.poll() is None:
+            rx.proc.kill()
+    assert row is not None and row["link"] is not None
+    stats = row["link"]["stats"]
+    print(f"link: {row['link']['name']} {row['link']['address']}: {stats}")
+    assert row["link"]["address"].startswith("127.0.0.1:")
+    assert stats["connections_total"] == 1
+    assert stats["forward"]["bytes_delivered"] >= 50_000
+    with tempfile.TemporaryDirectory() as tmp:
+        d = decode(received.data, tmp, "remote")
+    assert not d.error and d.frames > 0, d
+
+
+def test_dialing_output_set_and_clear_while_online(ffmpeg_exe: str) -> None:
+    with EmulatorThread() as emu:
+        sdk = Sdk(emu)
+        far = sdk.flow("Far", A_REGION)
+        far_in = sdk.input(far, "In", "RTMP-PUSH")
+        sdk.output(far, "Out", "RTMP-PULL")
+        near = sdk.flow("Near", A_REGION)
+        near_in = sdk.input(near, "In", "RTMP-PUSH")
+        sdk.output(near, "Out", "RTMP-PUSH", output_to_url=far_in)
+        sdk.status(far, "online")
+        sdk.status(near, "online")
+        pub = publisher(ffmpeg_exe, near_in, 15.0)
+        api = emu.api_url
+
+        def far_bytes() -> int:
+            return int(snapshot(emu)["live_flows"][far]["inputs"]["In"]["bytes_in"])
+
+        try:
+            wait_until(lambda: far_bytes() > 20_000, 20, "the far flow receiving directly")
+            status, row = admin(api, "PUT", f"/_emulator/lastmile/{near}/output/Out", {"delay_ms": 30})
+            assert status == 200, row
+
+            def through_link() -> bool:
+                r = lastmile_row(api, near, "output", "Out")
+                return bool(r and r["link"] and r["link"]["stats"]["forward"]["bytes_delivered"] > 20_000)
+
+            wait_until(through_link, 20, "the output client pushing through the new link")
+            row = lastmile_row(api, near, "output", "Out")
+            assert row is not None
+            assert row["to_region"]["delay_ms"] == 30 and row["from_region"]["delay_ms"] == 30
+            status, view = admin(api, "DELETE", f"/_emulator/lastmile/{near}/output/Out")
+            assert status == 200 and view["endpoints"] == [], view
+            assert emu.run(lambda: emu.em.runtime.lastmile.link(near, "output", "Out")) is None
+            after_clear = far_bytes()
+            wait_until(lambda: far_bytes() > after_clear + 20_000, 20, "the far flow receiving again")
+        finally:
+            pub.kill()
+            pub.wait(10)

@@ -1,0 +1,58 @@
+"""Last mile on an SRT-Listener output: a viewer on a lossy downlink still gets every frame.
+
+One flow: SRT-Listener input (a real ffmpeg publishes to it), SRT-Listener output with SrtLatency 120 ms
+and a ``from_region`` last-mile impairment of 5 % Bernoulli loss. Two real ffmpeg players read the
+output at once: one at the *impaired URL*, one at the normal URL. SRT retransmits what the link drops,
+so the impaired player decodes as many frames as the clean one (give or take the last in flight when
+both stop), with no decode error, while the link's counters show the drops toward the viewer.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+from lastmile_kit import A_REGION, Receiver, Sdk, admin, decode, lastmile_row, publisher, snapshot, wait_until
+
+from emulator.testing import EmulatorThread
+
+SEND_S = 7.0
+
+
+def test_srt_listener_output_from_region_loss_is_recovered(ffmpeg_exe: str) -> None:
+    with EmulatorThread() as emu:
+        sdk = Sdk(emu)
+        f = sdk.flow("LastMileSrt", A_REGION)
+        in_url = sdk.input(f, "In", "SRT-Listener", srt_latency=120)
+        out_url = sdk.output(f, "Out", "SRT-Listener", srt_latency=120)
+        sdk.status(f, "online")
+        status, row = admin(emu.api_url, "PUT", f"/_emulator/lastmile/{f}/output/Out",
+                            {"from_region": {"loss_pct": 5}})  # fmt: skip
+        assert status == 200, row
+        impaired = str(row["impaired_url"])
+        assert impaired.startswith("srt://") and impaired != out_url
+
+        pub = publisher(ffmpeg_exe, in_url, SEND_S)
+        try:
+            wait_until(lambda: snapshot(emu)["live_flows"][f]["inputs"]["In"]["bytes_in"], 20, "media in")
+            rx_lossy = Receiver(ffmpeg_exe, impaired)
+            rx_clean = Receiver(ffmpeg_exe, out_url)
+            wait_until(lambda: rx_lossy.bytes_received and rx_clean.bytes_received, 20, "both players")
+            time.sleep(SEND_S - 3.0)
+            lossy, clean = rx_lossy.stop(), rx_clean.stop()
+        finally:
+            pub.kill()
+            pub.wait(10)
+        row = lastmile_row(emu.api_url, f, "output", "Out")
+
+    assert row is not None and row["link"] is not None
+    stats = row["link"]["stats"]
+    print(f"link counters: {stats}")
+    with tempfile.TemporaryDirectory() as tmp:
+        d_lossy, d_clean = decode(lossy.data, tmp, "lossy"), decode(clean.data, tmp, "clean")
+    print(f"frames decoded: impaired {d_lossy.frames}, clean {d_clean.frames}")
+    assert stats["reverse"]["dropped"] > 0, "the link dropped nothing toward the viewer"
+    assert stats["forward"]["dropped"] == 0, "to_region was not impaired"
+    assert d_clean.frames >= 50 and not d_clean.error
+    assert not d_lossy.error and d_lossy.errors == 0, d_lossy
+    assert d_lossy.frames >= d_clean.frames - 5, (d_lossy.frames, d_clean.frames)

@@ -3,6 +3,22 @@
 The cores (:mod:`.packet`, :mod:`.handshake`, :mod:`.keymaterial`, :mod:`.buffers`,
 :mod:`.connection`) never touch sockets or clocks; :mod:`.endpoint` holds the asyncio
 :class:`SrtListener` and :class:`SrtCaller` that feed and drain the relay hubs.
+
+Typical use::
+
+    host, port, config, mode = parse_srt_url("srt://0.0.0.0:9000?mode=listener&latency=200000")
+    async with SrtListener(router, host=host, port=port, config=config, direction="publish",
+                           accept_hook=hook) as listener:
+        ...  # listener.port, listener.connections, listener.close_path(path, reason)
+
+    async with SrtCaller("10.0.0.2", 9000, config=config, hub=hub, direction="publish",
+                         reconnect=True) as caller:
+        ...  # caller.connected, caller.stats
+
+    probe = SrtCaller(host, port, config=config)  # no hub: receive into a private hub
+    async with probe:
+        async for payload in probe.payloads():
+            ...
 """
 
 from __future__ import annotations

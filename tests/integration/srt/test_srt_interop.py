@@ -327,3 +327,41 @@ async def test_key_refresh_both_ways(
     await asyncio.wait_for(proc.communicate(), 20)
     assert out.read_bytes() == data  # every byte despite 5 % loss / key switches
     _check_ts(out.read_bytes(), tmp_path, min_frames=70)
+
+
+async def test_one_listener_serves_concurrent_ffmpeg_callers(
+    ffmpeg_exe: str, srt_clip: tuple[pathlib.Path, bytes], tmp_path: pathlib.Path
+) -> None:
+    clip, _ = srt_clip
+    router = OpenRouter(cache_gop=False)
+    keys = ["cam1", "cam2", "cam3"]
+    async with SrtListener(router, port=0, config=_config(16)) as listener:
+        received = {k: bytearray() for k in keys}
+        collectors = [
+            asyncio.create_task(_collect(router.hub(StreamPath(app="", key=k)), received[k])) for k in keys
+        ]
+        procs = [
+            await _ffmpeg(
+                ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts",
+                f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r={k},m=publish{_crypto_query(16)}",
+            )
+            for k in keys
+        ]  # fmt: skip
+        await wait_until(lambda: len(listener.connections) == 3)
+        assert {s.path.key for s in listener.connections} == set(keys)
+        assert len({s.conn.socket_id for s in listener.connections}) == 3
+        for p in procs:
+            await asyncio.wait_for(p.communicate(), 30)
+        await asyncio.sleep(0.3)
+        for c in collectors:
+            c.cancel()
+    for k in keys:
+        _check_ts(bytes(received[k]), tmp_path, min_frames=70)
+
+
+async def wait_until(cond: object, timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if cond():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never met")

@@ -351,9 +351,14 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _signal(args: argparse.Namespace) -> int:
     from mediaplane.media.signal import SignalConfig, publish
+    from mediaplane.srt import SrtError
 
     config = SignalConfig(video_codec="hevc" if args.hevc else "h264")
-    report = asyncio.run(publish(args.url, config, duration_s=args.duration))
+    try:
+        report = asyncio.run(publish(args.url, config, duration_s=args.duration))
+    except (SrtError, OSError, ValueError) as exc:  # cannot connect, refused, bad URL
+        print(f"mcemu: signal to {args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     print(
         f"signal {report.url}: {report.frames_sent} video frames, {report.audio_frames_sent} audio frames "
         f"in {report.duration_s:.1f} s" + (f"; error: {report.error}" if report.error else "")

@@ -192,7 +192,7 @@ class Emulator:
             return
         try:
             self.runtime.lastmile.configure(flow_id, role, spec["name"], LastMileSpec.from_body(body))
-        except ValueError as exc:
+        except (ValueError, EmulatorError) as exc:
             raise ConfigError(f"{role} {spec['name']}: last_mile: {exc}") from exc
 
     def urls(self) -> list[tuple[str, str, str]]:

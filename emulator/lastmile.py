@@ -331,13 +331,13 @@ class LastMile:
                 fwd, rev = ("to_region", "from_region") if is_listening else ("from_region", "to_region")
                 link.set_impairment(FORWARD, spec.get(fwd))
                 link.set_impairment(REVERSE, spec.get(rev))
-            elif spec is not None and is_listening:
-                await self._open_listening(key, live, ep)
+            elif is_listening:
+                if spec is not None:
+                    await self._open_listening(key, live, ep)
+                else:
+                    await self._close(key)  # its clients go with it
             elif spec is not None or link is not None:
                 # A dialing endpoint moves through a new link, or back to the remote directly.
                 await self.runtime.restart_dialing_client(live, ep)
                 if spec is None:
                     await self._close(key)
-            # A listening endpoint cleared: close its link (its clients go with it).
-            if spec is None and is_listening:
-                await self._close(key)

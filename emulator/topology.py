@@ -200,6 +200,13 @@ def _check_keys(doc: Any, allowed: set[str], where: str) -> None:
     for key in ("name", "protocol"):
         if key not in doc:
             raise ConfigError(f"{where}: '{key}' is required")
+    if doc.get("last_mile") is not None:
+        from .lastmile import LastMileSpec
+
+        try:
+            LastMileSpec.from_body(doc["last_mile"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: last_mile: {exc}") from exc
 
 
 def load_topology(path: str | pathlib.Path) -> Topology:

@@ -7,10 +7,14 @@
   and ``mcemu link set`` changes a live link: the lag of Flow B's player behind Flow A's grows by the
   added one-way delay, measured on real media (a real ffmpeg publishes into Flow A).
 * Bad requests (unknown region, unknown field) fail with a non-zero exit and the API's reason.
+* Everything from the shell: a topology file declares an SRT relay and a lossy link (5 % loss both ways,
+  60 ms one way); ``mcemu signal`` pushes the numbered test signal into Flow A, ``mcemu probe --json``
+  reads Flow B's output: no frame lost, and the link's counters show the drops SRT repaired.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -245,3 +249,101 @@ def test_mcemu_link_commands_against_mcemu_up(ffmpeg_exe: str, tmp_path: Any) ->
         _, stderr = proc.communicate(timeout=10)
     assert rc == 0, f"mcemu up exited with {rc}: {stderr[-500:]}"
     assert "Traceback" not in stderr, stderr[-1000:]
+
+
+SRT_TOPOLOGY: dict[str, Any] = {
+    "api": {"host": "127.0.0.1", "port": 0},
+    "rtmp_port": 0,
+    "srt_port_min": 0,
+    "srt_port_max": 0,
+    "seed": 3,
+    "links": [{"from": A_REGION, "to": B_REGION, "both_ways": True, "delay_ms": 60, "loss_pct": 5}],
+    "flows": [
+        {
+            "name": "CliSrtA",
+            "region": A_REGION,
+            "status": "online",
+            "input": {"name": "CliSrtAIn", "protocol": "SRT-Listener", "srt_latency": 480},
+            "outputs": [{"name": "CliSrtAOut", "protocol": "SRT-Listener", "srt_latency": 480}],
+        },
+        {
+            "name": "CliSrtB",
+            "region": B_REGION,
+            "status": "online",
+            "input": {
+                "name": "CliSrtBIn",
+                "protocol": "Flow",
+                "pair_flow": "CliSrtA",
+                "pair_output": "CliSrtAOut",
+                "srt_latency": 480,
+            },
+            "outputs": [{"name": "CliSrtBOut", "protocol": "SRT-Listener", "srt_latency": 480}],
+        },
+    ],
+}
+
+
+def live_flow(api: str, name: str) -> dict[str, Any]:
+    status, state = admin(api, "GET", "/_emulator/state")
+    assert status == 200, state
+    flow: dict[str, Any] = next(f for f in state["live_flows"].values() if f["name"] == name)
+    return flow
+
+
+def test_signal_and_probe_from_the_shell_through_a_lossy_topology_link(tmp_path: Any) -> None:
+    topo = tmp_path / "srt.yaml"
+    topo.write_text(yaml.safe_dump(SRT_TOPOLOGY))
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    cmd = [MCEMU, "--log-level", "WARNING", "up", "--topology", str(topo), "--api-port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--status-every", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    probe = None
+    try:
+        out = Lines(proc)
+        out.until(r"mcemu is up in", 20)
+        push_url = out.until(r"push to CliSrtAIn\s+(srt://\S+)", 5).group(1)
+        play_url = out.until(r"play CliSrtBOut\s+(srt://\S+)", 5).group(1)
+        out.until(r"Ctrl-C to stop", 5)
+        wait_until(
+            lambda: live_flow(api, "CliSrtB")["inputs"]["CliSrtBIn"]["client_connected"],
+            20,
+            "Flow B's input connected across the lossy link",
+        )
+        probe_cmd = [MCEMU, "--log-level", "WARNING", "probe", f"{play_url}?latency=480000"]
+        probe = subprocess.Popen(
+            [*probe_cmd, "--duration", "7", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until(
+            lambda: live_flow(api, "CliSrtB")["outputs"]["CliSrtBOut"]["srt_callers"],
+            20,
+            "mcemu probe connected to Flow B's output",
+        )
+        sig_cmd = [MCEMU, "--log-level", "WARNING", "signal", f"{push_url}?latency=480000", "--duration", "5"]
+        sent = subprocess.run(sig_cmd, capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        probed, probe_err = probe.communicate(timeout=60)
+        assert probe.returncode == 0, probe_err[-1000:]
+        result = json.loads(probed)
+        link = live_link(api)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(15)
+    finally:
+        if probe is not None and probe.poll() is None:
+            probe.kill()
+            probe.communicate(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+        _, stderr = proc.communicate(timeout=10)
+    drops = {d: link["stats"][d]["model"]["dropped_loss"] for d in ("forward", "reverse")}
+    print(f"\n{sent.stdout.strip()}\nprobe: {result}\nlink drops: {drops}")
+    assert rc == 0, f"mcemu up exited with {rc}: {stderr[-500:]}"
+    assert result["error"] is None, result
+    assert result["frames_numbered"] >= 100 and result["first_frame"] == 0, result
+    assert result["lost"] == 0 and result["duplicated"] == 0 and result["decode_errors"] == 0, result
+    assert drops["forward"] > 0 and drops["reverse"] > 0, link["stats"]
+    assert link["reverse"]["loss_pct"] == link["forward"]["loss_pct"] == 5.0, link

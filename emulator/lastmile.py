@@ -42,7 +42,17 @@ from .flows import Family, Flow, FlowInput, FlowOutput, InputProtocol, OutputPro
 if TYPE_CHECKING:
     from .runtime import Runtime, _LiveFlow
 
-__all__ = ["DIRECTIONS", "ROLES", "LastMile", "LastMileSpec", "dialing", "impairment_from_body", "listening"]
+__all__ = [
+    "DIRECTIONS",
+    "ROLES",
+    "LastMile",
+    "LastMileSpec",
+    "dialing",
+    "impairment_from_body",
+    "listening",
+    "remote_address",
+    "replace_address",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +144,14 @@ class LastMileSpec:
         return imp or Impairment()
 
 
-def _replace_address(url: str, host: str, port: int) -> str:
+def replace_address(url: str, host: str, port: int) -> str:
+    """``url`` at ``host:port`` instead of its own address (scheme, path and query kept)."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{port}"))
 
 
-def _remote(url: str) -> tuple[str, int]:
+def remote_address(url: str) -> tuple[str, int]:
+    """The host and port an ``rtmp://`` (default port 1935) or ``srt://`` URL names. Raises ValueError."""
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (1935 if parts.scheme.startswith("rtmp") else None)
     if parts.hostname is None or port is None:
@@ -207,7 +219,7 @@ class LastMile:
             return None
         if link is None or not listening(ep):
             return None
-        return _replace_address(ep.url, link.address[0], link.port)
+        return replace_address(ep.url, link.address[0], link.port)
 
     def link(self, flow_id: str, role: str, name: str) -> Link | None:
         return self._links.get((flow_id, role, name))
@@ -274,12 +286,12 @@ class LastMile:
             return url
         link = self._links.get(key)
         if link is None:
-            host, port = _remote(url)
+            host, port = remote_address(url)
             kind = "udp" if endpoint.family is Family.SRT else "tcp"
             # forward = region -> remote = from_region.
             link = await self._open(key, kind, ("127.0.0.1", 0), (host, port), spec.get("from_region"),
                                     spec.get("to_region"))  # fmt: skip
-        return _replace_address(url, link.address[0], link.port)
+        return replace_address(url, link.address[0], link.port)
 
     # -- internals --------------------------------------------------------------------------------
     def _name(self, key: Key) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 
+import pytest
 from lastmile_kit import (
     A_REGION,
     Receiver,
@@ -101,6 +102,52 @@ def test_dialing_output_set_and_clear_while_online(ffmpeg_exe: str) -> None:
             assert emu.run(lambda: emu.em.runtime.lastmile.link(near, "output", "Out")) is None
             after_clear = far_bytes()
             wait_until(lambda: far_bytes() > after_clear + 20_000, 20, "the far flow receiving again")
+        finally:
+            pub.kill()
+            pub.wait(10)
+
+
+@pytest.mark.parametrize(("in_proto", "out_proto", "pull_proto"), [
+    ("RTMP-PUSH", "RTMP-PULL", "RTMP-PULL"),
+    ("SRT-Listener", "SRT-Listener", "SRT-Caller"),
+])  # fmt: skip
+def test_dialing_input_set_and_clear_while_online(
+    ffmpeg_exe: str, in_proto: str, out_proto: str, pull_proto: str
+) -> None:
+    """An RTMP-PULL / SRT-Caller input pulling from another flow's output (a server that takes
+    reconnections) restarts through a new link when set live, and straight back when cleared."""
+    with EmulatorThread() as emu:
+        sdk = Sdk(emu)
+        src = sdk.flow("Src", A_REGION)
+        src_in = sdk.input(src, "In", in_proto)
+        src_out = sdk.output(src, "Out", out_proto)
+        dst = sdk.flow("Dst", A_REGION)
+        sdk.input(dst, "In", pull_proto, input_from_url=src_out)
+        sdk.status(src, "online")
+        sdk.status(dst, "online")
+        pub = publisher(ffmpeg_exe, src_in, 15.0)
+        api = emu.api_url
+
+        def dst_bytes() -> int:
+            return int(snapshot(emu)["live_flows"][dst]["inputs"]["In"]["bytes_in"])
+
+        try:
+            wait_until(lambda: dst_bytes() > 20_000, 20, "the input pulling directly")
+            body = {"to_region": {"delay_ms": 40}}
+            status, row = admin(api, "PUT", f"/_emulator/lastmile/{dst}/input/In", body)
+            assert status == 200 and row["listening"] is False, row
+
+            def through_link() -> bool:
+                r = lastmile_row(api, dst, "input", "In")
+                # to_region is the remote -> region direction: the link's reverse for a dialing input.
+                return bool(r and r["link"] and r["link"]["stats"]["reverse"]["bytes_delivered"] > 20_000)
+
+            wait_until(through_link, 20, "the input pulling through the new link")
+            status, view = admin(api, "DELETE", f"/_emulator/lastmile/{dst}/input/In")
+            assert status == 200 and view["endpoints"] == [], view
+            assert emu.run(lambda: emu.em.runtime.lastmile.link(dst, "input", "In")) is None
+            after_clear = dst_bytes()
+            wait_until(lambda: dst_bytes() > after_clear + 20_000, 20, "the input pulling directly again")
         finally:
             pub.kill()
             pub.wait(10)

@@ -16,7 +16,7 @@ for _dir in ("flows", "backbone"):
         sys.path.append(str(_E2E / _dir))
 
 from backbone_kit import A_REGION, Sdk, admin, snapshot, wait_until  # noqa: E402
-from e2e_peers import Receiver, decode, free_port, publisher  # noqa: E402
+from e2e_peers import Receiver, decode, free_port, publisher, stop_all  # noqa: E402
 
 __all__ = [
     "A_REGION",
@@ -28,6 +28,7 @@ __all__ = [
     "lastmile_row",
     "publisher",
     "snapshot",
+    "stop_all",
     "wait_until",
 ]
 

@@ -196,13 +196,22 @@ class Emulator:
             raise ConfigError(f"{role} {spec['name']}: last_mile: {exc}") from exc
 
     def urls(self) -> list[tuple[str, str, str]]:
-        """(flow, role, url) for every push input and pull output: what a user connects to."""
+        """(flow, role, url) for every push input and pull output: what a user connects to (and its
+        impaired URL, role ``... (last mile)``, while it has one)."""
         rows = []
+        lastmile = self.runtime.lastmile
         for flow in self.manager.flows:
+            where = f"{flow.region.id}/{flow.name}"
             for inp in flow.inputs:
                 if inp.protocol.value in ("RTMP-PUSH", "SRT-Listener"):
-                    rows.append((f"{flow.region.id}/{flow.name}", f"push to {inp.name}", inp.url))
+                    rows.append((where, f"push to {inp.name}", inp.url))
+                    impaired = lastmile.impaired_url(flow.id, "input", inp.name)
+                    if impaired:
+                        rows.append((where, f"push to {inp.name} (last mile)", impaired))
             for out in flow.outputs.values():
                 if out.protocol.value in ("RTMP-PULL", "SRT-Listener"):
-                    rows.append((f"{flow.region.id}/{flow.name}", f"play {out.name}", out.url))
+                    rows.append((where, f"play {out.name}", out.url))
+                    impaired = lastmile.impaired_url(flow.id, "output", out.name)
+                    if impaired:
+                        rows.append((where, f"play {out.name} (last mile)", impaired))
         return rows

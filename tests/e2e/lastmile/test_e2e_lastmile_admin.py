@@ -82,6 +82,9 @@ def test_topology_and_admin_round_trip(ffmpeg_exe: str) -> None:
         assert link is not None
         assert link["forward"].delay_ms == 5 and link["reverse"].loss_pct == 2  # forward = to_region
         assert snapshot(emu)["last_mile"]["endpoints"]  # the state view carries it too
+        urls = {role: url for _flow, role, url in emu.run(emu.em.urls)}  # what mcemu up prints
+        assert urls["push to In (last mile)"] == inp["impaired_url"]
+        assert urls["play Srt (last mile)"] == out["impaired_url"]
 
         # Real traffic through the input's impaired URL (lossy-4g is TCP-safe: loss shows as stalls).
         pub = publisher(ffmpeg_exe, inp["impaired_url"], 4.0)

@@ -669,7 +669,11 @@ class SrtConnection:
         released = self._sndbuf.acknowledge(ack.last_ack_seq)
         if released < 0:
             self._log.debug("ignoring ACK %d outside the send window", ack.last_ack_seq)
-        if ack.kind is not AckKind.LIGHT and ack.rtt_us:
+        if ack.kind is not AckKind.LIGHT and ack.rtt_us and not self._rtt_measured:
+            # A pure sender learns the RTT from the receiver's ACKs; our own ACKACK samples win when
+            # we receive too. The peer's estimate also paces our ACK-timeout retransmission.
+            self._rtt_us = float(ack.rtt_us)
+            self._rtt_var_us = float(ack.rtt_var_us)
             st.rtt_ms = ack.rtt_us / 1000
             st.rtt_var_ms = ack.rtt_var_us / 1000
         if ack.kind is AckKind.FULL:
@@ -898,7 +902,9 @@ class SrtConnection:
         return t
 
     def _rexmit_timeout(self) -> float:
-        return max(REXMIT_TIMEOUT_MIN_S, (2 * self._rtt_us + 4 * self._rtt_var_us) / 1e6 + ACK_INTERVAL_S)
+        # Capped at half the peer's latency so a repair still fits in its TSBPD window.
+        by_rtt = (2 * self._rtt_us + 4 * self._rtt_var_us) / 1e6 + ACK_INTERVAL_S
+        return max(REXMIT_TIMEOUT_MIN_S, min(by_rtt, self.peer_latency_ms / 2000))
 
     def handle_timer(self, now: float) -> None:
         """Run whatever is due at ``now``: handshake retries and timeout, ACK, periodic NAK, TSBPD

@@ -82,6 +82,10 @@ logger = logging.getLogger(__name__)
 INPUT_ACTIVE_WINDOW_S = 2.0
 """InputStatus is ``connected`` when media reached the input within this many seconds."""
 
+INPUT_HOLD_S = 3.0
+"""A flow keeps its players through an input gap this short (no unpublish): a reconnecting pull or
+backbone leg, or a publisher restarting."""
+
 STALE_PUBLISHER_S = 1.0
 """A publisher that sent nothing for this long gives way to a new one on the same input (an SRT
 publisher that died leaves no trace on UDP until the peer idle timeout, 5 s)."""
@@ -234,8 +238,9 @@ class _LiveOutput:
 class _LiveFlow:
     """One online flow: hubs, the failover switch, clients, listeners and links."""
 
-    def __init__(self, flow: Flow, clock: Callable[[], float]) -> None:
+    def __init__(self, flow: Flow, clock: Callable[[], float], hold_s: float = 3.0) -> None:
         self.flow = flow
+        self.hold_s = hold_s
         self.rtmp = flow.family is Family.RTMP
         self.hub = Hub(f"{flow.region.id}/{flow.name}", cache_gop=self.rtmp, clock=clock)
         self.inputs: list[_LiveInput] = []
@@ -251,31 +256,41 @@ class _LiveFlow:
         """Forward the preferred input hub that has a publisher into the flow hub (failover).
 
         The primary wins whenever it has a publisher; otherwise the backup. A switch subscribes afresh
-        to the input that takes over, so the flow resumes at that input's newest keyframe.
+        to the input that takes over, so the flow resumes at that input's newest keyframe. When every
+        input loses its publisher, the flow hub stays claimed for ``hold_s``: an input that comes back
+        within it (a reconnecting pull, a backbone reset, a publisher restarting) resumes the players
+        without an unpublish (ffmpeg ends playback on NetStream.Play.UnpublishNotify).
         """
         sub: Subscription | None = None
         primary = self.inputs[0]
         try:
             while True:
                 chosen = next((i for i in self.inputs if i.hub.has_publisher), None)
-                if chosen is not self.active:
+                if chosen is None:
                     if sub is not None:
                         sub.close()
                         sub = None
-                    if self.active is not None and chosen is None:
+                    if self.active is not None:
+                        waits = [i.hub.wait_publisher() for i in self.inputs]
+                        if await _first_of(waits, within_s=self.hold_s):
+                            continue  # an input is back within the hold
+                        logger.info(
+                            "[%s] no input for %.1f s: players get an unpublish", self.flow.name, self.hold_s
+                        )
                         self.hub.release(self)
-                    self.active = chosen
-                    if chosen is not None:
-                        self.switches += 1
-                        logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
-                        # From one input straight to the other the flow hub stays claimed (players must
-                        # not see an unpublish: ffmpeg ends playback on it); claiming again restarts
-                        # its cache and moves every player to the new input's first keyframe.
-                        self.hub.claim(self)
-                        sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
-                if chosen is None or sub is None:
+                        self.active = None
                     await _first_of([i.hub.wait_publisher() for i in self.inputs])
                     continue
+                if chosen is not self.active or sub is None:
+                    if sub is not None:
+                        sub.close()
+                    self.active = chosen
+                    self.switches += 1
+                    logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
+                    # The flow hub stays claimed from one input (or session) to the next; claiming
+                    # again restarts its cache and moves every player to the new input's first keyframe.
+                    self.hub.claim(self)
+                    sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
                 item: HubUnit | HubSignal | None = await sub.get()
                 while item is not None:
                     if isinstance(item, HubUnit):
@@ -283,7 +298,10 @@ class _LiveFlow:
                     elif item is HubSignal.CLOSED:
                         return
                     else:
-                        break  # the publisher changed: choose again
+                        # The input's publisher changed: take its new session from its first keyframe.
+                        sub.close()
+                        sub = None
+                        break
                     if chosen is not primary and primary.hub.has_publisher:
                         break  # the primary is back
                     item = sub.get_nowait()
@@ -292,10 +310,12 @@ class _LiveFlow:
                 sub.close()
 
 
-async def _first_of(waits: list[Any]) -> None:
+async def _first_of(waits: list[Any], within_s: float | None = None) -> bool:
+    """Wait until one of ``waits`` completes (True) or ``within_s`` passes (False); cancel the rest."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
     finally:
         for t in tasks:
             t.cancel()
@@ -379,10 +399,12 @@ class Runtime:
         *,
         backbone: Backbone | None = None,
         rtmp_config: RtmpServerConfig | None = None,
+        input_hold_s: float = INPUT_HOLD_S,
     ) -> None:
         self.regions = regions
         self.backbone = backbone or Backbone(regions)
         self.rtmp_config = rtmp_config or RtmpServerConfig(unpublish_grace_s=10.0)
+        self.input_hold_s = input_hold_s
         self.backbone_app = f"_backbone-{secrets.token_hex(8)}"
         self.rtmp_servers: dict[str, RtmpServer] = {}
         self.live: dict[str, _LiveFlow] = {}
@@ -469,7 +491,7 @@ class Runtime:
             return
         if not flow.inputs:
             raise FlowStartError("the flow has no input")
-        live = _LiveFlow(flow, self._clock)
+        live = _LiveFlow(flow, self._clock, self.input_hold_s)
         self.live[flow.id] = live
         try:
             for cfg in flow.inputs:
@@ -844,4 +866,4 @@ def _tcp_stats(link: TcpLink) -> dict[str, Any]:
 _PUSH_OUTPUTS = (OutputProtocol.RTMP_PUSH, OutputProtocol.SRT_CALLER, OutputProtocol.FLOW)
 
 
-__all__ = ["INPUT_ACTIVE_WINDOW_S", "Backbone", "PublisherBusy", "Runtime"]
+__all__ = ["INPUT_ACTIVE_WINDOW_S", "INPUT_HOLD_S", "Backbone", "PublisherBusy", "Runtime"]

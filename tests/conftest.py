@@ -25,7 +25,7 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
 
         path: str = imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception as exc:  # noqa: BLE001 - any failure means the peer is missing
+    except Exception as exc:
         need_peer("ffmpeg from imageio-ffmpeg", exc)
         raise
     if not os.access(path, os.X_OK):

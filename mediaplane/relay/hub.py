@@ -273,7 +273,8 @@ class Hub:
         self._publisher_waiters: list[asyncio.Future[None]] = []
 
     def __repr__(self) -> str:
-        return f"<Hub {self.name!r} publisher={self._publisher is not None} subscribers={len(self._subscriptions)}>"
+        publisher = self._publisher is not None
+        return f"<Hub {self.name!r} publisher={publisher} subscribers={len(self._subscriptions)}>"
 
     # -- publisher side -------------------------------------------------------------------------
     @property

@@ -22,9 +22,16 @@ def test_late_joiner_gets_configs_then_gop_since_last_keyframe() -> None:
     hub = Hub("live/a")
     pub = object()
     hub.claim(pub)
-    for u in [unit(UnitKind.METADATA, 0), unit(UnitKind.VIDEO_CONFIG, 0), unit(UnitKind.AUDIO_CONFIG, 0),
-              unit(UnitKind.KEYFRAME, 0), unit(UnitKind.FRAME, 40), unit(UnitKind.KEYFRAME, 80),
-              unit(UnitKind.FRAME, 120), unit(UnitKind.DATA, 125)]:
+    for u in [
+        unit(UnitKind.METADATA, 0),
+        unit(UnitKind.VIDEO_CONFIG, 0),
+        unit(UnitKind.AUDIO_CONFIG, 0),
+        unit(UnitKind.KEYFRAME, 0),
+        unit(UnitKind.FRAME, 40),
+        unit(UnitKind.KEYFRAME, 80),
+        unit(UnitKind.FRAME, 120),
+        unit(UnitKind.DATA, 125),
+    ]:
         hub.feed(u)
     sub = hub.subscribe("late")
     assert drain(sub) == ["METADATA@0", "VIDEO_CONFIG@0", "AUDIO_CONFIG@0", "KEYFRAME@80", "FRAME@120"]

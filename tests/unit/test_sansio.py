@@ -14,8 +14,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "mediaplane"
 ADAPTERS = {"server.py", "client.py", "endpoint.py", "link.py", "__init__.py", "cli.py"}
 CORE_DIRS = ("rtmp", "srt", "netem")
 FORBIDDEN_MODULES = {"asyncio", "socket", "selectors", "time", "threading", "uvloop"}
-FORBIDDEN_CALLS = {("random", name) for name in ("random", "randint", "randrange", "choice", "getrandbits",
-                                                   "uniform", "gauss", "shuffle", "seed", "sample")}
+FORBIDDEN_CALLS = {
+    ("random", name)
+    for name in (
+        "random",
+        "randint",
+        "randrange",
+        "choice",
+        "getrandbits",
+        "uniform",
+        "gauss",
+        "shuffle",
+        "seed",
+        "sample",
+    )
+}
 
 
 def core_modules() -> list[pathlib.Path]:
@@ -54,8 +67,14 @@ def test_core_is_sans_io(path: pathlib.Path) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["import asyncio", "import socket", "from time import monotonic", "import time",
-     "from random import randint", "import random\nrandom.random()"],
+    [
+        "import asyncio",
+        "import socket",
+        "from time import monotonic",
+        "import time",
+        "from random import randint",
+        "import random\nrandom.random()",
+    ],
 )
 def test_checker_catches(source: str) -> None:
     assert violations(source)

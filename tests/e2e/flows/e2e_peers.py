@@ -14,6 +14,9 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+K = TypeVar("K")
 
 FPS = 25
 VIDEO_PID = 0x100  # ffmpeg's mpegts muxer numbers the first mapped stream (video) 0x100
@@ -134,7 +137,7 @@ class Receiver:
         return Received(bytes(self._buf), dict(self.arrivals), (err or b"").decode(errors="replace"))
 
 
-def stop_all(receivers: dict[str, Receiver]) -> dict[str, Received]:
+def stop_all(receivers: dict[K, Receiver]) -> dict[K, Received]:
     """Stop several receivers at once (each gets its first SIGINT at the same moment)."""
     for rx in receivers.values():
         rx.interrupt()

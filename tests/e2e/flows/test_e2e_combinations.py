@@ -214,11 +214,8 @@ def test_combination_row(row: int, ffmpeg_exe: str, tmp_path: Any) -> None:
                     f"{chain.label}: source ffmpeg failed: {err.decode(errors='replace')}"
                 )
         time.sleep(1.0 + ONE_WAY_MS / 1000)
-        results = {
-            (chain.label, name): rx.stop(settle_s=0.0)
-            for chain in chains
-            for name, rx in chain.receivers.items()
-        }
+        everyone = {(chain.label, name): rx for chain in chains for name, rx in chain.receivers.items()}
+        results = stop_all(everyone)
         for fid in flows:
             api.status(fid, "offline")
         sources.close()

@@ -8,6 +8,7 @@ plugin and tests.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from .flows import FlowManager
 from .lastmile import LastMileSpec
 from .lastmile_api import add_lastmile_routes
 from .links_api import add_link_routes
+from .metrics import Metrics, add_metrics_route
 from .regions import RegionCatalogue
 from .runtime import Backbone, Runtime
 from .topology import Topology
@@ -42,6 +44,8 @@ class Emulator:
         )
         add_link_routes(self.app, self.backbone)
         add_lastmile_routes(self.app, self.runtime.lastmile)
+        self.metrics = Metrics(self.manager, self.runtime, time.monotonic)
+        add_metrics_route(self.app, self.metrics)
         self.api = ApiServer(
             self.manager,
             self.topology.api_host,

@@ -181,6 +181,7 @@ async def _run_up(topology: Any, api_port: int | None, status_every: float) -> i
     print(f"mcemu is up in {time.monotonic() - started:.2f} s", flush=True)
     print(f"  ICE API: http://{emu.endpoint}/   (SDK: Config(endpoint='{emu.endpoint}', protocol='http'))")
     print(f"  admin:   http://{emu.endpoint}/_emulator/state")
+    print(f"  metrics: http://{emu.endpoint}/metrics")
     for region in emu.regions:
         host, port = emu.runtime.rtmp_address(region)
         print(f"  region {region.id:<15} {region.name:<15} rtmp://{host}:{port}/live/...")

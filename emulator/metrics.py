@@ -29,6 +29,10 @@ _HELP: dict[str, tuple[str, str]] = {
     "mcemu_input_bytes_total": ("counter", "bytes of media received by the input"),
     "mcemu_input_connected": ("gauge", "1 when media reached the input in the last 2 s"),
     "mcemu_input_bitrate_bps": ("gauge", "media bitrate into the input, bit/s, since the last scrape"),
+    "mcemu_input_max_bitrate_wait_seconds_total": (
+        "counter",
+        "time media waited to keep the input under its MaxBitrate",
+    ),
     "mcemu_output_players": ("gauge", "players connected to a pull or SRT-Listener output"),
     "mcemu_output_client_connected": ("gauge", "1 while a push / caller / Flow output is connected"),
     "mcemu_srt_rtt_ms": ("gauge", "smoothed round-trip time of an SRT connection"),
@@ -79,6 +83,8 @@ class Metrics:
                     f"{lab} {self._bitrate(id(li.hub), c.bytes_in, now):.0f}"
                 )
                 seen.add(id(li.hub))
+                waited = li.shaper.delayed_s if li.shaper is not None else 0.0
+                rows["mcemu_input_max_bitrate_wait_seconds_total"].append(f"{lab} {waited:.3f}")
                 conns = li.listener.connections if li.listener is not None else []
                 self._srt(rows, {**base, "endpoint": li.config.name}, conns, li.client)
             for name, lo in live.outputs.items():

@@ -65,6 +65,7 @@ from mediaplane.srt import SrtCaller, SrtConfig, SrtListener, parse_srt_url
 
 from .errors import FlowStartError
 from .flows import (
+    DEFAULT_MAX_BITRATE,
     Family,
     Flow,
     FlowInput,
@@ -212,10 +213,38 @@ class Backbone:
         self._links = [entry for entry in self._links if entry[2] is not link]
 
 
+class MaxBitrateShaper:
+    """A token bucket holding an input to its MaxBitrate, as the real service does ("above it, stutter
+    may occur"): media over the cap waits, and a backlog past the switch's queue cap (8 MiB) skips to
+    the next keyframe. Bursts up to ``burst_s`` of the cap (keyframes) pass unchanged."""
+
+    def __init__(self, rate_bps: int, *, burst_s: float = 2.0) -> None:
+        self.rate_bps = rate_bps
+        self._bytes_per_s = rate_bps / 8
+        self._capacity = self._bytes_per_s * burst_s
+        self._tokens = self._capacity
+        self._at: float | None = None
+        self.delayed_s = 0.0
+        """Total time media waited for the cap."""
+
+    def delay(self, size: int, now: float) -> float:
+        """Take ``size`` bytes at ``now`` (seconds); how long to wait before forwarding them."""
+        if self._at is not None:
+            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._bytes_per_s)
+        self._at = now
+        self._tokens -= size
+        if self._tokens >= 0:
+            return 0.0
+        wait = -self._tokens / self._bytes_per_s
+        self.delayed_s += wait
+        return wait
+
+
 @dataclass(eq=False)
 class _LiveInput:
     config: FlowInput
     hub: Hub
+    shaper: MaxBitrateShaper | None = None
     client: Client | None = None
     listener: SrtListener | None = None
     link: Link | None = None
@@ -240,6 +269,7 @@ class _LiveFlow:
 
     def __init__(self, flow: Flow, clock: Callable[[], float], hold_s: float = 3.0) -> None:
         self.flow = flow
+        self._clock = clock
         self.hold_s = hold_s
         self.rtmp = flow.family is Family.RTMP
         self.hub = Hub(f"{flow.region.id}/{flow.name}", cache_gop=self.rtmp, clock=clock)
@@ -248,6 +278,14 @@ class _LiveFlow:
         self.switch_task: asyncio.Task[None] | None = None
         self.active: _LiveInput | None = None
         self.switches = 0
+
+    def _shaper(self, li: _LiveInput) -> MaxBitrateShaper | None:
+        """The input's MaxBitrate shaper (None when the cap is the API's maximum: no shaping)."""
+        if li.config.max_bitrate >= DEFAULT_MAX_BITRATE:
+            return None
+        if li.shaper is None or li.shaper.rate_bps != li.config.max_bitrate:
+            li.shaper = MaxBitrateShaper(li.config.max_bitrate)
+        return li.shaper
 
     def input_for(self, config: FlowInput) -> _LiveInput | None:
         return next((i for i in self.inputs if i.config is config), None)
@@ -291,9 +329,12 @@ class _LiveFlow:
                     # again restarts its cache and moves every player to the new input's first keyframe.
                     self.hub.claim(self)
                     sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
+                shaper = self._shaper(chosen)
                 item: HubUnit | HubSignal | None = await sub.get()
                 while item is not None:
                     if isinstance(item, HubUnit):
+                        if shaper is not None and (pause := shaper.delay(item.size, self._clock())) > 0:
+                            await asyncio.sleep(pause)
                         self.hub.feed(item)
                     elif item is HubSignal.CLOSED:
                         return
@@ -866,4 +907,11 @@ def _tcp_stats(link: TcpLink) -> dict[str, Any]:
 _PUSH_OUTPUTS = (OutputProtocol.RTMP_PUSH, OutputProtocol.SRT_CALLER, OutputProtocol.FLOW)
 
 
-__all__ = ["INPUT_ACTIVE_WINDOW_S", "INPUT_HOLD_S", "Backbone", "PublisherBusy", "Runtime"]
+__all__ = [
+    "INPUT_ACTIVE_WINDOW_S",
+    "INPUT_HOLD_S",
+    "Backbone",
+    "MaxBitrateShaper",
+    "PublisherBusy",
+    "Runtime",
+]

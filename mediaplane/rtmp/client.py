@@ -154,11 +154,15 @@ class _RtmpClient(abc.ABC):
         """Stop reconnecting and leave the remote politely."""
         self._stopping = True
         self._wakeup.set()
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            # Cancel until it ends: on Python 3.11 asyncio.wait_for swallows a cancellation that races
+            # with its inner read completing (gh-86296), and the session would read on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                task.result()
         self.connected = False
 
     async def __aenter__(self) -> Self:
@@ -247,6 +251,8 @@ class RtmpPuller(_RtmpClient):
             while True:
                 timeout = self.config.idle_timeout_s if self.connected else deadline - time.monotonic()
                 data = await asyncio.wait_for(reader.read(READ_BYTES), max(timeout, 0.001))
+                if self._stopping:
+                    raise _SessionEnded("closing")
                 if not data:
                     raise _SessionEnded("server closed the connection")
                 self.bytes_received += len(data)

@@ -351,6 +351,15 @@ class _LiveFlow:
                 sub.close()
 
 
+async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` until it has ended (a cancellation can be swallowed on Python 3.11, gh-86296)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("task %s ended with %r", task.get_name(), task.exception())
+
+
 async def _first_of(waits: list[Any], within_s: float | None = None) -> bool:
     """Wait until one of ``waits`` completes (True) or ``within_s`` passes (False); cancel the rest."""
     tasks = [asyncio.ensure_future(w) for w in waits]
@@ -810,9 +819,7 @@ class Runtime:
             return
         flow = live.flow
         if live.switch_task is not None:
-            live.switch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await live.switch_task
+            await _cancel_and_wait(live.switch_task)
         for lo in live.outputs.values():
             await self._stop_output_client(lo)
             if lo.listener is not None:

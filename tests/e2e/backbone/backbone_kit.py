@@ -2,7 +2,8 @@
 client, the admin API's ``/_emulator/links`` routes over plain HTTP, waits on live emulator state, and
 the link counters of the runtime snapshot.
 
-The real ffmpeg peers come from ``tests/e2e/flows/e2e_peers.py`` (re-exported here).
+The real ffmpeg peers come from ``tests/e2e/flows/e2e_peers.py``, the SDK client, waits and the client
+loop from ``tests/e2e/flows/e2e_runtime_kit.py`` (all re-exported here).
 """
 
 from __future__ import annotations
@@ -19,20 +20,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 _FLOWS = str(pathlib.Path(__file__).resolve().parents[1] / "flows")
 if _FLOWS not in sys.path:
     sys.path.append(_FLOWS)
 
 from e2e_peers import FPS, Receiver, free_port, publisher  # noqa: E402
+from e2e_runtime_kit import ClientLoop, Sdk, wait_until  # noqa: E402
 
 from emulator.testing import EmulatorThread  # noqa: E402
 from mediaplane.relay import Hub, HubSignal, HubUnit, UnitKind  # noqa: E402
 from mediaplane.rtmp import RtmpClientConfig, RtmpPuller  # noqa: E402
 
-T = TypeVar("T")
 RTMP_VIDEO = 9
 """RTMP message type id of video messages."""
 
@@ -56,60 +56,6 @@ __all__ = [
 A_REGION, B_REGION = "ap-southeast-1", "eu-central-1"
 
 
-def sdk_models() -> Any:
-    try:
-        from alibabacloud_ice20201109 import models
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        from conftest import need_peer
-
-        need_peer("the official SDK alibabacloud_ice20201109", exc)
-        raise
-    return models
-
-
-class Sdk:
-    """The official SDK (``alibabacloud_ice20201109``) against one emulator, one line per operation."""
-
-    def __init__(self, emu: EmulatorThread | str) -> None:
-        """``emu``: an EmulatorThread, or the ``host:port`` of a running emulator's API."""
-        self.m = sdk_models()
-        if isinstance(emu, EmulatorThread):
-            self.c = emu.sdk_client()
-        else:
-            from alibabacloud_ice20201109.client import Client
-            from alibabacloud_tea_openapi.models import Config
-
-            self.c = Client(
-                Config(
-                    access_key_id="mcemu",
-                    access_key_secret="mcemu",
-                    region_id=A_REGION,
-                    endpoint=emu,
-                    protocol="http",
-                )
-            )
-
-    def flow(self, name: str, region: str) -> str:
-        req = self.m.CreateMediaConnectFlowRequest(flow_name=name, flow_region=region)
-        return str(self.c.create_media_connect_flow(req).body.content.flow_id)
-
-    def input(self, flow: str, name: str, proto: str, **kw: Any) -> str:
-        req = self.m.AddMediaConnectFlowInputRequest(
-            flow_id=flow, input_name=name, input_protocol=proto, **kw
-        )
-        return str(self.c.add_media_connect_flow_input(req).body.content.input_url)
-
-    def output(self, flow: str, name: str, proto: str, **kw: Any) -> str:
-        req = self.m.AddMediaConnectFlowOutputRequest(
-            flow_id=flow, output_name=name, output_protocol=proto, **kw
-        )
-        return str(self.c.add_media_connect_flow_output(req).body.content.output_url)
-
-    def status(self, flow: str, status: str) -> None:
-        req = self.m.UpdateMediaConnectFlowStatusRequest(flow_id=flow, status=status)
-        self.c.update_media_connect_flow_status(req)
-
-
 def admin(api_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """One admin API call (``/_emulator/...``): ``(HTTP status, decoded JSON body)``."""
     data = json.dumps(body).encode() if body is not None else None
@@ -122,18 +68,6 @@ def admin(api_url: str, method: str, path: str, body: Any = None) -> tuple[int, 
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    """Poll ``pred`` until it returns something truthy (returned); AssertionError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
 def snapshot(emu: EmulatorThread) -> dict[str, Any]:
     """``Runtime.snapshot()`` read on the emulator's loop."""
     snap: dict[str, Any] = emu.run(emu.em.runtime.snapshot)
@@ -144,39 +78,6 @@ def link_stats(emu: EmulatorThread) -> list[dict[str, Any]]:
     """The ``links`` rows of the runtime snapshot: from, to, name and per-direction counters."""
     links: list[dict[str, Any]] = snapshot(emu)["links"]
     return links
-
-
-class ClientLoop:
-    """An event loop in a daemon thread for our own clients, apart from the emulator's loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="clients", daemon=True)
-
-    def __enter__(self) -> ClientLoop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-    def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-        """Run the coroutine function ``fn`` on the client loop and return its result."""
-
-        async def run() -> T:
-            return await fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
-
-    def run(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
-        """Run the plain function ``fn`` on the client loop (to read a client's state safely)."""
-
-        async def run() -> T:
-            return fn()
-
-        return self.call(run, timeout)
 
 
 class RtmpPlayer:

@@ -311,7 +311,6 @@ class UdpLink:
         counters = self.counters[FORWARD]
         now = loop.time()
         sessions = self._sessions
-        heap = self._heap
         for _ in range(UDP_READ_BATCH):
             try:
                 data, addr = sock.recvfrom(UDP_MAX_DATAGRAM_BYTES)
@@ -327,20 +326,7 @@ class UdpLink:
                 if session is None:
                     continue
             session.last_active = now
-            counters.packets_in += 1
-            counters.bytes_in += len(data)
-            if model.identity:
-                model.decide(len(data), now)
-                self._send(data, session, True, counters)
-                continue
-            times = model.decide(len(data), now)
-            if not times:
-                counters.dropped += 1
-                continue
-            for t in times:
-                heapq.heappush(heap, (t, next(self._seq), data, session, True))
-                counters.queued += 1
-                counters.queued_bytes += len(data)
+            self._admit(data, session, True, model, counters, now)
         self._arm()
 
     def _on_upstream_readable(self, session: _UdpSession) -> None:
@@ -350,7 +336,6 @@ class UdpLink:
         model = self.models[REVERSE]
         counters = self.counters[REVERSE]
         now = loop.time()
-        heap = self._heap
         session.last_active = now
         for _ in range(UDP_READ_BATCH):
             try:
@@ -360,21 +345,33 @@ class UdpLink:
             except OSError as exc:  # ECONNREFUSED: the target is not listening (ICMP port unreachable)
                 logger.debug("%s upstream for %s: %s", self.name, session.addr, exc)
                 continue
-            counters.packets_in += 1
-            counters.bytes_in += len(data)
-            if model.identity:
-                model.decide(len(data), now)
-                self._send(data, session, False, counters)
-                continue
-            times = model.decide(len(data), now)
-            if not times:
-                counters.dropped += 1
-                continue
-            for t in times:
-                heapq.heappush(heap, (t, next(self._seq), data, session, False))
-                counters.queued += 1
-                counters.queued_bytes += len(data)
+            self._admit(data, session, False, model, counters, now)
         self._arm()
+
+    def _admit(
+        self,
+        data: bytes,
+        session: _UdpSession,
+        forward: bool,
+        model: UdpModel,
+        counters: DirectionCounters,
+        now: float,
+    ) -> None:
+        """Count one received datagram and send it now, schedule it (once or twice), or drop it."""
+        counters.packets_in += 1
+        counters.bytes_in += len(data)
+        if model.identity:
+            model.decide(len(data), now)
+            self._send(data, session, forward, counters)
+            return
+        times = model.decide(len(data), now)
+        if not times:
+            counters.dropped += 1
+            return
+        for t in times:
+            heapq.heappush(self._heap, (t, next(self._seq), data, session, forward))
+            counters.queued += 1
+            counters.queued_bytes += len(data)
 
     def _send(self, data: bytes, session: _UdpSession, forward: bool, counters: DirectionCounters) -> None:
         try:

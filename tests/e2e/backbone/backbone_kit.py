@@ -8,8 +8,6 @@ loop from ``tests/e2e/flows/e2e_runtime_kit.py`` (all re-exported here).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import pathlib
 import queue
@@ -27,11 +25,11 @@ if _FLOWS not in sys.path:
     sys.path.append(_FLOWS)
 
 from e2e_peers import FPS, Receiver, free_port, publisher  # noqa: E402
-from e2e_runtime_kit import ClientLoop, Sdk, wait_until  # noqa: E402
+from e2e_runtime_kit import ClientLoop, PlayerRecord, Sdk, wait_until  # noqa: E402
 
 from emulator.testing import EmulatorThread  # noqa: E402
-from mediaplane.relay import Hub, HubSignal, HubUnit, UnitKind  # noqa: E402
-from mediaplane.rtmp import RtmpClientConfig, RtmpPuller  # noqa: E402
+from mediaplane.relay import HubUnit  # noqa: E402
+from mediaplane.rtmp import RtmpClientConfig  # noqa: E402
 
 RTMP_VIDEO = 9
 """RTMP message type id of video messages."""
@@ -80,43 +78,17 @@ def link_stats(emu: EmulatorThread) -> list[dict[str, Any]]:
     return links
 
 
-class RtmpPlayer:
+class RtmpPlayer(PlayerRecord):
     """Our RTMP client playing a URL (it stays connected through UnpublishNotify, as a patient player
     does; ffmpeg ends playback on it). Records every unit with its arrival time (monotonic), kind, RTMP
     timestamp and whether it is video (RTMP message type 9), and every hub signal (published /
     unpublished) with its time. Lives on a :class:`ClientLoop`."""
 
     def __init__(self, url: str, *, idle_timeout_s: float = 30.0) -> None:
-        self.hub = Hub("player", cache_gop=False)
-        self.puller = RtmpPuller(url, self.hub, config=RtmpClientConfig(idle_timeout_s=idle_timeout_s))
-        self.units: list[tuple[float, UnitKind, int, bool]] = []
-        self.signals: list[tuple[float, str]] = []
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(url, config=RtmpClientConfig(idle_timeout_s=idle_timeout_s))
 
-    async def start(self) -> None:
-        sub = self.hub.subscribe("record")
-        self._task = asyncio.get_running_loop().create_task(self._record(sub))
-        await self.puller.start()
-
-    async def _record(self, sub: Any) -> None:
-        while True:
-            item = await sub.get()
-            now = time.monotonic()
-            if isinstance(item, HubUnit):
-                video = getattr(item.payload, "type_id", None) == RTMP_VIDEO
-                self.units.append((now, item.kind, item.timestamp_ms, video))
-            else:
-                self.signals.append((now, item.value))
-                if item is HubSignal.CLOSED:
-                    return
-
-    async def close(self) -> None:
-        await self.puller.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.hub.close()
+    def _tag(self, unit: HubUnit) -> bool:
+        return getattr(unit.payload, "type_id", None) == RTMP_VIDEO
 
 
 class Lines:

@@ -312,7 +312,7 @@ class PlayerRecord:
     def __init__(self, url: str, **kw: Any) -> None:
         self.hub = Hub("player", cache_gop=False)
         self.puller = RtmpPuller(url, self.hub, **kw)
-        self.units: list[tuple[float, UnitKind, int, int]] = []
+        self.units: list[tuple[float, UnitKind, int, Any]] = []
         self.signals: list[tuple[float, str]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -321,12 +321,16 @@ class PlayerRecord:
         self._task = asyncio.get_running_loop().create_task(self._record(sub))
         await self.puller.start()
 
+    def _tag(self, unit: HubUnit) -> Any:
+        """The fourth field of a recorded unit: here, how many signals came before it."""
+        return len(self.signals)
+
     async def _record(self, sub: Any) -> None:
         while True:
             item = await sub.get()
             now = time.monotonic()
             if isinstance(item, HubUnit):
-                self.units.append((now, item.kind, item.timestamp_ms, len(self.signals)))
+                self.units.append((now, item.kind, item.timestamp_ms, self._tag(item)))
             else:
                 self.signals.append((now, item.value))
                 if item is HubSignal.CLOSED:

@@ -114,6 +114,11 @@ class Receiver:
     def bytes_received(self) -> int:
         return len(self._buf)
 
+    def bytes_so_far(self) -> bytes:
+        """What arrived until now, in whole TS packets (ffmpeg is still writing)."""
+        data = bytes(self._buf)
+        return data[: len(data) - len(data) % 188]
+
     def interrupt(self) -> None:
         """Ask ffmpeg to finish (SIGINT). A second SIGINT a moment later aborts a read that is still
         blocked waiting for media (ffmpeg only checks its interrupt callback from the second one on)."""

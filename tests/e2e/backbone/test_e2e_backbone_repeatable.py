@@ -18,7 +18,6 @@ a run with another seed drops others, and the two links of one run draw independ
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 import pytest
@@ -59,6 +58,17 @@ def _instrument(link: UdpLink) -> dict[str, dict[str, Any]]:
     return record
 
 
+def _read(
+    records: dict[str, dict[str, dict[str, Any]]], links: list[UdpLink]
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """A copy of the records and every link's counters, taken at one instant. Runs on the emulator's loop."""
+    result = {
+        name: {d: {"seen": r["seen"], "dropped": list(r["dropped"])} for d, r in record.items()}
+        for name, record in records.items()
+    }
+    return result, {link.name: link.stats() for link in links}
+
+
 def _run(ffmpeg: str, seed: int) -> dict[str, dict[str, dict[str, Any]]]:
     """One run: Flow A in Singapore fans out to two Flow Bs in Frankfurt (two links). Returns, per link
     name and direction, the datagrams carried under loss and the indices of those dropped."""
@@ -91,19 +101,16 @@ def _run(ffmpeg: str, seed: int) -> dict[str, dict[str, dict[str, Any]]]:
             if pub.poll() is None:
                 pub.kill()
         assert pub.returncode == 0, err.decode(errors="replace")
-        time.sleep(0.5)
-        result: dict[str, dict[str, dict[str, Any]]] = emu.run(
-            lambda: {
-                name: {d: {"seen": r["seen"], "dropped": list(r["dropped"])} for d, r in record.items()}
-                for name, record in records.items()
-            }
-        )
+        # The SRT connections keep talking (ACKs, keepalives) after the push: the records and the
+        # link's own counters are read in one callback on the emulator's loop, so no datagram can cross
+        # a link between the two reads.
+        result, stats = emu.run(functools.partial(_read, records, links))
         for link in links:
-            stats = emu.run(link.stats)
             for d in DIRECTIONS:
                 # Every loss drop of the link went through the instrumented path.
                 got = result[link.name][d]
-                assert stats[d]["model"]["dropped_loss"] == len(got["dropped"]), (link.name, d, stats[d], got)
+                dropped = stats[link.name][d]["model"]["dropped_loss"]
+                assert dropped == len(got["dropped"]), (link.name, d, stats[link.name][d], got)
         for b in bs:
             api.status(b, "offline")
         api.status(a, "offline")

@@ -73,6 +73,20 @@ def _rng(seed: int | None, impairment: Impairment, label: str) -> random.Random:
     return random.Random(f"{seed}:{label}")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One datagram through a :class:`UdpLink`, on the link's clock (``loop.time()``, seconds)."""
+
+    forward: bool
+    """Client -> target (else target -> client)."""
+    arrived_at: float
+    """When the link read it."""
+    scheduled_at: float
+    """The send time the model computed for it."""
+    sent_at: float
+    """When the link handed it to the socket (at most ``DELIVER_AHEAD_S`` before ``scheduled_at``)."""
+
+
 @dataclass(slots=True)
 class DirectionCounters:
     """Traffic through one direction of a link."""
@@ -156,7 +170,8 @@ class UdpLink:
     ``impairment`` applies to both directions unless ``reverse_impairment`` is given; ``seed`` (or the
     impairment's own seed) makes the run repeatable. Use as ``async with UdpLink(...) as link:`` and send
     to ``link.address``. Records each delivery's lateness (actual minus scheduled send time, seconds) in
-    ``lateness`` when ``record_lateness`` is true.
+    ``lateness`` when ``record_lateness`` is true, and every datagram it sent on (arrival, scheduled and
+    actual send time: a :class:`Delivery`) in ``deliveries`` when ``record_deliveries`` is true.
     """
 
     def __init__(
@@ -171,6 +186,7 @@ class UdpLink:
         idle_timeout_s: float = 120.0,
         name: str = "",
         record_lateness: bool = False,
+        record_deliveries: bool = False,
     ) -> None:
         forward = impairment or Impairment()
         reverse = reverse_impairment or forward
@@ -187,10 +203,11 @@ class UdpLink:
         }
         self.counters = {FORWARD: DirectionCounters(), REVERSE: DirectionCounters()}
         self.lateness: list[float] | None = [] if record_lateness else None
+        self.deliveries: list[Delivery] | None = [] if record_deliveries else None
         self._sock: socket.socket | None = None
         self._sessions: dict[Address, _UdpSession] = {}
         self._by_fd: dict[int, _UdpSession] = {}
-        self._heap: list[tuple[float, int, bytes, _UdpSession, bool]] = []
+        self._heap: list[tuple[float, int, bytes, _UdpSession, bool, float]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
@@ -362,18 +379,22 @@ class UdpLink:
         counters.bytes_in += len(data)
         if model.identity:
             model.decide(len(data), now)
-            self._send(data, session, forward, counters)
+            if self._send(data, session, forward, counters) and self.deliveries is not None:
+                self.deliveries.append(
+                    Delivery(forward=forward, arrived_at=now, scheduled_at=now, sent_at=now)
+                )
             return
         times = model.decide(len(data), now)
         if not times:
             counters.dropped += 1
             return
         for t in times:
-            heapq.heappush(self._heap, (t, next(self._seq), data, session, forward))
+            heapq.heappush(self._heap, (t, next(self._seq), data, session, forward, now))
             counters.queued += 1
             counters.queued_bytes += len(data)
 
-    def _send(self, data: bytes, session: _UdpSession, forward: bool, counters: DirectionCounters) -> None:
+    def _send(self, data: bytes, session: _UdpSession, forward: bool, counters: DirectionCounters) -> bool:
+        """Send one datagram on; False when the socket refused it (counted as dropped)."""
         try:
             if forward:
                 session.sock.send(data)
@@ -381,13 +402,14 @@ class UdpLink:
                 self._sock.sendto(data, session.addr)
         except (BlockingIOError, InterruptedError):
             counters.dropped += 1  # socket buffer full: the kernel would drop it too
-            return
+            return False
         except OSError as exc:
             counters.dropped += 1
             logger.debug("%s send failed: %s", self.name, exc)
-            return
+            return False
         counters.delivered += 1
         counters.bytes_delivered += len(data)
+        return True
 
     def _arm(self) -> None:
         """Deliver what is due now (a busy loop may reach us late), then set the timer for the rest."""
@@ -419,16 +441,21 @@ class UdpLink:
         limit = loop.time() + DELIVER_AHEAD_S
         fwd, rev = self.counters[FORWARD], self.counters[REVERSE]
         lateness = self.lateness
+        deliveries = self.deliveries
         while heap and heap[0][0] <= limit:
-            t, _, data, session, forward = heapq.heappop(heap)
+            t, _, data, session, forward, arrived = heapq.heappop(heap)
             counters = fwd if forward else rev
             counters.queued -= 1
             counters.queued_bytes -= len(data)
             if session.sock.fileno() < 0:
                 continue  # the session was closed meanwhile
-            self._send(data, session, forward, counters)
+            sent = self._send(data, session, forward, counters)
             if lateness is not None:
                 lateness.append(loop.time() - t)
+            if sent and deliveries is not None:
+                deliveries.append(
+                    Delivery(forward=forward, arrived_at=arrived, scheduled_at=t, sent_at=loop.time())
+                )
 
     def _open_session(self, addr: Address, now: float) -> _UdpSession | None:
         assert self._loop is not None and self._sock is not None

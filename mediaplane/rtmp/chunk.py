@@ -25,8 +25,11 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MAX_CHUNK_SIZE",
+    "MEDIA_LIMITS",
+    "UNAUTHORISED_LIMITS",
     "ChunkDecoder",
     "ChunkEncoder",
+    "ChunkLimits",
     "RawMessage",
     "encode_fmt0",
 ]
@@ -40,8 +43,61 @@ EXTENDED_TIMESTAMP = 0xFFFFFF
 MAX_CSID = 65599
 """Largest chunk stream id (3-byte basic header)."""
 TIMESTAMP_MODULUS = 1 << 32
-DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
-"""Payload bytes of unfinished messages a decoder holds across all chunk streams before giving up."""
+MAX_MESSAGE_LENGTH = 0xFFFFFF
+"""Largest message length in bytes the 24-bit length field can declare."""
+MEDIA_TYPE_IDS = frozenset({8, 9, 15, 18, 22})
+"""Message types held to ``max_media_message_bytes``: audio, video, data (AMF3, AMF0) and aggregate."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkLimits:
+    """What one connection's chunk decoder may hold; every number on the wire is checked against it.
+
+    Lengths are checked on the message header, before any payload is buffered: a header declaring more
+    than the budget is refused at once, however slowly its payload would trickle in.
+    """
+
+    max_media_message_bytes: int
+    """Longest audio, video, data or aggregate message, in bytes."""
+    max_command_message_bytes: int
+    """Longest message of any other type (commands, shared objects, protocol control), in bytes."""
+    max_pending_bytes: int
+    """Declared bytes of unfinished messages, summed over every chunk stream."""
+    max_chunk_streams: int
+    """Chunk streams a connection may open (each keeps a header for compression)."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for name in (
+            "max_media_message_bytes",
+            "max_command_message_bytes",
+            "max_pending_bytes",
+            "max_chunk_streams",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+    def max_message_bytes(self, type_id: int) -> int:
+        """The length limit in bytes for a message of ``type_id``."""
+        if type_id in MEDIA_TYPE_IDS:
+            return self.max_media_message_bytes
+        return self.max_command_message_bytes
+
+
+UNAUTHORISED_LIMITS = ChunkLimits(
+    max_media_message_bytes=16 * 1024,
+    max_command_message_bytes=16 * 1024,
+    max_pending_bytes=64 * 1024,
+    max_chunk_streams=16,
+)
+"""Before publish or play is accepted: the handshake is done and only a few commands are due."""
+MEDIA_LIMITS = ChunkLimits(
+    max_media_message_bytes=8 * 1024 * 1024,
+    max_command_message_bytes=64 * 1024,
+    max_pending_bytes=16 * 1024 * 1024,
+    max_chunk_streams=64,
+)
+"""While publishing or playing: room for a large keyframe (a 4K intra frame is a few MiB)."""
 
 _TS_LEN = struct.Struct(">I")
 
@@ -148,16 +204,44 @@ class ChunkDecoder:
 
     Feed bytes with :meth:`receive_data`, take complete messages with :meth:`next_message`. The caller
     (the session) applies Set Chunk Size and Abort through :meth:`set_chunk_size` and :meth:`abort`,
-    because they are messages, not chunk-layer syntax.
+    because they are messages, not chunk-layer syntax, and widens or narrows the budget with
+    :meth:`set_limits` as the connection is authorised.
+
+    Memory is bounded by the limits, never by a number on the wire: a declared length is checked on its
+    header, and a chunk is never larger than the message it carries, so even a chunk size of 2**31 - 1
+    buffers at most one message.
     """
 
-    def __init__(self, *, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES) -> None:
+    def __init__(self, *, limits: ChunkLimits = MEDIA_LIMITS) -> None:
+        limits.validate()
         self.chunk_size = DEFAULT_CHUNK_SIZE
-        self.max_pending_bytes = max_pending_bytes
+        self.limits = limits
         self._buffer = bytearray()
         self._streams: dict[int, _StreamState] = {}
         self._pending_bytes = 0
+        """Declared lengths of the unfinished messages, summed (what they will hold once complete)."""
         self.bytes_received = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<ChunkDecoder chunk_size={self.chunk_size} streams={len(self._streams)} "
+            f"pending={self._pending_bytes} buffered={len(self._buffer)}>"
+        )
+
+    @property
+    def pending_bytes(self) -> int:
+        """Declared bytes of unfinished messages over every chunk stream."""
+        return self._pending_bytes
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Received bytes not parsed yet (at most one incomplete chunk after :meth:`next_message`)."""
+        return len(self._buffer)
+
+    def set_limits(self, limits: ChunkLimits) -> None:
+        """Apply a new budget to the headers that follow (unfinished messages keep their reservation)."""
+        limits.validate()
+        self.limits = limits
 
     def set_chunk_size(self, size: int) -> None:
         """Apply the peer's Set Chunk Size. Raises ParseError ``"invalid chunk size"``."""
@@ -169,8 +253,14 @@ class ChunkDecoder:
         """Drop the unfinished message on ``csid`` (Abort Message, section 5.4.2)."""
         state = self._streams.get(csid)
         if state is not None and state.pending is not None:
-            self._pending_bytes -= len(state.pending)
+            self._pending_bytes -= state.length
             state.pending = None
+
+    def clear(self) -> None:
+        """Release every buffer (the connection ended); later input is parsed from a clean state."""
+        self._buffer = bytearray()
+        self._streams.clear()
+        self._pending_bytes = 0
 
     def receive_data(self, data: bytes) -> None:
         self._buffer += data
@@ -180,7 +270,8 @@ class ChunkDecoder:
         """The next complete message, or None when more bytes are needed.
 
         Raises :class:`ParseError` with a stable message: ``"chunk stream N has no previous header"``,
-        ``"message header interrupts an unfinished message"``, ``"too many unfinished message bytes"``.
+        ``"message header interrupts an unfinished message"``, ``"too many chunk streams"``,
+        ``"message of N bytes exceeds the limit of M bytes"``, ``"too many unfinished message bytes"``.
         """
         while True:
             result = self._parse_chunk()
@@ -218,6 +309,8 @@ class ChunkDecoder:
             type_id = buf[pos + 6]
             stream_id = int.from_bytes(buf[pos + 7 : pos + 11], "little")
             pos += 11
+            if state is None and len(self._streams) >= self.limits.max_chunk_streams:
+                raise ParseError("too many chunk streams")
         elif fmt == 1:
             if state is None:
                 raise ParseError(f"chunk stream {csid} has no previous header")
@@ -265,6 +358,13 @@ class ChunkDecoder:
             have = 0
             if state is not None and state.pending is not None:
                 raise ParseError("message header interrupts an unfinished message")
+            # Refuse on the header, before any payload is buffered (fmt 2 and 3 repeat a length that
+            # passed when its header came, but the limits may have narrowed since).
+            limit = self.limits.max_message_bytes(type_id)
+            if length > limit:
+                raise ParseError(f"message of {length} bytes exceeds the limit of {limit} bytes")
+            if length > self.chunk_size and self._pending_bytes + length > self.limits.max_pending_bytes:
+                raise ParseError("too many unfinished message bytes")
         take = min(self.chunk_size, length - have)
         if size < pos + take:
             return None
@@ -291,13 +391,10 @@ class ChunkDecoder:
             )
         if new_message:
             state.pending = bytearray(payload)
-            self._pending_bytes += take
+            self._pending_bytes += length
         else:
             assert state.pending is not None
             state.pending += payload
-            self._pending_bytes += take
-        if self._pending_bytes > self.max_pending_bytes:
-            raise ParseError("too many unfinished message bytes")
         if len(state.pending) == length:
             body = bytes(state.pending)
             state.pending = None

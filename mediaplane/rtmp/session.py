@@ -4,6 +4,12 @@
 Layers stack: handshake bytes -> :class:`ChunkDecoder` -> :class:`RawMessage` -> typed message
 (:func:`parse_message`) -> events. Protocol errors never escape ``receive_data``: the session queues a
 :class:`ConnectionClosed` with a stable reason and stops; the adapter then closes the socket.
+
+Memory follows authorisation: until publish or play is accepted (server) or started (client), the chunk
+decoder holds a session to :data:`~mediaplane.rtmp.chunk.UNAUTHORISED_LIMITS` (a few command messages);
+only then does it widen to the media limits, and it narrows again when publishing or playing stops. A
+server session stops decoding while a publish or play request awaits the owner's answer, so whatever
+the client pipelined behind it is read under the budget the answer grants.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ import random
 from typing import Any
 
 from . import amf0
-from .chunk import ChunkDecoder, ChunkEncoder
-from .errors import LocalProtocolError, RemoteProtocolError
+from .chunk import MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkDecoder, ChunkEncoder, ChunkLimits
+from .errors import LocalProtocolError, ParseError, RemoteProtocolError
 from .events import (
     Connected,
     ConnectionClosed,
@@ -78,6 +84,8 @@ ON_METADATA = "onMetaData"
 _SET_DATA_FRAME_PREFIX = amf0.encode(SET_DATA_FRAME)
 _SAMPLE_ACCESS_PREFIX = amf0.encode("|RtmpSampleAccess")
 ACK_SEQUENCE_MODULUS = 1 << 32
+MAX_MESSAGE_STREAM_ID = 0xFFFFFFFF
+"""Largest message stream id: the 32-bit field of a format-0 chunk header."""
 
 
 class StatusCode(enum.StrEnum):
@@ -116,8 +124,17 @@ class _Session:
 
     _role = "session"
 
-    def __init__(self, *, chunk_size: int, window_ack_size: int) -> None:
-        self._decoder = ChunkDecoder()
+    def __init__(
+        self,
+        *,
+        chunk_size: int,
+        window_ack_size: int,
+        limits: ChunkLimits = UNAUTHORISED_LIMITS,
+        media_limits: ChunkLimits = MEDIA_LIMITS,
+    ) -> None:
+        self._limits = limits
+        self._media_limits = media_limits
+        self._decoder = ChunkDecoder(limits=limits)
         self._encoder = ChunkEncoder()
         self._events: collections.deque[Event] = collections.deque()
         self._out: list[bytes] = []
@@ -173,12 +190,30 @@ class _Session:
             return
         self.closed = True
         self.close_reason = reason
+        self._decoder.clear()  # nothing more is parsed: give the buffers back now
         self._on_closed()
         (self.log.info if error else self.log.debug)("session closed: %s", reason)
         self._events.append(ConnectionClosed(reason=reason, error=error))
 
     def _on_closed(self) -> None:
         pass
+
+    def _authorise(self, authorised: bool) -> None:
+        """Widen the decoder's budget to the media limits, or narrow it back."""
+        self._decoder.set_limits(self._media_limits if authorised else self._limits)
+
+    def _decoding_paused(self) -> bool:
+        """True while input must wait (a server's publish/play request awaiting its answer)."""
+        return False
+
+    def _resume_decoding(self) -> None:
+        """Decode what waited while :meth:`_decoding_paused`; protocol errors close the session."""
+        if self.closed:
+            return
+        try:
+            self._feed_chunks(b"")
+        except RemoteProtocolError as exc:
+            self._close(str(exc), error=True)
 
     def _send(self, message: RtmpMessage, *, stream_id: int = 0, timestamp: int = 0) -> None:
         if self.closed:
@@ -208,7 +243,7 @@ class _Session:
     def _feed_chunks(self, data: bytes) -> None:
         decoder = self._decoder
         decoder.receive_data(data)
-        while not self.closed:
+        while not self.closed and not self._decoding_paused():
             raw = decoder.next_message()
             if raw is None:
                 break
@@ -237,6 +272,9 @@ class _Session:
                     self.log.debug("ignored message type %d", raw.type_id)
                 continue
             self._dispatch(message, raw.stream_id, raw.timestamp)
+        if not self.closed and decoder.buffered_bytes > decoder.limits.max_pending_bytes:
+            # Only possible while paused: a client that floods behind its publish/play request.
+            raise ParseError("too many bytes before publish or play was answered")
         if (
             self._peer_window_ack_size
             and self.bytes_received - self._last_ack_sent >= self._peer_window_ack_size
@@ -260,8 +298,9 @@ class _Session:
         elif isinstance(message, WindowAckSize):
             self._peer_window_ack_size = message.size
         elif isinstance(message, SetPeerBandwidth):
-            # Section 5.4.5: answer with our Window Acknowledgement Size when it differs.
-            if message.size != self._window_ack_size:
+            # Section 5.4.5: answer with our Window Acknowledgement Size when it differs (a zero
+            # bandwidth is meaningless and ignored).
+            if message.size and message.size != self._window_ack_size:
                 self._window_ack_size = message.size
                 self._send(WindowAckSize(size=message.size))
         elif isinstance(message, UserControl):
@@ -319,8 +358,13 @@ class RtmpServerSession(_Session):
         chunk_size: int = 4096,
         window_ack_size: int = DEFAULT_WINDOW_ACK_SIZE,
         peer_bandwidth: int = DEFAULT_WINDOW_ACK_SIZE,
+        limits: ChunkLimits = UNAUTHORISED_LIMITS,
+        media_limits: ChunkLimits = MEDIA_LIMITS,
     ) -> None:
-        super().__init__(chunk_size=chunk_size, window_ack_size=window_ack_size)
+        """``limits`` hold the connection until publish or play is accepted, ``media_limits`` after."""
+        super().__init__(
+            chunk_size=chunk_size, window_ack_size=window_ack_size, limits=limits, media_limits=media_limits
+        )
         self._handshake: ServerHandshake | None = ServerHandshake(rng)
         self._peer_bandwidth = peer_bandwidth
         self.state = ServerSessionState.HANDSHAKE
@@ -348,6 +392,15 @@ class RtmpServerSession(_Session):
 
     def _on_closed(self) -> None:
         self.state = ServerSessionState.CLOSED
+        self._handshake = None
+
+    def _decoding_paused(self) -> bool:
+        return self._pending_request is not None
+
+    @property
+    def authorised(self) -> bool:
+        """True while publishing or playing (the owner accepted the request)."""
+        return self.state in (ServerSessionState.PUBLISHING, ServerSessionState.PLAYING)
 
     # -- input -----------------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -478,11 +531,13 @@ class RtmpServerSession(_Session):
     def _handle_stream_end(self, stream_id: int) -> None:
         if self.state is ServerSessionState.PUBLISHING and stream_id == self.publish_stream_id:
             self._set_state("unpublish")
+            self._authorise(False)
             self._send_status(stream_id, "status", StatusCode.UNPUBLISH_SUCCESS.value, "Stopped publishing.")
             self.publish_stream_id = 0
             self._events.append(PublishStopped(stream_id=stream_id))
         elif self.state is ServerSessionState.PLAYING and stream_id == self.play_stream_id:
             self._set_state("stop")
+            self._authorise(False)
             self.play_stream_id = 0
             self._events.append(PlayStopped(stream_id=stream_id))
 
@@ -498,11 +553,13 @@ class RtmpServerSession(_Session):
         if self.closed:
             return
         self._set_state("publish")
+        self._authorise(True)
         self.publish_stream_id = stream_id
         self._send(UserControl(event=UserControlEvent.STREAM_BEGIN, stream_id=stream_id))
         self._send_status(
             stream_id, "status", StatusCode.PUBLISH_START.value, f"{self.stream_key} is now published."
         )
+        self._resume_decoding()
 
     def reject_publish(
         self, stream_id: int, description: str, *, code: str = StatusCode.PUBLISH_BAD_NAME.value
@@ -510,6 +567,7 @@ class RtmpServerSession(_Session):
         """Answer an error onStatus (NetStream.Publish.BadName by default); the session stays connected."""
         self._take_pending(stream_id)
         self._send_status(stream_id, "error", code, description)
+        self._resume_decoding()
 
     def accept_play(self, stream_id: int, *, reset: bool = True) -> None:
         """Answer StreamBegin, NetStream.Play.Reset and NetStream.Play.Start; queue media with send_media."""
@@ -517,6 +575,7 @@ class RtmpServerSession(_Session):
         if self.closed:
             return
         self._set_state("play")
+        self._authorise(True)
         self.play_stream_id = stream_id
         self._send(UserControl(event=UserControlEvent.STREAM_BEGIN, stream_id=stream_id))
         if reset:
@@ -527,6 +586,7 @@ class RtmpServerSession(_Session):
             stream_id, "status", StatusCode.PLAY_START.value, f"Started playing {self.stream_key}."
         )
         self._send(DataMessage(values=("|RtmpSampleAccess", True, True)), stream_id=stream_id)
+        self._resume_decoding()
 
     def reject_play(
         self, stream_id: int, description: str, *, code: str = StatusCode.PLAY_STREAM_NOT_FOUND.value
@@ -534,6 +594,7 @@ class RtmpServerSession(_Session):
         """Answer an error onStatus (NetStream.Play.StreamNotFound by default)."""
         self._take_pending(stream_id)
         self._send_status(stream_id, "error", code, description)
+        self._resume_decoding()
 
     def send_media(self, message: MediaMessage) -> None:
         """Queue one media message to the player, pre-chunked (shared bytes) at our chunk size."""
@@ -613,8 +674,13 @@ class RtmpClientSession(_Session):
         chunk_size: int = 4096,
         window_ack_size: int = DEFAULT_WINDOW_ACK_SIZE,
         flash_version: str = "FMLE/3.0 (compatible; mcemu)",
+        limits: ChunkLimits = UNAUTHORISED_LIMITS,
+        media_limits: ChunkLimits = MEDIA_LIMITS,
     ) -> None:
-        super().__init__(chunk_size=chunk_size, window_ack_size=window_ack_size)
+        """``limits`` hold what the server sends until publish or play starts, ``media_limits`` after."""
+        super().__init__(
+            chunk_size=chunk_size, window_ack_size=window_ack_size, limits=limits, media_limits=media_limits
+        )
         self._handshake = ClientHandshake(rng)
         self.app = app
         self.key = key
@@ -710,10 +776,10 @@ class RtmpClientSession(_Session):
                     self._command("FCPublish", None, self.key)
                 self._command("createStream")
             elif method == "createStream":
-                if name == "_error" or not message.args or not amf0.is_finite_number(message.args[0]):
+                if name == "_error":
                     self._close("createStream failed", error=True)
                     return
-                self.stream_id = int(message.args[0])
+                self.stream_id = _stream_id_from(message.args)
                 self._set_state("stream_created")
                 self._events.append(StreamCreated(stream_id=self.stream_id))
                 if self.mode is ClientMode.PUBLISH:
@@ -736,6 +802,7 @@ class RtmpClientSession(_Session):
         self._events.append(StatusReceived(stream_id=stream_id, level=level, code=code, description=desc))
         if code == StatusCode.PUBLISH_START and self.state is ClientSessionState.STARTING:
             self._set_state("publish_started")
+            self._authorise(True)
             self._events.append(PublishStarted(stream_id=stream_id))
         elif code == StatusCode.PLAY_START and self.state in (
             ClientSessionState.STARTING,
@@ -743,6 +810,7 @@ class RtmpClientSession(_Session):
         ):
             first = self.state is ClientSessionState.STARTING
             self._set_state("play_started")
+            self._authorise(True)
             if first:
                 self._events.append(PlayStarted(stream_id=stream_id))
         elif level == "error":
@@ -788,6 +856,23 @@ class RtmpClientSession(_Session):
                 self._command("FCUnpublish", None, self.key)
             self._command("deleteStream", None, float(self.stream_id))
         self._close("stopped by us", error=False)
+
+
+def _stream_id_from(args: tuple[Any, ...]) -> int:
+    """The message stream id of a createStream ``_result``: a whole number in 1..2**32 - 1.
+
+    Raises :class:`RemoteProtocolError` ``"createStream result has no valid stream id"`` for anything
+    else (missing, not a number, NaN, infinite, fractional, zero, negative or beyond 32 bits), which
+    the chunk header could not carry.
+    """
+    value: Any = args[0] if args else None
+    if (
+        not amf0.is_finite_number(value)
+        or not float(value).is_integer()
+        or not 1 <= value <= MAX_MESSAGE_STREAM_ID
+    ):
+        raise RemoteProtocolError("createStream result has no valid stream id")
+    return int(value)
 
 
 def _status_text(args: tuple[Any, ...]) -> str:

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediaplane.rtmp.chunk import ChunkDecoder, ChunkEncoder, RawMessage, encode_fmt0
+from mediaplane.rtmp.chunk import (
+    MEDIA_LIMITS,
+    UNAUTHORISED_LIMITS,
+    ChunkDecoder,
+    ChunkEncoder,
+    ChunkLimits,
+    RawMessage,
+    encode_fmt0,
+)
 from mediaplane.rtmp.errors import LocalProtocolError, ParseError
 
 
@@ -204,14 +212,131 @@ def test_chunk_size_limits() -> None:
         ChunkEncoder().set_chunk_size(0)
 
 
-def test_pending_bytes_are_capped() -> None:
-    dec = ChunkDecoder(max_pending_bytes=1000)
-    dec.set_chunk_size(600)
-    dec.receive_data(bytes.fromhex("05 000001 ffffff 09 01000000") + bytes(600))
-    dec.receive_data(bytes.fromhex("06 000001 ffffff 09 01000000") + bytes(600))
-    with pytest.raises(ParseError, match=r"^too many unfinished message bytes$"):
-        while dec.next_message() is not None:
-            pass
+SMALL = ChunkLimits(
+    max_media_message_bytes=1000, max_command_message_bytes=100, max_pending_bytes=1500, max_chunk_streams=3
+)
+
+
+def header(csid: int, length: int, type_id: int, fmt: int = 0) -> bytes:
+    assert csid < 64
+    if fmt == 1:
+        return bytes([0x40 | csid]) + bytes(3) + length.to_bytes(3, "big") + bytes([type_id])
+    return bytes([csid]) + bytes(3) + length.to_bytes(3, "big") + bytes([type_id]) + bytes(4)
+
+
+def refused(dec: ChunkDecoder, data: bytes) -> str:
+    """Feed ``data`` byte by byte; the ParseError message once the decoder refuses (asserted to happen)."""
+    for i in range(len(data)):
+        dec.receive_data(data[i : i + 1])
+        try:
+            while dec.next_message() is not None:
+                pass
+        except ParseError as exc:
+            assert dec.buffered_bytes <= 18, "refused only after buffering payload"
+            return str(exc)
+    raise AssertionError("not refused")
+
+
+def test_declared_length_over_the_budget_is_refused_on_its_header() -> None:
+    # 16 MiB - 1 declared before authorisation: refused on the 12th byte, nothing of the payload held.
+    dec = ChunkDecoder(limits=UNAUTHORISED_LIMITS)
+    wire = header(6, 0xFFFFFF, 9)
+    assert refused(dec, wire + bytes(100)) == "message of 16777215 bytes exceeds the limit of 16384 bytes"
+    assert dec.pending_bytes == 0
+
+
+def test_command_and_media_limits_are_separate() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    dec.receive_data(header(4, 1000, 9) + bytes(128))  # a 1000-byte video message fits the media limit
+    assert dec.next_message() is None and dec.pending_bytes == 1000
+    assert refused(dec, header(3, 101, 20)) == "message of 101 bytes exceeds the limit of 100 bytes"
+
+
+def test_fmt1_header_is_checked_too() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    dec.receive_data(header(4, 10, 9) + bytes(10))
+    assert dec.next_message() is not None
+    assert refused(dec, header(4, 5000, 9, fmt=1)) == "message of 5000 bytes exceeds the limit of 1000 bytes"
+
+
+def test_total_pending_is_reserved_on_headers() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    dec.receive_data(header(4, 1000, 9) + bytes(128))
+    assert dec.next_message() is None
+    # A second unfinished message would make 2000 declared bytes: refused on its header.
+    assert refused(dec, header(5, 600, 9)) == "too many unfinished message bytes"
+
+
+def test_pending_returns_after_completion_and_abort() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    dec.receive_data(header(4, 300, 9) + bytes(128) + header(5, 300, 8) + bytes(128))
+    assert dec.next_message() is None and dec.pending_bytes == 600
+    dec.abort(5)
+    assert dec.pending_bytes == 300
+    dec.receive_data(bytes([0xC4]) + bytes(128) + bytes([0xC4]) + bytes(44))
+    message = dec.next_message()
+    assert message is not None and len(message.payload) == 300 and dec.pending_bytes == 0
+
+
+def test_messages_within_one_chunk_reserve_nothing() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    dec.set_chunk_size(4096)
+    for csid in (3, 4, 5):
+        dec.receive_data(header(csid, 1000, 9) + bytes(1000))
+        assert dec.next_message() is not None
+    assert dec.pending_bytes == 0
+
+
+def test_chunk_streams_are_capped() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    for csid in (3, 4, 5):
+        dec.receive_data(header(csid, 1, 20) + b"x")
+        assert dec.next_message() is not None
+    dec.receive_data(header(4, 1, 20) + b"x")  # a known stream is fine
+    assert dec.next_message() is not None
+    assert refused(dec, header(6, 1, 20)) == "too many chunk streams"
+
+
+def test_huge_chunk_size_buffers_only_the_declared_message() -> None:
+    dec = ChunkDecoder(limits=UNAUTHORISED_LIMITS)
+    dec.set_chunk_size(0x7FFFFFFF)
+    dec.receive_data(header(3, 10, 20) + b"0123456789" + header(3, 0xFFFFFF, 20))
+    message = dec.next_message()
+    assert message is not None and message.payload == b"0123456789"
+    with pytest.raises(ParseError, match=r"^message of 16777215 bytes exceeds the limit of 16384 bytes$"):
+        dec.next_message()
+
+
+def test_limits_widen_after_authorisation() -> None:
+    dec = ChunkDecoder(limits=UNAUTHORISED_LIMITS)
+    dec.set_limits(MEDIA_LIMITS)
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    wire = encode_fmt0(csid=6, timestamp=40, type_id=9, stream_id=1, payload=payload, chunk_size=4096)
+    dec.set_chunk_size(4096)
+    dec.receive_data(wire)
+    message = dec.next_message()
+    assert message is not None and message.payload == payload and dec.pending_bytes == 0
+
+
+def test_clear_releases_everything() -> None:
+    dec = ChunkDecoder(limits=SMALL)
+    dec.receive_data(header(4, 1000, 9) + bytes(100))
+    assert dec.next_message() is None
+    dec.clear()
+    assert dec.pending_bytes == 0 and dec.buffered_bytes == 0 and "streams=0" in repr(dec)
+
+
+@pytest.mark.parametrize("field", ["max_media_message_bytes", "max_pending_bytes", "max_chunk_streams"])
+def test_limits_validate(field: str) -> None:
+    values = {
+        "max_media_message_bytes": 1,
+        "max_command_message_bytes": 1,
+        "max_pending_bytes": 1,
+        "max_chunk_streams": 1,
+    }
+    values[field] = 0
+    with pytest.raises(ValueError, match=field):
+        ChunkDecoder(limits=ChunkLimits(**values))
 
 
 message_st = st.builds(

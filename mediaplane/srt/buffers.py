@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .circular import SEQ_MASK, seq_add, seq_diff
+from .circular import SEQ_HALF, SEQ_MASK, seq_diff, seq_window_overlap
 
 
 class SendEntry:
@@ -187,7 +187,13 @@ class ReceiveBuffer:
                 out.append((seq, item[1], item[2]))
                 self.next_deliver = (seq + 1) & SEQ_MASK
                 continue
-            if seq == self.next_expected or not self.too_late_drop:
+            if seq == self.next_expected:
+                break
+            if seq not in self.losses:
+                # Given up by the sender (DROPREQ): nothing will ever come for it.
+                self.next_deliver = (seq + 1) & SEQ_MASK
+                continue
+            if not self.too_late_drop:
                 break
             s = self._first_present_after_gap()
             if s is None or packets[s][0] > now:
@@ -201,30 +207,43 @@ class ReceiveBuffer:
             self.next_deliver = s
         return dropped
 
-    def drop_range(self, first: int, last: int) -> int:
-        """A DROPREQ: the sender will never send ``first..last``. Returns how many missing packets
-        this resolved."""
+    def drop_range(self, first: int, last: int) -> tuple[int, bool]:
+        """A DROPREQ: the sender will never send ``first..last`` (wire values, any range up to 2^31).
+
+        Only the part inside the receive window (``next_deliver`` up to ``next_expected``, at most
+        ``capacity`` numbers) is acted on, so the work is bounded by what the buffer holds: its
+        losses are forgotten, so nothing waits for or NAKs them any more. What lies before the window
+        was delivered or dropped already. What lies beyond ``next_expected`` is ignored rather than
+        skipped (libsrt moves its receive position forward there): a range far ahead would otherwise
+        make every real packet that follows look belated. Should the sender really never send those,
+        the next packet reveals the gap, its NAK gets another DROPREQ, and TSBPD skips it meanwhile.
+
+        Returns ``(resolved, clipped)``: how many missing packets this resolved, and whether part of
+        the range was beyond what we have seen (or the range was reversed)."""
+        count = ((last - first) & SEQ_MASK) + 1
+        clipped = count > SEQ_HALF or seq_diff(last, self.next_expected) >= 0
+        base = self.next_deliver
+        losses = self.losses
         n = 0
-        if seq_diff(last, first) < 0 or seq_diff(last, first) > self.capacity:
-            return 0
-        s = first
-        end = seq_add(last, 1)
-        while s != end:
-            if self.losses.pop(s, None) is not None:
-                n += 1
-            s = (s + 1) & SEQ_MASK
+        for a, b in seq_window_overlap(first, count, base, self.occupancy()):
+            if b - a > len(losses):
+                # Fewer losses than numbers in the range: walk the losses instead.
+                for s in [s for s in losses if a <= ((s - base) & SEQ_MASK) < b]:
+                    del losses[s]
+                    n += 1
+                continue
+            s = (base + a) & SEQ_MASK
+            for _ in range(b - a):
+                if losses.pop(s, None) is not None:
+                    n += 1
+                s = (s + 1) & SEQ_MASK
         # Skip directly over the dropped range when it sits at the head.
         while self.next_deliver != self.next_expected:
             nd = self.next_deliver
-            if nd in self.packets or nd in self.losses:
+            if nd in self.packets or nd in losses:
                 break
             self.next_deliver = (nd + 1) & SEQ_MASK
-        if seq_diff(end, self.next_expected) > 0:
-            # Dropping beyond what we have seen: the next packet expected comes after the range.
-            self.next_expected = end
-            if seq_diff(end, self.next_deliver) > 0 and not self.packets:
-                self.next_deliver = end
-        return n
+        return n, clipped
 
     def loss_ranges(self, now: float, older_than: float) -> Iterator[tuple[int, int]]:
         """Compressed ranges of losses last reported before ``older_than``; marks them reported now."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 SEQ_MODULO = 1 << 31
 SEQ_MASK = SEQ_MODULO - 1
-_SEQ_HALF = 1 << 30
+SEQ_HALF = 1 << 30
+"""Half the sequence space: the largest forward distance the half-range rule accepts."""
 MSGNO_MODULO = 1 << 26
 MSGNO_MASK = MSGNO_MODULO - 1
 TIMESTAMP_MODULO_US = 1 << 32
@@ -23,7 +24,7 @@ def seq_add(seq: int, n: int) -> int:
 def seq_diff(a: int, b: int) -> int:
     """Signed distance ``a - b`` in (-2^30, 2^30]: positive when ``a`` is later than ``b``."""
     d = (a - b) & SEQ_MASK
-    return d - SEQ_MODULO if d > _SEQ_HALF else d
+    return d - SEQ_MODULO if d > SEQ_HALF else d
 
 
 def seq_lt(a: int, b: int) -> bool:
@@ -33,6 +34,27 @@ def seq_lt(a: int, b: int) -> bool:
 
 def seq_le(a: int, b: int) -> bool:
     return seq_diff(a, b) <= 0
+
+
+def seq_window_overlap(first: int, count: int, base: int, size: int) -> list[tuple[int, int]]:
+    """Where the circular range of ``count`` sequence numbers from ``first`` meets the window of
+    ``size`` numbers from ``base``: at most two ``(start_offset, end_offset)`` pairs, half-open and
+    relative to ``base``, in increasing order. Constant work whatever ``count`` is (a range read off
+    the wire may cover up to 2^31 numbers)."""
+    if count <= 0 or size <= 0:
+        return []
+    count = min(count, SEQ_MODULO)
+    o = (first - base) & SEQ_MASK
+    pieces: list[tuple[int, int]] = []
+    end = o + count
+    if end > SEQ_MODULO:
+        # The range wraps past base + 2^31 back into the window's start.
+        pieces.append((0, min(size, end - SEQ_MODULO)))
+    if o < size:
+        pieces.append((o, min(size, end)))
+    if len(pieces) == 2 and pieces[0][1] >= pieces[1][0]:
+        pieces = [(0, max(pieces[0][1], pieces[1][1]))]
+    return pieces
 
 
 def msgno_next(msgno: int) -> int:

@@ -23,7 +23,15 @@ import struct
 from dataclasses import dataclass, field
 
 from .buffers import ReceiveBuffer, SendBuffer
-from .circular import SEQ_MASK, TIMESTAMP_MASK, TimestampUnwrapper, msgno_next, seq_diff
+from .circular import (
+    SEQ_HALF,
+    SEQ_MASK,
+    TIMESTAMP_MASK,
+    TimestampUnwrapper,
+    msgno_next,
+    seq_diff,
+    seq_window_overlap,
+)
 from .config import SrtConfig
 from .errors import (
     REJECT_WIRE_BASE,
@@ -182,6 +190,20 @@ class SrtStats:
     latency_ms: int = 0
     """msRcvTsbPdDelay: the negotiated receive latency."""
     km_refreshes: int = 0
+    nak_clipped_total: int = 0
+    """NAK loss ranges reaching past the last packet sent (or reversed): only the part inside the
+    send buffer was retransmitted."""
+    dropreq_clipped_total: int = 0
+    """DROPREQ ranges reaching beyond the receive window (or reversed): only the part inside it was
+    dropped."""
+    ack_bogus_total: int = 0
+    """ACKs acknowledging packets never sent (beyond the next sequence number): ignored."""
+    ack_stale_total: int = 0
+    """ACKs behind the send buffer (reordered, or for packets the sender already dropped): ignored."""
+    ackack_unknown_total: int = 0
+    """ACKACKs for an ACK number we never sent or no longer remember: no RTT sample taken."""
+    rexmit_timeouts_total: int = 0
+    """Times the no-ACK retransmission timer fired and resent packets (libsrt checkRexmitTimer)."""
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -249,6 +271,7 @@ class SrtConnection:
         self._rtt_us = float(INITIAL_RTT_US)
         self._rtt_var_us = float(INITIAL_RTT_VAR_US)
         self._rtt_measured = False
+        self._rexmit_count = 1
         self._last_data_send = now
         self._send_drop_after_s = 0.0
         self._next_send_drop_check: float | None = None
@@ -638,10 +661,21 @@ class SrtConnection:
             self._close("peer shut down", now, by_peer=True, send_shutdown=False)
         elif isinstance(pkt, DropRequest):
             st = self.stats
-            n = self._rcvbuf.drop_range(pkt.first_seq, pkt.last_seq)
+            n, clipped = self._rcvbuf.drop_range(pkt.first_seq, pkt.last_seq)
             st.pkt_rcv_drop_total += n
             st.byte_rcv_drop_total += n * (st.byte_recv_unique_total // max(1, st.pkt_recv_unique_total))
             st.dropreq_recv_total += 1
+            if clipped:
+                st.dropreq_clipped_total += 1
+                if self._log.isEnabledFor(logging.DEBUG):
+                    rb = self._rcvbuf
+                    self._log.debug(
+                        "DROPREQ %d..%d clipped to the receive window %d..%d",
+                        pkt.first_seq,
+                        pkt.last_seq,
+                        rb.next_deliver,
+                        rb.next_expected,
+                    )
         elif isinstance(pkt, KeyMaterialPacket):
             self._handle_km(pkt, now)
 
@@ -666,9 +700,26 @@ class SrtConnection:
     def _handle_ack(self, ack: Ack, now: float) -> None:
         st = self.stats
         st.pkt_recv_ack_total += 1
-        released = self._sndbuf.acknowledge(ack.last_ack_seq)
+        sndbuf = self._sndbuf
+        released = sndbuf.acknowledge(ack.last_ack_seq)
         if released < 0:
-            self._log.debug("ignoring ACK %d outside the send window", ack.last_ack_seq)
+            # libsrt breaks the connection on an ACK beyond the last sent packet; ignoring it keeps a
+            # forged control packet from cutting the relay.
+            if seq_diff(ack.last_ack_seq, sndbuf.next_seq) > 0:
+                st.ack_bogus_total += 1
+            else:
+                st.ack_stale_total += 1
+            if self._log.isEnabledFor(logging.DEBUG):
+                self._log.debug(
+                    "ignoring ACK %d outside the send buffer %d..%d",
+                    ack.last_ack_seq,
+                    sndbuf.first_seq,
+                    sndbuf.next_seq,
+                )
+        elif released:
+            # The peer is receiving: the no-ACK retransmission timer starts over (libsrt resets
+            # m_iReXmitCount on each ACK).
+            self._rexmit_count = 1
         if ack.kind is not AckKind.LIGHT and ack.rtt_us and not self._rtt_measured:
             # A pure sender learns the RTT from the receiver's ACKs; our own ACKACK samples win when
             # we receive too. The peer's estimate also paces our ACK-timeout retransmission.
@@ -689,6 +740,7 @@ class SrtConnection:
     def _handle_ackack(self, pkt: AckAck, now: float) -> None:
         sent = self._ack_times.pop(pkt.ack_number, None)
         if sent is None:
+            self.stats.ackack_unknown_total += 1
             return
         sample = (now - sent) * 1_000_000
         if not self._rtt_measured:
@@ -704,29 +756,59 @@ class SrtConnection:
         self.stats.rtt_var_ms = self._rtt_var_us / 1000
 
     def _handle_nak(self, nak: Nak, now: float) -> None:
+        """Retransmit what the peer reports lost, clipped to the send buffer (libsrt
+        processCtrlLossReport): whatever the ranges on the wire cover (up to 2^31 numbers each), the
+        work is one pass over the packets we hold, each resent at most once per NAK. Numbers before
+        the buffer (acknowledged or given up) get one DROPREQ so the receiver stops waiting for them
+        (section 3.2.9). A range reaching past the last packet sent is a bug or an attack; libsrt
+        breaks the connection there, we retransmit its valid part and count it, so one forged control
+        packet cannot cut a relay."""
         st = self.stats
         st.pkt_recv_nak_total += 1
         sndbuf = self._sndbuf
-        missing: list[tuple[int, int]] = []
-        ts_now = self._timestamp(now)
-        dst = self.peer_socket_id
+        base = sndbuf.first_seq
+        held = seq_diff(sndbuf.next_seq, base)
+        wanted: list[tuple[int, int]] = []
+        gone_first = gone_last = -1
         for first, last in nak.losses:
             count = ((last - first) & SEQ_MASK) + 1
-            if count > len(sndbuf.entries) + 1 and seq_diff(last, sndbuf.next_seq) >= 0:
-                raise RemoteProtocolError("NAK for packets never sent")
-            st.pkt_snd_loss_total += count
-            seq = first
-            for _ in range(count):
-                e = sndbuf.get(seq)
-                if e is None:
-                    if missing and missing[-1][1] == ((seq - 1) & SEQ_MASK):
-                        missing[-1] = (missing[-1][0], seq)
-                    elif seq_diff(seq, sndbuf.first_seq) < 0:
-                        missing.append((seq, seq))
-                else:
+            pieces = seq_window_overlap(first, count, base, held)
+            wanted.extend(pieces)
+            if count > SEQ_HALF or seq_diff(last, sndbuf.next_seq) >= 0:
+                st.nak_clipped_total += 1
+                if self._log.isEnabledFor(logging.DEBUG):
+                    self._log.debug(
+                        "NAK range %d..%d clipped to the send buffer %d..%d",
+                        first,
+                        last,
+                        base,
+                        sndbuf.next_seq,
+                    )
+            elif seq_diff(first, base) < 0:
+                # Before the buffer: packets acknowledged or dropped already.
+                gone_end = last if seq_diff(last, base) < 0 else (base - 1) & SEQ_MASK
+                if gone_first < 0 or seq_diff(first, gone_first) < 0:
+                    gone_first = first
+                if gone_last < 0 or seq_diff(gone_end, gone_last) > 0:
+                    gone_last = gone_end
+        wanted.sort()
+        dst = self.peer_socket_id
+        entries = sndbuf.entries
+        out = self._out
+        done = 0  # offsets below this were resent already by this NAK
+        for a, b in wanted:
+            a = max(a, done)
+            if a >= b:
+                continue
+            done = b
+            st.pkt_snd_loss_total += b - a
+            seq = (base + a) & SEQ_MASK
+            for _ in range(b - a):
+                e = entries.get(seq)
+                if e is not None:
                     e.retransmits += 1
                     e.last_sent = now
-                    self._out.append(
+                    out.append(
                         _DATA_HEADER.pack(seq, e.word1 | RETRANSMITTED_FLAG, e.timestamp, dst) + e.payload
                     )
                     n = len(e.payload)
@@ -737,11 +819,14 @@ class SrtConnection:
                     self._rate_sent_bytes += n
                 seq = (seq + 1) & SEQ_MASK
         self._last_send = now
-        for first, last in missing:
-            # The packets are gone from our buffer: tell the receiver to stop waiting (section 3.2.9).
-            self._out.append(
+        if gone_first >= 0:
+            out.append(
                 DropRequest(
-                    timestamp=ts_now, dest_socket_id=dst, msgno=0, first_seq=first, last_seq=last
+                    timestamp=self._timestamp(now),
+                    dest_socket_id=dst,
+                    msgno=0,
+                    first_seq=gone_first,
+                    last_seq=gone_last,
                 ).encode()
             )
 
@@ -902,9 +987,14 @@ class SrtConnection:
         return t
 
     def _rexmit_timeout(self) -> float:
-        # Capped at half the peer's latency so a repair still fits in its TSBPD window.
-        by_rtt = (2 * self._rtt_us + 4 * self._rtt_var_us) / 1e6 + ACK_INTERVAL_S
-        return max(REXMIT_TIMEOUT_MIN_S, min(by_rtt, self.peer_latency_ms / 2000))
+        """Seconds a packet may stay unacknowledged after it last went out before the no-ACK timer
+        resends it: libsrt's checkRexmitTimer, ``n * (SRTT + 4 RTTVar + 2 SYN) + SYN``, where ``n``
+        counts the firings since the last ACK that made progress (a linear backoff). An ACK for a
+        packet comes back one RTT plus at most one ACK period after it was sent, so on a lossless
+        path this never fires, however the RTT compares with the latency. It is not capped by the
+        latency: a blind resend that cannot arrive in time would only double the traffic."""
+        rtt_syn = (self._rtt_us + 4 * self._rtt_var_us) / 1e6 + 2 * ACK_INTERVAL_S
+        return max(REXMIT_TIMEOUT_MIN_S, self._rexmit_count * rtt_syn + ACK_INTERVAL_S)
 
     def handle_timer(self, now: float) -> None:
         """Run whatever is due at ``now``: handshake retries and timeout, ACK, periodic NAK, TSBPD
@@ -988,10 +1078,13 @@ class SrtConnection:
                 st.pkt_sent_total += 1
                 st.byte_retrans_total += n
                 st.byte_sent_total += n
+                self._rate_sent_bytes += n
                 sent += 1
             seq = (seq + 1) & SEQ_MASK
         if sent:
             self._last_send = now
+            st.rexmit_timeouts_total += 1
+            self._rexmit_count += 1
         elif sndbuf.first_seq in sndbuf.entries:
             # Nothing was old enough (the first entry is fresh after all): push its deadline.
             sndbuf.entries[sndbuf.first_seq].last_sent = now

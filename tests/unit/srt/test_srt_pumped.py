@@ -57,8 +57,10 @@ class Sim:
         isn: int | None = None,
         seed: int = 1,
         caller_age_s: float = 0.0,
+        one_way_s: float = ONE_WAY_S,
     ) -> None:
         self.now = 100.0
+        self.one_way_s = one_way_s
         # caller_age_s: how long the caller's clock has been running (its timestamps count from then).
         self.rng = random.Random(seed)
         self.caller = Side(
@@ -95,7 +97,7 @@ class Sim:
             if self.drop_l2c(i, data):
                 return
         self._n += 1
-        heapq.heappush(self.in_flight, (self.now + ONE_WAY_S, self._n, direction, data))
+        heapq.heappush(self.in_flight, (self.now + self.one_way_s, self._n, direction, data))
 
     def _flush(self) -> None:
         for side, direction in ((self.caller, "c2l"), (self.listener, "l2c")):

@@ -25,6 +25,12 @@ Decisions (not public): with no keys configured every request is accepted, signe
 (as cloud emulators do). With keys configured, a request must be signed with one of them; the timestamp
 (V1 ``Timestamp`` / V3 ``x-acs-date``, ``YYYY-MM-DDTHH:MM:SSZ`` UTC) must be within
 :data:`TIMESTAMP_WINDOW_S` (15 minutes) of the server clock; a nonce may not repeat within that window.
+A V3 signature must cover ``x-acs-date`` and ``x-acs-signature-nonce`` (the SDK signs every ``x-acs-*``
+header): otherwise a captured request could be replayed with a fresh date and nonce.
+
+The path in the V3 canonical request is the path as sent on the wire (percent-encoded as the client
+wrote it, no query): ``/`` for the ICE RPC, ``/_emulator/links/a/b`` for the admin API.
+:func:`sign_v3` signs a plain HTTP request the same way (the ``mcemu`` CLI uses it for the admin API).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import calendar
 import hashlib
 import hmac
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,12 +59,15 @@ __all__ = [
     "TIMESTAMP_WINDOW_S",
     "V1_SIGNATURE_METHOD",
     "V3_ALGORITHM",
+    "V3_REQUIRED_SIGNED",
     "ReceivedRequest",
     "SignatureVerifier",
     "V3Authorization",
+    "encoded_query",
     "parse_timestamp",
     "parse_v3_authorization",
     "percent_encode",
+    "sign_v3",
     "v1_signature",
     "v1_string_to_sign",
     "v3_authorization",
@@ -181,6 +191,47 @@ def parse_v3_authorization(value: str) -> V3Authorization:
         signed_headers=tuple(h for h in parts["SignedHeaders"].split(";") if h),
         signature=parts["Signature"],
     )
+
+
+#: Headers a V3 signature must cover (when keys are configured).
+V3_REQUIRED_SIGNED = ("x-acs-date", "x-acs-signature-nonce")
+
+
+def sign_v3(
+    *,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    access_key_id: str,
+    secret: str,
+    now: float | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """Sign a plain HTTP request with ACS3-HMAC-SHA256; return ``headers`` plus the signature's headers.
+
+    ``path`` is sent as given (already percent-encoded, no query); ``query`` is sent as
+    :func:`percent_encode` ``k=v`` pairs. Added: ``x-acs-date`` (``now``, default the clock),
+    ``x-acs-signature-nonce`` (default a random UUID), ``x-acs-content-sha256`` (hex SHA-256 of ``body``)
+    and ``Authorization``. Every header of the result but ``Authorization`` is signed (so give ``host``
+    and ``content-type`` in ``headers`` to have them covered).
+    """
+    out = {k.lower(): v for k, v in headers.items()}
+    out["x-acs-date"] = time.strftime(_TIMESTAMP_FORMAT, time.gmtime(time.time() if now is None else now))
+    out["x-acs-signature-nonce"] = nonce or uuid.uuid4().hex
+    body_hash = hashlib.sha256(body).hexdigest()
+    out["x-acs-content-sha256"] = body_hash
+    signed = sorted(out)
+    canonical = v3_canonical_request(method, path, query, tuple(out.items()), signed, body_hash)
+    signature = v3_signature(secret, v3_string_to_sign(canonical))
+    out["Authorization"] = v3_authorization(access_key_id, signed, signature)
+    return out
+
+
+def encoded_query(query: Mapping[str, str]) -> str:
+    """The query string :func:`sign_v3` expects on the wire (``""`` or ``?k=v&...``)."""
+    return ("?" + v3_canonical_query(query)) if query else ""
 
 
 def parse_timestamp(text: str, field_name: str) -> float:
@@ -318,6 +369,9 @@ class SignatureVerifier:
             raise IncompleteSignature(
                 f"signature algorithm {auth.algorithm!r} is not supported; use {V3_ALGORITHM}"
             )
+        unsigned = [h for h in V3_REQUIRED_SIGNED if h not in {n.lower() for n in auth.signed_headers}]
+        if unsigned:
+            raise IncompleteSignature(f"SignedHeaders must include {', '.join(unsigned)}")
         self._check_time(req.header("x-acs-date"), "x-acs-date")
         body_hash = hashlib.sha256(req.body).hexdigest()
         claimed = req.header("x-acs-content-sha256")

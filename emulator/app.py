@@ -40,7 +40,10 @@ class Emulator:
         self.manager = FlowManager(self.regions, self.runtime)
         self.runtime.attach(self.manager)
         self.app: web.Application = build_app(
-            self.manager, access_keys=self.topology.access_keys or None, extra_state=self.runtime.snapshot
+            self.manager,
+            access_keys=self.topology.access_keys or None,
+            extra_state=self.runtime.snapshot,
+            secrets=lambda: [self.runtime.backbone_app],
         )
         add_link_routes(self.app, self.backbone)
         add_lastmile_routes(self.app, self.runtime.lastmile)

@@ -21,6 +21,7 @@ __all__ = [
     "NotFound",
     "PortUnavailable",
     "RequestError",
+    "RequestTooLarge",
     "SignatureMismatch",
     "StaleTimestamp",
     "UnknownAccessKey",
@@ -90,7 +91,8 @@ class FlowStartError(EmulatorError):
 
 
 class PortUnavailable(EmulatorError):
-    """No free port is left in a region's SRT range (raised by the runtime's ``allocate_srt_port``)."""
+    """No free port is left in a region's SRT range (raised by the runtime's ``allocate_srt_port``; the
+    API answers 503 ServiceUnAvailable)."""
 
 
 # --- API transport: signature, action, version --------------------------------------------------------
@@ -98,6 +100,10 @@ class PortUnavailable(EmulatorError):
 
 class RequestError(EmulatorError):
     """The request itself is unusable (transport level): bad action, version or signature."""
+
+
+class RequestTooLarge(RequestError):
+    """The request body is larger than the API accepts (``emulator.api.server.MAX_BODY_BYTES``)."""
 
 
 class UnknownAction(RequestError):

@@ -11,7 +11,9 @@
 * ``DELETE /_emulator/lastmile/{flow_id}/{input|output}/{name}``: no last-mile impairment any more; its
   link closes. Answers the view.
 
-Bad input answers 400 with ``{"error": "..."}``; an unknown flow or endpoint 404.
+Bad input answers 400 with ``{"error": "..."}`` (bodies are read by
+:func:`emulator.api.admin.json_body`: at most 1 MiB, nested at most 32 levels); an unknown flow or
+endpoint 404.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .api.admin import json_body
 from .errors import InvalidValue, NotFound
 from .lastmile import LastMile, LastMileSpec
 
@@ -47,10 +50,7 @@ def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
 
     async def put(request: web.Request) -> web.Response:
         try:
-            try:
-                body: Any = await request.json()
-            except ValueError as exc:
-                raise ValueError(f"the body must be JSON: {exc}") from exc
+            body: Any = await json_body(request)
             spec = LastMileSpec.from_body(body)
             row = await lastmile.set(*_key(request), spec)
         except NotFound as exc:

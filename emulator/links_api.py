@@ -12,7 +12,8 @@
   :mod:`mediaplane.netem.timeline`), optionally ``"both_ways": true``; runs from now over the impairment
   in force.
 
-Bad input answers 400 with ``{"error": "..."}``; an unknown region 404.
+Bad input answers 400 with ``{"error": "..."}`` (bodies are read by
+:func:`emulator.api.admin.json_body`: at most 1 MiB, nested at most 32 levels); an unknown region 404.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from mediaplane.netem import Impairment, Timeline, profile
 
+from .api.admin import json_body
 from .errors import NotFound
 from .runtime import Backbone
 
@@ -35,7 +37,9 @@ def impairment_from_request(backbone: Backbone, src: str, dst: str, body: dict[s
     """Build the impairment a PUT asks for. Raises ValueError naming the bad field."""
     fields = {k: v for k, v in body.items() if k not in ("profile", "both_ways")}
     if "profile" in body:
-        base = profile(str(body["profile"])).to_dict()
+        if not isinstance(body["profile"], str):
+            raise ValueError(f"profile must be a name, got {body['profile']!r}")
+        base = profile(body["profile"]).to_dict()
         base.update(fields)
         fields = base
     elif "delay_ms" not in fields:
@@ -78,12 +82,11 @@ def _view(backbone: Backbone) -> dict[str, Any]:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ValueError(f"the body must be a JSON object: {exc}") from exc
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
+    if not isinstance(body.get("both_ways", False), bool):
+        raise ValueError(f"both_ways must be true or false, got {body['both_ways']!r}")
     return body
 
 

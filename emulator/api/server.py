@@ -22,6 +22,7 @@ Transport (what the official SDK sends, ICE-API.md "Transport"):
   NotFound                                404     ResourceNotFound
   WrongState, FlowStartError              403     OperationDenied
   PortUnavailable                         503     ServiceUnAvailable
+  RequestTooLarge                         413     RequestEntityTooLarge
   UnknownAction                           404     InvalidAction.NotFound
   UnsupportedVersion                      400     InvalidVersion
   IncompleteSignature                     400     IncompleteSignature
@@ -32,6 +33,15 @@ Transport (what the official SDK sends, ICE-API.md "Transport"):
   NonceReused                             400     SignatureNonceUsed
   anything else                           500     InternalError
   ======================================  ======  ==============================
+
+Limits: a body over :data:`MAX_BODY_BYTES` (1 MiB) answers 413; a request line or header over aiohttp's
+8190 bytes, or anything that is not HTTP, answers 400 and is logged at DEBUG without a traceback.
+
+Authentication of the other routes (:func:`build_app`): with access keys configured, every route but
+:data:`OPEN_PATHS` (``/`` checks its own signature; ``/metrics`` and ``/_emulator/health`` are open and
+hold no secret) needs a V1 or V3 signature checked by the same :class:`SignatureVerifier`; a refusal
+answers the ICE error body above. The access key id that signed (None: unsigned, only possible without
+keys) is ``request[SIGNER_KEY]``.
 """
 
 from __future__ import annotations
@@ -40,14 +50,16 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import (
+    AuthError,
     BadTimestamp,
     EmulatorError,
     FlowStartError,
@@ -57,6 +69,7 @@ from ..errors import (
     NonceReused,
     NotFound,
     PortUnavailable,
+    RequestTooLarge,
     SignatureMismatch,
     StaleTimestamp,
     UnknownAccessKey,
@@ -71,7 +84,10 @@ __all__ = [
     "API_VERSION",
     "ERROR_CODES",
     "MANAGER_KEY",
+    "MAX_BODY_BYTES",
+    "OPEN_PATHS",
     "OPERATIONS",
+    "SIGNER_KEY",
     "VERIFIER_KEY",
     "ApiServer",
     "Params",
@@ -83,6 +99,12 @@ logger = logging.getLogger(__name__)
 
 API_VERSION = "2020-11-09"
 
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body accepted (aiohttp ``client_max_size``); more answers 413."""
+
+OPEN_PATHS = frozenset({"/", "/metrics", "/_emulator/health"})
+"""Routes the signature middleware lets through (``/`` verifies its own signature)."""
+
 #: Domain / transport error class -> (HTTP status, ICE error code). First match wins (subclasses first).
 ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (MissingValue, 400, "MissingParameter"),
@@ -91,6 +113,7 @@ ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (WrongState, 403, "OperationDenied"),
     (FlowStartError, 403, "OperationDenied"),
     (PortUnavailable, 503, "ServiceUnAvailable"),
+    (RequestTooLarge, 413, "RequestEntityTooLarge"),
     (UnknownAction, 404, "InvalidAction.NotFound"),
     (UnsupportedVersion, 400, "InvalidVersion"),
     (IncompleteSignature, 400, "IncompleteSignature"),
@@ -104,6 +127,8 @@ INTERNAL_ERROR = (500, "InternalError")
 
 MANAGER_KEY = web.AppKey("mcemu.flow_manager", FlowManager)
 VERIFIER_KEY = web.AppKey("mcemu.signature_verifier", SignatureVerifier)
+SIGNER_KEY = web.RequestKey("mcemu.signer", str)
+"""The access key id that signed the request; absent when it was not signed (only without keys)."""
 
 
 def error_code(exc: BaseException) -> tuple[int, str]:
@@ -434,24 +459,64 @@ def _error_response(request: web.Request, request_id: str, exc: BaseException) -
     )
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body. Raises RequestTooLarge past the app's ``client_max_size``."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestTooLarge(
+            f"the request body is larger than {request.client_max_size} bytes, the most this API accepts"
+        ) from None
+
+
+def received_request(
+    request: web.Request, body: bytes, form: Mapping[str, str] | None = None
+) -> ReceivedRequest:
+    """What the verifier checks: method, the path as sent, the decoded query, headers, body, form."""
+    return ReceivedRequest(
+        method=request.method,
+        path=request.rel_url.raw_path,
+        query={k: request.query.getone(k) for k in request.query},
+        headers=tuple(request.headers.items()),
+        body=body,
+        form=form or {},
+    )
+
+
+@web.middleware
+async def _require_signature(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every route but OPEN_PATHS needs a signature the verifier accepts (see the module docstring)."""
+    info = request.match_info
+    resource = info.route.resource
+    if info.http_exception is not None or resource is None or resource.canonical in OPEN_PATHS:
+        return await handler(request)
+    request_id = str(uuid.uuid4()).upper()
+    try:
+        body = await read_body(request)
+        signer = request.app[VERIFIER_KEY].verify(received_request(request, body))
+    except (AuthError, RequestTooLarge) as exc:
+        return _error_response(request, request_id, exc)
+    if signer is not None:
+        request[SIGNER_KEY] = signer
+    return await handler(request)
+
+
+def is_signed(request: web.Request) -> bool:
+    """True when the request carried a signature the verifier accepted (any key, without keys)."""
+    return SIGNER_KEY in request
+
+
 async def _rpc(request: web.Request) -> web.Response:
     request_id = str(uuid.uuid4()).upper()
     try:
-        body = await request.read()
+        body = await read_body(request)
         form: dict[str, str] = {}
         if body and request.content_type == "application/x-www-form-urlencoded":
             form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         query = {k: request.query.getone(k) for k in request.query}
-        request.app[VERIFIER_KEY].verify(
-            ReceivedRequest(
-                method=request.method,
-                path=request.path,
-                query=query,
-                headers=tuple(request.headers.items()),
-                body=body,
-                form=form,
-            )
-        )
+        request.app[VERIFIER_KEY].verify(received_request(request, body, form))
         params = {**query, **form}
         action = params.get("Action") or request.headers.get("x-acs-action")
         if not action:
@@ -476,22 +541,46 @@ def build_app(
     *,
     access_keys: Mapping[str, str] | None = None,
     extra_state: Callable[[], Any] | None = None,
+    secrets: Callable[[], Iterable[str]] | None = None,
 ) -> web.Application:
     """The aiohttp application: the ICE RPC API at ``/`` and the admin API under ``/_emulator/``.
 
     ``access_keys`` (``{access_key_id: secret}``) turns signature checks on. ``extra_state`` returns a
-    dict (or an awaitable of one) merged into ``GET /_emulator/state``. More routes may be added to the
-    returned application before it is started.
+    dict (or an awaitable of one) merged into ``GET /_emulator/state``; ``secrets`` returns more strings
+    that an unsigned state reader must not see. More routes may be added to the returned application
+    before it is started: the signature middleware covers them too (all but :data:`OPEN_PATHS`).
     """
     from .admin import add_admin_routes
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_require_signature])
     app[MANAGER_KEY] = manager
     app[VERIFIER_KEY] = SignatureVerifier(access_keys)
     app.router.add_route("POST", "/", _rpc)
     app.router.add_route("GET", "/", _rpc)
-    add_admin_routes(app, extra_state=extra_state)
+    add_admin_routes(app, extra_state=extra_state, secrets=secrets)
     return app
+
+
+_AIOHTTP_SERVER_LOG = logging.getLogger("aiohttp.server")
+
+
+class _ProtocolErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger, except that a request it could not parse (bad or over-long request line
+    or header, TLS or other non-HTTP bytes) is one DEBUG line, not an ERROR traceback: aiohttp has already
+    answered 400 and closed that connection, and a client can send as many as it likes."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            text = str(exc.message)
+            self.logger.debug(
+                "bad HTTP request refused with %s: %s: %s",
+                exc.code,
+                type(exc).__name__,
+                text[:200] + ("..." if len(text) > 200 else ""),
+            )
+            return
+        super().log(level, msg, *args, **kwargs)
 
 
 class ApiServer:
@@ -527,7 +616,9 @@ class ApiServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, logger=_ProtocolErrorLog(_AIOHTTP_SERVER_LOG)
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True)

@@ -108,6 +108,11 @@ def video_arrivals(player: RtmpPlayer) -> dict[int, float]:
     return out
 
 
+def arrivals(players: dict[str, RtmpPlayer]) -> tuple[dict[int, float], dict[int, float]]:
+    """Flow A's and Flow B's player's video arrivals. Runs on the client loop."""
+    return video_arrivals(players["A"]), video_arrivals(players["B"])
+
+
 def lag_ms(a: dict[int, float], b: dict[int, float], since: float, until: float) -> tuple[float, int]:
     """Median lag of B behind A over the video messages A received in ``[since, until)``."""
     lags = [(b[ts] - t) * 1000 for ts, t in a.items() if since <= t < until and ts in b]
@@ -170,23 +175,31 @@ def test_mcemu_link_commands_against_mcemu_up(ffmpeg_exe: str, tmp_path: Any) ->
                 20,
                 "media at Flow B's player",
             )
-            changed = time.monotonic()
+            asked = time.monotonic()
             set_ = mcemu("set", A_REGION, B_REGION, "--delay-ms", "400", api=api)
             assert set_.returncode == 0, set_.stderr
             assert f"{A_REGION} -> {B_REGION}: delay 400 ms\n" in set_.stdout, set_.stdout
-            time.sleep(3.0)
-            a_arr = clients.run(lambda: video_arrivals(players["A"]))
-            b_arr = clients.run(lambda: video_arrivals(players["B"]))
+            # In force once the command has returned: what Flow A's player gets from here on
+            # crossed the link after the change.
+            changed = time.monotonic()
+            wait_until(
+                lambda: lag_ms(*clients.run(lambda: arrivals(players)), changed, float("inf"))[1] >= 25,
+                30,
+                "Flow B's player to get 25 frames sent after the change",
+            )
+            a_arr, b_arr = clients.run(lambda: arrivals(players))
             for p in players.values():
                 clients.call(p.close)
-        before, n_before = lag_ms(a_arr, b_arr, 0.0, changed)
-        after, n_after = lag_ms(a_arr, b_arr, changed + 1.0, changed + 2.5)
+        before, n_before = lag_ms(a_arr, b_arr, 0.0, asked)
+        after, n_after = lag_ms(a_arr, b_arr, changed, float("inf"))
         print(
             f"\nFlow B lags Flow A by {before:.0f} ms ({n_before} frames),"
             f" then {after:.0f} ms ({n_after} frames)"
         )
-        assert n_before >= 25 and n_after >= 20, (n_before, n_after)
-        assert 400 - 30 - 100 <= after - before <= 400 - 30 + 200, f"lag {before:.0f} -> {after:.0f} ms"
+        assert n_before >= 25 and n_after >= 25, (n_before, n_after)
+        # The lag grew by the change of delay (30 -> 400 ms), less the players' own noise; no upper
+        # bound: a loaded machine only adds lag.
+        assert after - before >= 400 - 30 - 50, f"lag {before:.0f} -> {after:.0f} ms"
         ab = impairments(api)[(A_REGION, B_REGION)]
         assert ab["delay_ms"] == 400.0 and ab["jitter_ms"] == 0.0 and not ab["timeline"], ab
         assert live_link(api)["reverse"]["delay_ms"] == 400.0

@@ -66,7 +66,8 @@ def test_fanout_to_three_regions(ffmpeg_exe: str, tmp_path: Any) -> None:
         assert d.frames == SENT_FRAMES, f"{where}: {d.frames} frames decoded, {SENT_FRAMES} sent"
         lag, common = median_lag_ms(got["A"].arrivals, rx.arrivals)
         assert common >= SENT_FRAMES * 0.6, f"{where}: only {common} frames seen at both A and B"
-        assert one_way - 5 <= lag <= one_way + 1500, f"{where}: lags A by {lag:.0f} ms, one way is {one_way}"
+        # Every byte crossed the link: a lower bound (less the players' noise), never an upper one.
+        assert lag >= one_way - 5, f"{where}: lags A by {lag:.0f} ms, one way is {one_way}"
         lags[region] = lag
     order = sorted(lags, key=lags.__getitem__)
     assert order == sorted(ONE_WAY_MS, key=ONE_WAY_MS.__getitem__), f"lags {lags} not ordered as {ONE_WAY_MS}"

@@ -63,7 +63,7 @@ from mediaplane.relay import (
 from mediaplane.rtmp import RtmpPuller, RtmpPusher, RtmpServer, RtmpServerConfig
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener, parse_srt_url
 
-from .errors import FlowStartError
+from .errors import FlowStartError, PortUnavailable
 from .flows import (
     DEFAULT_MAX_BITRATE,
     Family,
@@ -529,7 +529,7 @@ class Runtime:
                 continue
             used.add(real)
             return real
-        raise FlowStartError(
+        raise PortUnavailable(
             f"no free SRT port left in {region.id} ({region.srt_port_min}-{region.srt_port_max})"
         )
 

@@ -19,7 +19,7 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.models import Config
 
 from emulator.api import ApiServer
-from emulator.errors import FlowStartError
+from emulator.errors import FlowStartError, PortUnavailable
 from emulator.flows import Flow, FlowInput, FlowManager, FlowOutput
 from emulator.regions import Region, RegionCatalogue
 
@@ -45,7 +45,10 @@ class ApiTestRuntime:
         if region.srt_port_min == 0:
             port = next(self._ephemeral)
         else:
-            port = min(p for p in range(region.srt_port_min, region.srt_port_max + 1) if p not in taken)
+            free = [p for p in range(region.srt_port_min, region.srt_port_max + 1) if p not in taken]
+            if not free:  # what emulator.runtime.Runtime raises too
+                raise PortUnavailable(f"no free SRT port left in {region.id}")
+            port = free[0]
         taken.add(port)
         return port
 

@@ -23,7 +23,7 @@ Typical use::
 
 from __future__ import annotations
 
-from .config import SrtConfig, SrtMode, parse_srt_url
+from .config import HandshakeLimits, SrtConfig, SrtMode, parse_srt_url
 from .connection import ConnectionState, SrtAcceptor, SrtConnection, SrtStats
 from .endpoint import REFUSED_CODES, AcceptHook, SrtCaller, SrtListener, SrtSession
 from .errors import (
@@ -57,6 +57,7 @@ __all__ = [
     "ConnectionRejected",
     "ConnectionState",
     "Event",
+    "HandshakeLimits",
     "KeysRefreshed",
     "LocalProtocolError",
     "PacketsDropped",

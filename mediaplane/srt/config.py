@@ -101,6 +101,65 @@ class SrtConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandshakeLimits:
+    """How much handshake work an SRT listener does for callers that have proved nothing yet.
+
+    Token buckets, per caller IP address and for the whole listener, refilled continuously (rate
+    per second, up to the burst). An induction costs a reply; a conclusion whose SYN cookie checks
+    out may cost a PBKDF2 key unwrap (about 2 ms of CPU with a passphrase) and a route lookup. Over a
+    limit the handshake is dropped silently, never rejected: a real libsrt caller repeats its
+    handshake every 250 ms until SRTO_CONNTIMEO and gets in once the flood stops using its tokens,
+    whereas a rejection would end its attempt at once (and answer forged source addresses). A
+    conclusion with a bad cookie is dropped before it takes a token. The per-address check comes
+    first, so a flood from one address does not use up the listener's total.
+    """
+
+    induction_per_addr_per_s: float = 50.0
+    """Inductions answered per second for one source IP address."""
+    induction_burst_per_addr: int = 100
+    """Inductions one address may send at once before its rate applies."""
+    induction_per_s: float = 1000.0
+    """Inductions answered per second by the whole listener."""
+    induction_burst: int = 2000
+    conclusion_per_addr_per_s: float = 10.0
+    """Cookie-checked conclusions processed per second for one source IP address."""
+    conclusion_burst_per_addr: int = 20
+    conclusion_per_s: float = 20.0
+    """Cookie-checked conclusions processed per second by the whole listener (bounds PBKDF2 work)."""
+    conclusion_burst: int = 40
+    tracked_addresses: int = 1024
+    """Per-address buckets kept; the oldest is forgotten beyond this (the total still applies)."""
+    summary_interval_s: float = 10.0
+    """At most one INFO summary of dropped handshakes per this many seconds (details at DEBUG)."""
+    info_refusals_per_interval: int = 10
+    """Refused callers logged at INFO per summary interval; the rest at DEBUG, counted."""
+
+    def validate(self) -> HandshakeLimits:
+        """Check every field; returns self. Raises ConfigError naming the field."""
+        for name in (
+            "induction_per_addr_per_s",
+            "induction_per_s",
+            "conclusion_per_addr_per_s",
+            "conclusion_per_s",
+            "summary_interval_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive")
+        for name in (
+            "induction_burst_per_addr",
+            "induction_burst",
+            "conclusion_burst_per_addr",
+            "conclusion_burst",
+            "tracked_addresses",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.info_refusals_per_interval < 0:
+            raise ConfigError("info_refusals_per_interval must be >= 0")
+        return self
+
+
 def _bool(value: str) -> bool:
     v = value.lower()
     if v in ("1", "true", "yes", "on"):

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
-from .config import SrtConfig
+from .config import HandshakeLimits, SrtConfig
 from .connection import SrtAcceptor, SrtConnection, SrtStats
 from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
 from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
@@ -244,6 +244,11 @@ class SrtListener:
     receive from ``router.route_play``) or ``"streamid"`` (the stream id's ``m=publish`` publishes,
     anything else plays). The stream id's ``r=`` resource (or the whole stream id when it is not in
     ``#!::`` form) is the :class:`StreamPath` key; ``app`` is empty.
+
+    ``limits`` (:class:`~mediaplane.srt.config.HandshakeLimits`) bounds the handshake work done for
+    callers that proved nothing yet: inductions and cookie-checked conclusions per source address
+    and in total; over a limit they are dropped silently (the caller repeats its handshake). Refused
+    callers are logged at INFO up to a budget per interval, then at DEBUG with a summary line.
     """
 
     def __init__(
@@ -256,6 +261,7 @@ class SrtListener:
         direction: str = "streamid",
         accept_hook: AcceptHook | None = None,
         name: str = "",
+        limits: HandshakeLimits | None = None,
     ) -> None:
         if direction not in ("publish", "play", "streamid"):
             raise ValueError("direction must be 'publish', 'play' or 'streamid'")
@@ -268,7 +274,9 @@ class SrtListener:
         self.name = name
         self._log_prefix = f"[{name}] " if name else ""
         self._rng = _seeded_rng()
-        self._acceptor = SrtAcceptor(config=self.config, rng=self._rng)
+        self._acceptor = SrtAcceptor(
+            config=self.config, rng=self._rng, limits=limits or HandshakeLimits(), log_prefix=self._log_prefix
+        )
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id: dict[int, SrtSession] = {}
@@ -369,7 +377,15 @@ class SrtListener:
         try:
             sid = parse_stream_id(stream_id)
         except SrtError as exc:
-            logger.info("refusing %s:%d: bad stream id %r (%s)", peer[0], peer[1], stream_id, exc)
+            logger.log(
+                self._refusal_level(now),
+                "%srefusing %s:%d: bad stream id %r (%s)",
+                self._log_prefix,
+                peer[0],
+                peer[1],
+                stream_id,
+                exc,
+            )
             self._reject(hs, peer, RejectReason.X_BAD_REQUEST)
             return
         path = StreamPath(app="", key=sid.resource)
@@ -380,7 +396,15 @@ class SrtListener:
             if self.accept_hook is not None:
                 code = self.accept_hook(stream_id, peer)
                 if code is not None:
-                    logger.info("accept hook refused %s:%d (%r): %d", peer[0], peer[1], stream_id, code)
+                    logger.log(
+                        self._refusal_level(now),
+                        "%saccept hook refused %s:%d (%r): %d",
+                        self._log_prefix,
+                        peer[0],
+                        peer[1],
+                        stream_id,
+                        code,
+                    )
                     self._reject(hs, peer, code)
                     return
             hub: Hub | None = None
@@ -390,7 +414,15 @@ class SrtListener:
             else:
                 sub = self.router.route_play(path, peer)
         except Refused as exc:
-            logger.info("refusing %s:%d for %r: %s", peer[0], peer[1], stream_id, exc.reason)
+            logger.log(
+                self._refusal_level(now),
+                "%srefusing %s:%d for %r: %s",
+                self._log_prefix,
+                peer[0],
+                peer[1],
+                stream_id,
+                exc.reason,
+            )
             self._reject(hs, peer, REFUSED_CODES.get(exc.code, RejectReason.X_FORBIDDEN))
             return
         except HubClosed:
@@ -413,6 +445,15 @@ class SrtListener:
         )
         if conn.closed:
             # Handshake refused by the core (bad secret, unsecure, version): send the rejection.
+            logger.log(
+                self._refusal_level(now),
+                "%srefusing %s:%d (%r): %s",
+                self._log_prefix,
+                peer[0],
+                peer[1],
+                stream_id,
+                conn.close_reason,
+            )
             assert self._transport is not None
             for d in conn.datagrams_to_send(now):
                 self._transport.sendto(d, peer)
@@ -425,7 +466,15 @@ class SrtListener:
                 hub.claim(session)
             except (PublisherBusy, HubClosed) as exc:
                 code = RejectReason.X_CONFLICT if isinstance(exc, PublisherBusy) else RejectReason.X_DOWN
-                logger.info("refusing publisher %s:%d on %s: %s", peer[0], peer[1], path, type(exc).__name__)
+                logger.log(
+                    self._refusal_level(now),
+                    "%srefusing publisher %s:%d on %s: %s",
+                    self._log_prefix,
+                    peer[0],
+                    peer[1],
+                    path,
+                    type(exc).__name__,
+                )
                 self._reject(hs, peer, code)
                 return
             session.hub = hub
@@ -440,6 +489,9 @@ class SrtListener:
                 _drain_subscription(sub, driver, lambda: session.close("stream closed"))
             )
         driver.pump()
+
+    def _refusal_level(self, now: float) -> int:
+        return self._acceptor.refusal_log_level(now)
 
     def _reject(self, hs: Any, peer: Peer, code: int) -> None:
         self._acceptor.reject(hs, peer, code)

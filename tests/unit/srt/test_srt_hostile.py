@@ -1,5 +1,6 @@
-"""Hostile numbers on the wire buy work only up to what the connection holds (issue 8), and the no-ACK
-retransmission timer follows the RTT, not the latency.
+"""Hostile numbers on the wire buy work only up to what the connection holds (issue 8), handshakes
+cost constant work until they prove something, and the no-ACK retransmission timer follows the RTT,
+not the latency.
 
 Two cores pumped in memory with an explicit clock (the ``Sim`` of test_srt_pumped); forged control
 packets are encoded with the real packet classes and fed to ``receive_datagram`` as a peer would send
@@ -10,12 +11,18 @@ counters, never on elapsed time.
 from __future__ import annotations
 
 import itertools
+import logging
+import random
 
 import pytest
 from test_srt_pumped import CALLER_ADDR, LISTENER_ADDR, Sim, is_data, payloads, received
 
-from mediaplane.srt import SrtConfig, SrtConnection
+from mediaplane.srt import RejectReason, SrtAcceptor, SrtConfig, SrtConnection
 from mediaplane.srt.circular import SEQ_MASK, seq_add, seq_window_overlap
+from mediaplane.srt.config import HandshakeLimits
+from mediaplane.srt.connection import TokenBucket
+from mediaplane.srt.handshake import Handshake, HandshakeType, SrtHandshakeExtension, parse_handshake
+from mediaplane.srt.keymaterial import new_keyset
 from mediaplane.srt.packet import Ack, AckAck, ControlType, DropRequest, Nak
 
 ONE_WAY_80_MS = 0.080
@@ -330,3 +337,118 @@ def test_no_ack_timer_backs_off_while_acks_are_lost() -> None:
     assert len(rexmit_times) >= 4
     assert all(later > earlier for earlier, later in itertools.pairwise(gaps))  # backs off
     assert snd.stats.rexmit_timeouts_total == len(rexmit_times) == snd.stats.pkt_retrans_total
+
+
+# -- the listener's front door: handshakes cost constant work until they prove something ---------
+def induction(socket_id: int = 1) -> bytes:
+    return Handshake(version=4, extension_field=2, socket_id=socket_id).encode()
+
+
+def conclusion_for(
+    acc: SrtAcceptor, addr: tuple[str, int], now: float, *, kmreq: bytes | None = None
+) -> bytes:
+    assert acc.receive_handshake(induction(), addr, now) is None
+    (reply, to), *_ = acc.datagrams_to_send()
+    assert to == addr
+    return Handshake(
+        handshake_type=HandshakeType.CONCLUSION,
+        socket_id=7,
+        syn_cookie=parse_handshake(reply).syn_cookie,
+        hsreq=SrtHandshakeExtension(),
+        kmreq=kmreq,
+    ).encode()
+
+
+def test_token_bucket_with_an_explicit_clock() -> None:
+    bucket = TokenBucket(rate=10.0, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert not bucket.take(0.05)  # half a token
+    assert bucket.take(0.1) and not bucket.take(0.1)
+    assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]  # never above the burst
+
+
+def test_conclusions_are_limited_per_address_and_in_total() -> None:
+    limits = HandshakeLimits(
+        conclusion_per_addr_per_s=2.0, conclusion_burst_per_addr=3, conclusion_per_s=5.0, conclusion_burst=5
+    )
+    acc = SrtAcceptor(config=SrtConfig(), rng=random.Random(1), limits=limits)
+    a, b, c = ("10.0.0.1", 4000), ("10.0.0.2", 4000), ("10.0.0.3", 4000)
+    wire = {addr: conclusion_for(acc, addr, 10.0) for addr in (a, b, c)}
+    passed = [acc.receive_handshake(wire[a], a, 10.0) is not None for _ in range(10)]
+    assert passed == [True] * 3 + [False] * 7  # a's own burst
+    assert acc.stats.conclusions_limited == 7
+    assert [acc.receive_handshake(wire[b], b, 10.0) is not None for _ in range(3)] == [True, True, False]
+    assert acc.receive_handshake(wire[c], c, 10.0) is None  # the listener's total is spent
+    assert acc.receive_handshake(wire[c], c, 10.5) is not None  # refilled at 5 per second
+    assert acc.receive_handshake(wire[a], a, 11.0) is not None  # a refilled too
+
+
+def test_bad_cookies_cost_no_tokens() -> None:
+    limits = HandshakeLimits(conclusion_burst_per_addr=2, conclusion_burst=2)
+    acc = SrtAcceptor(config=SrtConfig(), rng=random.Random(1), limits=limits)
+    addr = ("10.0.0.1", 4000)
+    good = conclusion_for(acc, addr, 10.0)
+    forged = bytearray(good)
+    forged[44:48] = (int.from_bytes(good[44:48], "big") ^ 1).to_bytes(4, "big")
+    for _ in range(5000):
+        assert acc.receive_handshake(bytes(forged), addr, 10.0) is None
+    assert acc.stats.bad_cookies == 5000
+    assert acc.receive_handshake(good, addr, 10.0) is not None
+    assert acc.stats.conclusions_limited == 0
+
+
+def test_induction_flood_is_answered_up_to_the_limit_and_summed_up_in_one_info_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limits = HandshakeLimits(summary_interval_s=10.0)
+    acc = SrtAcceptor(config=SrtConfig(), rng=random.Random(1), limits=limits)
+    caplog.set_level(logging.DEBUG, logger="mediaplane.srt")
+    now = 100.0
+    for i in range(15_000):  # 15,000 inductions a second, for two seconds, from one address
+        acc.receive_handshake(induction(i + 1), ("10.0.0.66", 1024 + i % 50_000), now + i / 7500)
+    answered = len(acc.datagrams_to_send())
+    # One address gets its burst plus its rate: 100 + 50 per second.
+    assert 100 <= answered <= 100 + 50 * 2 + 1
+    assert acc.stats.inductions == 15_000
+    assert acc.stats.inductions_limited == 15_000 - answered
+    # A caller elsewhere still gets an answer.
+    acc.receive_handshake(induction(), ("10.0.0.7", 5000), now + 2.0)
+    assert len(acc.datagrams_to_send()) == 1
+    acc.receive_handshake(induction(), ("10.0.0.7", 5000), now + 11.0)  # past the summary interval
+    info = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(info) == 1 and "inductions over the limit" in info[0].getMessage()
+
+
+def test_pbkdf2_only_for_conclusions_within_the_limit() -> None:
+    """A forged conclusion with a valid cookie and parseable key material under a wrong passphrase
+    costs a PBKDF2 only while the limit lasts; the rest are dropped before the unwrap."""
+    cfg = SrtConfig(passphrase="the listener's passphrase")
+    limits = HandshakeLimits(conclusion_burst_per_addr=5, conclusion_per_addr_per_s=1.0)
+    acc = SrtAcceptor(config=cfg, rng=random.Random(1), limits=limits)
+    addr = ("10.0.0.66", 4000)
+    km = new_keyset(random.Random(2), 16).to_message("an attacker's guess").encode()
+    wire = conclusion_for(acc, addr, 10.0, kmreq=km)
+    rejections = []
+    for i in range(1000):
+        hs = acc.receive_handshake(wire, addr, 10.0 + i / 1000)
+        if hs is None:
+            continue
+        conn = SrtConnection.accept(
+            hs, config=cfg, rng=random.Random(i), peer_addr=addr, now=10.0, socket_id=9
+        )
+        assert conn.closed
+        rejections.append(conn.reject_reason)
+    assert rejections == [RejectReason.BADSECRET] * 5  # libsrt's reject code, for the few processed
+    assert acc.stats.conclusions_limited == 995
+
+
+def test_refusals_log_at_info_within_a_budget() -> None:
+    acc = SrtAcceptor(
+        config=SrtConfig(),
+        rng=random.Random(1),
+        limits=HandshakeLimits(info_refusals_per_interval=3, summary_interval_s=5.0),
+    )
+    levels = [acc.refusal_log_level(1.0) for _ in range(5)]
+    assert levels == [logging.INFO] * 3 + [logging.DEBUG] * 2
+    assert acc.stats.refusals_logged_quietly == 2
+    assert acc.refusal_log_level(7.0) == logging.INFO  # a new interval

@@ -1,5 +1,9 @@
 """asyncio RTMP clients: :class:`RtmpPuller` plays a remote URL into a hub, :class:`RtmpPusher` publishes a
 hub to a remote URL. Both reconnect with capped exponential backoff and are async context managers.
+
+A hostile or broken server costs one session: every bad value is a protocol error of the session core,
+which ends that session with a logged reason; the client then reconnects after its backoff. What the
+server declares buys memory only within the chunk budgets (small until publish or play starts).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
-from .chunk import MAX_CHUNK_SIZE
+from .chunk import MAX_CHUNK_SIZE, MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkLimits
 from .errors import RtmpError
 from .events import ConnectionClosed, MediaReceived, PlayStarted, PublishStarted, StatusReceived
 from .server import HubFeeder, PrefixAdapter
@@ -80,6 +84,10 @@ class RtmpClientConfig:
     """Pusher: subscription backlog before it skips to the next keyframe."""
     write_buffer_high_bytes: int = 512 * 1024
     """Pusher: socket buffer above which it waits for the socket to drain."""
+    unauthorised_limits: ChunkLimits = UNAUTHORISED_LIMITS
+    """Chunk decoder budget until publish or play has started (what the server's answers may take)."""
+    media_limits: ChunkLimits = MEDIA_LIMITS
+    """Chunk decoder budget while publishing or playing (message sizes and pending bytes, in bytes)."""
     seed: int | None = None
     """Seed of the handshake's random bytes (None: from the OS)."""
     log_prefix: str = ""
@@ -97,6 +105,8 @@ class RtmpClientConfig:
                 raise ValueError(f"{name} must be positive")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        self.unauthorised_limits.validate()
+        self.media_limits.validate()
 
 
 class _SessionEnded(Exception):
@@ -213,6 +223,8 @@ class _RtmpClient(abc.ABC):
             tc_url=t.tc_url,
             chunk_size=self.config.chunk_size,
             window_ack_size=self.config.window_ack_size,
+            limits=self.config.unauthorised_limits,
+            media_limits=self.config.media_limits,
         )
         session.initiate()
         return reader, writer, session
@@ -281,6 +293,8 @@ class RtmpPuller(_RtmpClient):
                         self._flush(writer, session)
                         raise _SessionEnded(event.reason)
                 self._flush(writer, session)
+                # A server that does not read our acknowledgements and pings must not grow our buffer.
+                await asyncio.wait_for(writer.drain(), self.config.idle_timeout_s)
         finally:
             if feeder is not None:
                 self.hub.release(self)

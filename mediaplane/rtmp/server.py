@@ -7,7 +7,13 @@ through the control plane's :class:`~mediaplane.relay.routing.StreamRouter`.
 Players are flow-controlled: while a player's socket buffer is above the high-water mark its pump stops
 draining the subscription, so the subscription's byte cap (not our memory) absorbs a slow player, which
 then skips to the next keyframe. A player whose socket stays blocked for ``send_stall_timeout_s`` is
-closed.
+closed, and while any client's socket is blocked its input is not read either (a peer that does not
+read our answers cannot make us queue them without end).
+
+What an unauthenticated peer can hold is bounded: at most ``max_connections`` connections (one more is
+closed at accept and counted), each with the small chunk budget of
+:data:`~mediaplane.rtmp.chunk.UNAUTHORISED_LIMITS` and an absolute ``authorise_timeout_s`` from accept to
+be accepted as a publisher or player, which no trickle of input extends.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription, UnitKind
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
-from .chunk import MAX_CHUNK_SIZE
+from .chunk import MAX_CHUNK_SIZE, MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkLimits
 from .events import (
     ConnectionClosed,
     HandshakeCompleted,
@@ -38,6 +44,9 @@ from .session import DEFAULT_WINDOW_ACK_SIZE, RtmpServerSession
 logger = logging.getLogger(__name__)
 
 __all__ = ["HubFeeder", "RtmpServer", "RtmpServerConfig", "RtmpServerConnection"]
+
+REFUSAL_LOG_INTERVAL_S = 10.0
+"""Connections refused over the cap are logged as one summary line at most this often."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +67,16 @@ class RtmpServerConfig:
     """Socket write buffer above which a player's pump stops draining its subscription."""
     handshake_timeout_s: float = 10.0
     """Time a client has to complete the handshake."""
+    authorise_timeout_s: float = 10.0
+    """Seconds from accept (or from the end of publishing or playing) within which the router must have
+    accepted the client's publish or play; absolute: input does not extend it."""
+    max_connections: int = 1024
+    """Client connections held at once; one more is closed at accept, counted and logged (keep it below
+    the process's file descriptor limit)."""
+    unauthorised_limits: ChunkLimits = UNAUTHORISED_LIMITS
+    """Chunk decoder budget of a client not yet publishing or playing (a few command messages)."""
+    media_limits: ChunkLimits = MEDIA_LIMITS
+    """Chunk decoder budget of a publisher or player (message sizes and pending bytes, in bytes)."""
     idle_timeout_s: float = 30.0
     """Close a publisher, or a client not yet publishing or playing, after this long without input."""
     send_stall_timeout_s: float = 30.0
@@ -78,6 +97,12 @@ class RtmpServerConfig:
                 raise ValueError(f"{name} must be positive")
         if self.player_max_queue_bytes is not None and self.player_max_queue_bytes <= 0:
             raise ValueError("player_max_queue_bytes must be positive")
+        if self.max_connections <= 0:
+            raise ValueError("max_connections must be positive")
+        if not self.authorise_timeout_s > 0:
+            raise ValueError("authorise_timeout_s must be positive")
+        self.unauthorised_limits.validate()
+        self.media_limits.validate()
         for name in ("unpublish_grace_s", "handshake_timeout_s", "idle_timeout_s", "send_stall_timeout_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -135,6 +160,8 @@ class RtmpServerConnection(asyncio.Protocol):
             chunk_size=self._config.chunk_size,
             window_ack_size=self._config.window_ack_size,
             peer_bandwidth=self._config.peer_bandwidth,
+            limits=self._config.unauthorised_limits,
+            media_limits=self._config.media_limits,
         )
         self.transport: asyncio.Transport | None = None
         self.peer: Peer = ("?", 0)
@@ -149,6 +176,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self._last_input = self.connected_at
         self._timer: asyncio.TimerHandle | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
+        self._authorise_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._can_write = asyncio.Event()
@@ -175,6 +203,13 @@ class RtmpServerConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         if peername:
             self.peer = (str(peername[0]), int(peername[1]))
+        if len(self._server._connections) >= self._config.max_connections:
+            # Over the cap: no session state is kept, and the socket goes at once (RST, no TIME_WAIT).
+            self._closed = True
+            self.close_reason = "over the connection cap"
+            self._server._note_refused(self.peer)
+            transport.abort()
+            return
         self.log = PrefixAdapter(
             logger, f"{self._config.log_prefix} [rtmp {self.peer[0]}:{self.peer[1]}]".lstrip()
         )
@@ -183,6 +218,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self._server._connections.add(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._config.handshake_timeout_s, self._on_handshake_timeout)
+        self._arm_authorise_deadline()
         self.log.debug("connected")
 
     def data_received(self, data: bytes) -> None:
@@ -202,6 +238,8 @@ class RtmpServerConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._can_write.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
         if self._stall_timer is None and self._config.send_stall_timeout_s > 0:
             self._stall_timer = asyncio.get_running_loop().call_later(
                 self._config.send_stall_timeout_s, self.close, "player stopped reading"
@@ -209,6 +247,8 @@ class RtmpServerConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._can_write.set()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
@@ -237,11 +277,13 @@ class RtmpServerConnection(asyncio.Protocol):
                 self._release_hub()
                 self.role = None
                 self._rearm_idle()
+                self._arm_authorise_deadline()
             elif isinstance(event, PlayStopped):
                 self.log.info("player stopped %s", self.path)
                 self._stop_playing()
                 self.role = None
                 self._rearm_idle()
+                self._arm_authorise_deadline()
             elif isinstance(event, ConnectionClosed):
                 self.close(event.reason)
 
@@ -277,6 +319,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self.hub = hub
         self._feeder = HubFeeder(hub)
         self.role = "publish"
+        self._cancel_authorise_deadline()
         self.session.accept_publish(event.stream_id)
         self.log.info("publishing %s", path)
 
@@ -298,6 +341,7 @@ class RtmpServerConnection(asyncio.Protocol):
             sub.max_queue_bytes = self._config.player_max_queue_bytes
         self.subscription = sub
         self.role = "play"
+        self._cancel_authorise_deadline()
         self.session.accept_play(event.stream_id)
         self._flush()
         self._cancel_timer()
@@ -361,6 +405,24 @@ class RtmpServerConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
+    def _arm_authorise_deadline(self) -> None:
+        self._cancel_authorise_deadline()
+        if not self._closed:
+            self._authorise_timer = asyncio.get_running_loop().call_later(
+                self._config.authorise_timeout_s, self._on_authorise_timeout
+            )
+
+    def _cancel_authorise_deadline(self) -> None:
+        if self._authorise_timer is not None:
+            self._authorise_timer.cancel()
+            self._authorise_timer = None
+
+    def _on_authorise_timeout(self) -> None:
+        self._authorise_timer = None
+        if self.role is None:
+            self._server.authorise_timeouts += 1
+            self.close(f"not publishing or playing within {self._config.authorise_timeout_s:g} s")
+
     def _on_handshake_timeout(self) -> None:
         self._timer = None
         self.close("handshake timeout")
@@ -405,7 +467,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self.close_reason = reason
         self.log.info("closing: %s", reason)
         self.session.close(reason)
-        for timer in (self._timer, self._grace_timer, self._stall_timer):
+        for timer in (self._timer, self._grace_timer, self._stall_timer, self._authorise_timer):
             if timer is not None:
                 timer.cancel()
         self._release_hub()
@@ -442,9 +504,35 @@ class RtmpServer:
         self._rng = random.Random(self.config.seed)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[RtmpServerConnection] = set()
+        self.refused_connections = 0
+        """Connections closed at accept because ``max_connections`` were open."""
+        self.authorise_timeouts = 0
+        """Connections closed because they were not publishing or playing within ``authorise_timeout_s``."""
+        self._refusals_logged = 0
+        self._next_refusal_log = 0.0
 
     def __repr__(self) -> str:
-        return f"<RtmpServer {self.host}:{self.port} sessions={len(self._connections)}>"
+        return (
+            f"<RtmpServer {self.host}:{self.port} sessions={len(self._connections)} "
+            f"refused={self.refused_connections}>"
+        )
+
+    def _note_refused(self, peer: Peer) -> None:
+        """Count a connection refused over the cap; log a summary line at most every few seconds."""
+        self.refused_connections += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s refused %s:%d: over the connection cap", self.config.log_prefix, *peer)
+        now = time.monotonic()
+        if now >= self._next_refusal_log:
+            logger.warning(
+                "%s%d connection(s) refused: %d open, the cap (latest from %s:%d)",
+                self.config.log_prefix + " " if self.config.log_prefix else "",
+                self.refused_connections - self._refusals_logged,
+                self.config.max_connections,
+                *peer,
+            )
+            self._refusals_logged = self.refused_connections
+            self._next_refusal_log = now + REFUSAL_LOG_INTERVAL_S
 
     @property
     def sessions(self) -> tuple[RtmpServerConnection, ...]:

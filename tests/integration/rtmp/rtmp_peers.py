@@ -300,6 +300,11 @@ class SessionClient:
         assert self._writer is not None
         return int(self._writer.get_extra_info("sockname")[1])
 
+    def send(self, message: MediaMessage) -> None:
+        """Publish one media message (after NetStream.Publish.Start)."""
+        self.session.send_media(message)
+        self._flush()
+
     def codes(self) -> list[str]:
         return [e.code for e in self.events if isinstance(e, StatusReceived)]
 

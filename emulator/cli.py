@@ -3,7 +3,8 @@
 * ``mcemu up [--topology FILE] [--api-port N] [--api-host H]``: run everything in the foreground with the
   built-in default topology (or FILE), print the URLs to push to and play from, a status line per
   online flow every ``--status-every`` seconds; Ctrl-C (SIGINT) or SIGTERM shuts down cleanly.
-* ``mcemu flows``: the flows of a running emulator and their live state.
+* ``mcemu flows``: the flows of a running emulator and their live state; ``mcemu state``: its whole
+  ``/_emulator/state`` as JSON; ``mcemu reset``: every flow stopped and deleted.
 * ``mcemu link show`` / ``mcemu link set FROM TO [--profile P] [--delay-ms ..] [--loss-pct ..] ...``
   / ``mcemu link clear FROM TO`` / ``mcemu link timeline FROM TO FILE``: backbone impairments at run time.
 * ``mcemu lastmile show`` / ``mcemu lastmile set FLOW_ID input|output NAME [--profile P] [--delay-ms ..]
@@ -12,7 +13,12 @@
 * ``mcemu probe URL [--duration S]``: read an rtmp:// or srt:// URL and print what arrived.
 * ``mcemu signal URL [--duration S]``: publish the numbered test signal to a URL.
 
-Commands that talk to a running emulator take ``--api`` (default ``http://127.0.0.1:8080``).
+Commands that talk to a running emulator take ``--api`` (default ``http://127.0.0.1:8080``) and sign
+every request with ACS3-HMAC-SHA256 (:func:`emulator.api.signature.sign_v3`: method, path, query, every
+header sent and the body's SHA-256) using ``--access-key-id`` / ``--access-key-secret``, else
+``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, else the placeholder key
+:data:`PLACEHOLDER_KEY` (which an emulator without ``access_keys`` accepts, as it accepts any key).
+A refusal is one line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -27,6 +34,7 @@ import signal
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -34,9 +42,23 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["main"]
+__all__ = ["ENV_ACCESS_KEY_ID", "ENV_ACCESS_KEY_SECRET", "PLACEHOLDER_KEY", "main"]
 
 DEFAULT_API = "http://127.0.0.1:8080"
+ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+PLACEHOLDER_KEY = ("mcemu", "mcemu")
+"""(id, secret) the CLI signs with when no key is given."""
+_KEY_HINT = (
+    f"set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}, or pass --access-key-id and --access-key-secret"
+)
+
+
+def _api_options(p: argparse.ArgumentParser) -> None:
+    """``--api`` and the access key flags of every command that talks to a running emulator."""
+    p.add_argument("--api", default=DEFAULT_API, help=f"the emulator's API (default {DEFAULT_API})")
+    p.add_argument("--access-key-id", help=f"access key id to sign with (default ${ENV_ACCESS_KEY_ID})")
+    p.add_argument("--access-key-secret", help=f"its secret (default ${ENV_ACCESS_KEY_SECRET})")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,16 +73,21 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines (0: none)")
 
     flows = sub.add_parser("flows", help="list the flows of a running emulator")
-    flows.add_argument("--api", default=DEFAULT_API)
+    _api_options(flows)
+
+    state = sub.add_parser("state", help="the whole /_emulator/state of a running emulator, as JSON")
+    _api_options(state)
+    reset = sub.add_parser("reset", help="stop and delete every flow of a running emulator")
+    _api_options(reset)
 
     link = sub.add_parser("link", help="backbone impairments of a running emulator")
     link_sub = link.add_subparsers(dest="link_command", required=True)
     show = link_sub.add_parser("show", help="impairments in force and live links")
-    show.add_argument("--api", default=DEFAULT_API)
+    _api_options(show)
     setp = link_sub.add_parser("set", help="impair FROM -> TO from now on")
     setp.add_argument("src", metavar="FROM")
     setp.add_argument("dst", metavar="TO")
-    setp.add_argument("--api", default=DEFAULT_API)
+    _api_options(setp)
     setp.add_argument("--both-ways", action="store_true", help="also TO -> FROM")
     setp.add_argument("--profile", help="a named profile (see mcemu link profiles)")
     for name in ("delay-ms", "jitter-ms", "loss-pct", "duplicate-pct", "reorder-pct", "rate-kbps"):
@@ -74,26 +101,26 @@ def _parser() -> argparse.ArgumentParser:
     clear = link_sub.add_parser("clear", help="back to the catalogue latency")
     clear.add_argument("src", metavar="FROM")
     clear.add_argument("dst", metavar="TO")
-    clear.add_argument("--api", default=DEFAULT_API)
+    _api_options(clear)
     clear.add_argument("--both-ways", action="store_true")
     tl = link_sub.add_parser("timeline", help="run a timeline file (YAML/JSON list of steps) on FROM -> TO")
     tl.add_argument("src", metavar="FROM")
     tl.add_argument("dst", metavar="TO")
     tl.add_argument("file")
-    tl.add_argument("--api", default=DEFAULT_API)
+    _api_options(tl)
     tl.add_argument("--both-ways", action="store_true")
     link_sub.add_parser("profiles", help="the named impairment profiles")
 
     lm = sub.add_parser("lastmile", help="last-mile impairments per input or output")
     lm_sub = lm.add_subparsers(dest="lastmile_command", required=True)
     lm_show = lm_sub.add_parser("show", help="endpoints with a last-mile impairment")
-    lm_show.add_argument("--api", default=DEFAULT_API)
+    _api_options(lm_show)
     for cmd in ("set", "clear"):
         lp = lm_sub.add_parser(cmd, help="impair an endpoint" if cmd == "set" else "stop impairing it")
         lp.add_argument("flow_id", metavar="FLOW_ID")
         lp.add_argument("role", choices=["input", "output"])
         lp.add_argument("name", metavar="NAME")
-        lp.add_argument("--api", default=DEFAULT_API)
+        _api_options(lp)
         if cmd == "set":
             lp.add_argument("--profile", help="a named profile (see mcemu link profiles)")
             for name in ("delay-ms", "jitter-ms", "loss-pct", "duplicate-pct", "reorder-pct", "rate-kbps"):
@@ -137,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             return _up(args)
         if args.command == "flows":
             return _flows(args)
+        if args.command == "state":
+            print(json.dumps(_request(args, "GET", "/_emulator/state"), indent=2))
+            return 0
+        if args.command == "reset":
+            _request(args, "POST", "/_emulator/reset")
+            print("every flow stopped and deleted")
+            return 0
         if args.command == "link":
             return _link(args)
         if args.command == "lastmile":
@@ -160,7 +194,24 @@ def _up(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology) if args.topology else Topology.from_dict(DEFAULT_TOPOLOGY)
     if args.api_host:
         topology.api_host = args.api_host
+    if not topology.access_keys and not _is_loopback(topology.api_host):
+        print(
+            f"mcemu: warning: the API listens on {topology.api_host} without access_keys: anyone who can "
+            "reach it can change or delete every flow and read every stream key (set access_keys in the "
+            "topology)",
+            file=sys.stderr,
+            flush=True,
+        )
     return asyncio.run(_run_up(topology, args.api_port, args.status_every))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 async def _run_up(topology: Any, api_port: int | None, status_every: float) -> int:
@@ -215,22 +266,96 @@ def _status_lines(emu: Any) -> None:
 
 
 # -- talking to a running emulator ------------------------------------------------------------------
-def _request(api: str, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(api.rstrip("/") + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
+def _credentials(args: argparse.Namespace) -> tuple[str, str, bool]:
+    """(access key id, secret, given): flags, else the environment, else :data:`PLACEHOLDER_KEY`."""
+    key_id = args.access_key_id or os.environ.get(ENV_ACCESS_KEY_ID) or ""
+    secret = args.access_key_secret or os.environ.get(ENV_ACCESS_KEY_SECRET) or ""
+    if bool(key_id) != bool(secret):
+        raise SystemExit(f"mcemu: an access key needs both its id and its secret: {_KEY_HINT}")
+    if not key_id:
+        return *PLACEHOLDER_KEY, False
+    return key_id, secret, True
+
+
+def _request(
+    args: argparse.Namespace, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+) -> Any:
+    """One signed admin API call; the decoded JSON answer. Exits with one line on any failure."""
+    from .api.signature import encoded_query, sign_v3
+
+    api = str(args.api).rstrip("/")
+    parts = urllib.parse.urlsplit(api)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SystemExit(f"mcemu: --api {api!r} is not an http:// URL")
+    key_id, secret, given = _credentials(args)
+    path = parts.path.rstrip("/") + path
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"host": parts.netloc, "accept": "application/json"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    headers = sign_v3(
+        method=method,
+        path=path,
+        query=query or {},
+        headers=headers,
+        body=data,
+        access_key_id=key_id,
+        secret=secret,
+    )
+    url = f"{parts.scheme}://{parts.netloc}{path}{encoded_query(query or {})}"
+    req = urllib.request.Request(url, data=data if body is not None else None, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        raise SystemExit(f"mcemu: {method} {path}: HTTP {exc.code}: {detail}") from exc
+        raise SystemExit(f"mcemu: {method} {path}: {_refusal(exc, given)}") from None
     except urllib.error.URLError as exc:
-        raise SystemExit(f"mcemu: cannot reach the emulator at {api}: {exc.reason}") from exc
+        raise SystemExit(f"mcemu: cannot reach the emulator at {api}: {exc.reason}") from None
+    except (OSError, ValueError) as exc:  # a reset connection, a non-JSON answer
+        raise SystemExit(f"mcemu: {method} {path}: {type(exc).__name__}: {exc}") from None
+
+
+_AUTH_CODES = frozenset(
+    {
+        "IncompleteSignature",
+        "InvalidAccessKeyId.NotFound",
+        "SignatureDoesNotMatch",
+        "InvalidTimeStamp.Format",
+        "InvalidTimeStamp.Expired",
+        "SignatureNonceUsed",
+    }
+)
+
+
+def _refusal(exc: urllib.error.HTTPError, key_given: bool) -> str:
+    """One line for an HTTP error answer: ``HTTP 404 InvalidAccessKeyId.NotFound: ...``."""
+    raw = exc.read().decode(errors="replace")
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "Code" in doc:
+        text = f"HTTP {exc.code} {doc['Code']}: {doc.get('Message', '')}"
+        if doc["Code"] in _AUTH_CODES:
+            text = text.split(" server string to sign")[0]  # the canonical request: not one line
+            text += f" (no access key given: {_KEY_HINT})" if not key_given else ""
+    elif isinstance(doc, dict) and "error" in doc:
+        text = f"HTTP {exc.code}: {doc['error']}"
+    else:
+        text = f"HTTP {exc.code}: {raw}"
+    line = " ".join(text.split())
+    return line if len(line) <= 400 else line[:397] + "..."
+
+
+def _path(*segments: str) -> str:
+    """``/_emulator/<segments>``, each percent-encoded (a name may hold any character)."""
+    from .api.signature import percent_encode
+
+    return "/_emulator/" + "/".join(percent_encode(s) for s in segments)
 
 
 def _flows(args: argparse.Namespace) -> int:
-    state = _request(args.api, "GET", "/_emulator/state")
+    state = _request(args, "GET", "/_emulator/state")
     live = state.get("live_flows", {})
     flows = state.get("flows", [])
     if isinstance(flows, dict):
@@ -255,20 +380,23 @@ def _link(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {profile_description(name)}")
         return 0
     if cmd == "show":
-        view = _request(args.api, "GET", "/_emulator/links")
+        view = _request(args, "GET", "/_emulator/links")
     elif cmd == "set":
         body = _impairment_args(args)
         body["both_ways"] = args.both_ways
-        view = _request(args.api, "PUT", f"/_emulator/links/{args.src}/{args.dst}", body)
+        view = _request(args, "PUT", _path("links", args.src, args.dst), body)
     elif cmd == "clear":
-        q = "?both_ways=true" if args.both_ways else ""
-        view = _request(args.api, "DELETE", f"/_emulator/links/{args.src}/{args.dst}{q}")
+        q = {"both_ways": "true"} if args.both_ways else None
+        view = _request(args, "DELETE", _path("links", args.src, args.dst), query=q)
     else:
-        with open(args.file) as f:
-            steps = yaml.safe_load(f)
+        try:
+            with open(args.file) as f:
+                steps = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError) as exc:
+            raise SystemExit(f"mcemu: timeline {args.file}: {' '.join(str(exc).split())}") from None
         doc = steps if isinstance(steps, dict) else {"steps": steps}
         doc["both_ways"] = args.both_ways
-        view = _request(args.api, "POST", f"/_emulator/links/{args.src}/{args.dst}/timeline", doc)
+        view = _request(args, "POST", _path("links", args.src, args.dst) + "/timeline", doc)
     for row in view.get("impairments", []):
         tl = "  (timeline running)" if row.get("timeline") else ""
         print(f"{row['from']} -> {row['to']}: {_summary(row['impairment'])}{tl}")
@@ -306,18 +434,18 @@ def _impairment_args(args: argparse.Namespace) -> dict[str, Any]:
 def _lastmile(args: argparse.Namespace) -> int:
     cmd = args.lastmile_command
     if cmd == "show":
-        rows = _request(args.api, "GET", "/_emulator/lastmile")["endpoints"]
+        rows = _request(args, "GET", "/_emulator/lastmile")["endpoints"]
     else:
-        path = f"/_emulator/lastmile/{args.flow_id}/{args.role}/{args.name}"
+        path = _path("lastmile", args.flow_id, args.role, args.name)
         if cmd == "clear":
-            rows = _request(args.api, "DELETE", path)["endpoints"]
+            rows = _request(args, "DELETE", path)["endpoints"]
         else:
             imp = _impairment_args(args)
             if args.direction == "both":
                 body: dict[str, Any] = imp or {"delay_ms": 0}
             else:
                 body = {args.direction: imp}
-            rows = [_request(args.api, "PUT", path, body)]
+            rows = [_request(args, "PUT", path, body)]
     for row in rows:
         line = f"{row['flow']} {row['role']} {row['name']} ({row['protocol']})"
         for d in ("to_region", "from_region"):

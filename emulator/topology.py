@@ -44,7 +44,10 @@ srt_pbkeylen, forbid. Inputs and outputs other than Flow ones also take ``last_m
 last-mile impairment (:mod:`emulator.lastmile`), ``{to_region: {...}, from_region: {...}}`` or one
 impairment (``{profile: lossy-4g}``, ``{delay_ms: 150}``) for both directions. Flows are created in file
 order; a flow may pair with one declared earlier or later.
-Errors raise :class:`~emulator.errors.ConfigError` naming the flow and key.
+Errors raise :class:`~emulator.errors.ConfigError` naming the flow and key. Every value is type-checked
+first against :data:`SCHEMA` (``topology: api.port: expected a port number (0-65535), got 'abc'``);
+impairment fields, timelines and ``last_mile`` bodies are checked by their own parsers, which name the
+field.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from mediaplane.netem import Impairment, Timeline, profile
 from .errors import ConfigError
 from .regions import RegionCatalogue
 
-__all__ = ["DEFAULT_TOPOLOGY", "LinkSpec", "Topology", "load_topology"]
+__all__ = ["DEFAULT_TOPOLOGY", "SCHEMA", "LinkSpec", "Topology", "check_types", "load_topology"]
 
 _CATALOGUE_KEYS = {"rtmp_port", "srt_port_min", "srt_port_max", "regions", "latency_ms", "default_region"}
 _TOP_KEYS = _CATALOGUE_KEYS | {"api", "access_keys", "seed", "links", "flows"}
@@ -76,6 +79,113 @@ _OUTPUT_KEYS = {
     "srt_passphrase", "srt_pbkeylen", "forbid", "last_mile",
 }  # fmt: skip
 _LINK_KEYS = {"from", "to", "both_ways", "profile", "timeline"}
+
+
+# -- value types ------------------------------------------------------------------------------------
+# A kind is one of the names below; a trailing "?" also accepts null (treated as absent).
+_KIND_TEXT = {
+    "int": "an integer",
+    "port": "a port number (0-65535)",
+    "str": "a string",
+    "bool": "true or false",
+    "number": "a number",
+    "mapping": "a mapping",
+    "list": "a list",
+    "str|int": "a string or an integer",
+    "list|mapping": "a list or a mapping",
+    "str|mapping": "a string or a mapping",
+}
+
+_ENDPOINT_COMMON = {
+    "name": "str", "protocol": "str", "cidrs": "str?", "pair_flow": "str?", "srt_latency": "int?",
+    "srt_passphrase": "str?", "srt_pbkeylen": "int?", "last_mile": "str|mapping?",
+}  # fmt: skip
+
+_TIMELINE_STEP = {
+    "at_s": "number", "duration_s": "number?", "changes": "mapping", "impairment": "mapping",
+    "profile": "str", "revert": "bool",
+}  # fmt: skip
+"""The types of a timeline step's keys (checked by ``_link``: a timeline is a list or ``{steps: [...]}``)."""
+
+SCHEMA: dict[str, Any] = {
+    "api": ("mapping?", {"host": "str", "port": "port"}),
+    "access_keys": ("mapping?", "str"),  # every value a secret string
+    "seed": "int?",
+    "rtmp_port": "port",
+    "srt_port_min": "port",
+    "srt_port_max": "port",
+    "default_region": "str?",
+    "regions": ("list?", {
+        "id": "str", "name": "str", "host": "str", "rtmp_port": "port", "srt_port_min": "port",
+        "srt_port_max": "port", "srt_ports": "str|int",
+    }),
+    "latency_ms": ("mapping?", "number"),
+    "links": ("list?", {"from": "str", "to": "str", "both_ways": "bool?", "profile": "str",
+                        "timeline": "list|mapping?"}),
+    "flows": ("list?", {
+        "name": "str", "region": "str", "status": "str?", "failover": "bool?",
+        "input": ("mapping?", {**_ENDPOINT_COMMON, "from_url": "str?", "max_bitrate": "int?",
+                               "pair_output": "str?", "with_internal_vip": "bool?"}),
+        "backup_input": ("mapping?", {**_ENDPOINT_COMMON, "from_url": "str?", "max_bitrate": "int?",
+                                      "pair_output": "str?", "with_internal_vip": "bool?"}),
+        "outputs": ("list?", {**_ENDPOINT_COMMON, "to_url": "str?", "pair_input": "str?",
+                              "player_limit": "int?", "forbid": "bool?"}),
+    }),
+}  # fmt: skip
+"""The type of every key a topology may have: a kind (see ``_KIND_TEXT``), or ``(kind, inner)`` where
+``inner`` is the schema of each entry of a list, the keys of a mapping, or the kind of every value of a
+mapping. Keys not listed (a link's impairment fields) are left to their parser."""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind.endswith("?"):
+        return value is None or _is(value, kind[:-1])
+    if "|" in kind:
+        return any(_is(value, k) for k in kind.split("|"))
+    if kind in ("int", "port"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return ok and (kind == "int" or 0 <= value <= 65535)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "mapping":
+        return isinstance(value, Mapping)
+    return isinstance(value, list)  # "list"
+
+
+def _check(value: Any, spec: Any, key: str) -> None:
+    kind, inner = spec if isinstance(spec, tuple) else (spec, None)
+    if not _is(value, kind):
+        raise ConfigError(f"topology: {key}: expected {_KIND_TEXT[kind.rstrip('?')]}, got {_short(value)}")
+    if value is None or inner is None:
+        return
+    if isinstance(value, list):
+        for i, entry in enumerate(value):
+            _check(entry, ("mapping", inner) if isinstance(inner, dict) else inner, f"{key}[{i}]")
+        return
+    for name, item in value.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"topology: {key}: keys must be strings, got {_short(name)}")
+        if isinstance(inner, dict):
+            if name in inner:
+                _check(item, inner[name], f"{key}.{name}")
+        else:
+            _check(item, inner, f"{key}.{name}")
+
+
+def check_types(doc: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first value whose type :data:`SCHEMA` does not allow."""
+    for name, value in doc.items():
+        if isinstance(name, str) and name in SCHEMA:
+            _check(value, SCHEMA[name], name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +218,7 @@ class Topology:
         unknown = set(doc) - _TOP_KEYS
         if unknown:
             raise ConfigError(f"unknown topology key(s): {', '.join(sorted(map(str, unknown)))}")
+        check_types(doc)
         regions = RegionCatalogue.from_dict({k: v for k, v in doc.items() if k in _CATALOGUE_KEYS})
         regions.validate()
         api = doc.get("api") or {}
@@ -128,7 +239,7 @@ class Topology:
         return cls(
             regions=regions,
             api_host=str(api.get("host", "127.0.0.1")),
-            api_port=int(api.get("port", 8080)),
+            api_port=int(api.get("port", 8080)),  # type-checked by check_types
             access_keys={str(k): str(v) for k, v in keys.items()},
             seed=seed,
             links=links,
@@ -146,6 +257,11 @@ def _link(entry: Any, regions: RegionCatalogue, index: int) -> LinkSpec:
         if str(entry[key]) not in regions:
             raise ConfigError(f"{where}: {key} {entry[key]!r} is not a region of the catalogue")
     fields = {k: v for k, v in entry.items() if k not in _LINK_KEYS}
+    steps = entry.get("timeline")
+    steps = steps.get("steps") if isinstance(steps, Mapping) else steps
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, Mapping):
+            _check(step, ("mapping", _TIMELINE_STEP), f"{where}.timeline[{i}]")
     try:
         if "profile" in entry:
             base = profile(str(entry["profile"])).to_dict()

@@ -454,6 +454,7 @@ class SrtListener:
                 stream_id,
                 conn.close_reason,
             )
+            self._acceptor.stats.rejected += 1
             assert self._transport is not None
             for d in conn.datagrams_to_send(now):
                 self._transport.sendto(d, peer)

@@ -86,6 +86,11 @@ _SAMPLE_ACCESS_PREFIX = amf0.encode("|RtmpSampleAccess")
 ACK_SEQUENCE_MODULUS = 1 << 32
 MAX_MESSAGE_STREAM_ID = 0xFFFFFFFF
 """Largest message stream id: the 32-bit field of a format-0 chunk header."""
+MAX_MESSAGE_STREAMS = 16
+"""Message streams a client may hold open at once (createStream without deleteStream); ffmpeg and OBS
+use one."""
+MAX_REASON_CHARS = 200
+"""Longest peer-supplied text (an onStatus description) put into a close reason and so into the log."""
 
 
 class StatusCode(enum.StrEnum):
@@ -456,6 +461,8 @@ class RtmpServerSession(_Session):
         elif self.state is ServerSessionState.WAIT_CONNECT:
             raise RemoteProtocolError(f"command {name} before connect")
         elif name == "createStream":
+            if len(self._streams) >= MAX_MESSAGE_STREAMS:
+                raise RemoteProtocolError("too many message streams")
             stream = self._next_stream_id
             self._next_stream_id += 1
             self._streams.add(stream)
@@ -471,9 +478,11 @@ class RtmpServerSession(_Session):
             if name == "FCUnpublish":
                 target = self.publish_stream_id
             self._handle_stream_end(target)
+            if name == "deleteStream":
+                self._streams.discard(target)
         elif name == "getStreamLength":
             self._send_command("_result", txn, None, 0.0)
-        elif name == "FCPublish" and message.args:
+        elif name == "FCPublish" and message.args and isinstance(message.args[0], str):
             # Flash-era clients wait for onFCPublish before publishing; ffmpeg and OBS ignore it.
             self._send_command(
                 "onFCPublish",
@@ -798,7 +807,7 @@ class RtmpClientSession(_Session):
 
     def _handle_status(self, message: CommandMessage, stream_id: int) -> None:
         info = message.args[0] if message.args and isinstance(message.args[0], dict) else {}
-        level, code, desc = (str(info.get(k, "")) for k in ("level", "code", "description"))
+        level, code, desc = (_peer_text(info.get(k, "")) for k in ("level", "code", "description"))
         self._events.append(StatusReceived(stream_id=stream_id, level=level, code=code, description=desc))
         if code == StatusCode.PUBLISH_START and self.state is ClientSessionState.STARTING:
             self._set_state("publish_started")
@@ -875,8 +884,16 @@ def _stream_id_from(args: tuple[Any, ...]) -> int:
     return int(value)
 
 
+def _peer_text(value: Any) -> str:
+    """A value the peer sent, as one printable line of at most :data:`MAX_REASON_CHARS` characters."""
+    text = value if isinstance(value, str) else ""
+    if len(text) > MAX_REASON_CHARS:
+        text = text[:MAX_REASON_CHARS] + "..."
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _status_text(args: tuple[Any, ...]) -> str:
     info = args[0] if args and isinstance(args[0], dict) else {}
-    code = info.get("code", "")
-    desc = info.get("description", "")
+    code = _peer_text(info.get("code", ""))
+    desc = _peer_text(info.get("description", ""))
     return f"{code} {desc}".strip() or "no reason given"

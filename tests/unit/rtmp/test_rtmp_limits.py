@@ -386,3 +386,26 @@ def test_publisher_client_is_authorised_by_publish_start() -> None:
     )
     assert any(isinstance(e, PublishStarted) for e in new)
     assert server.client._decoder.limits.max_media_message_bytes > ONE_MIB
+
+
+def test_message_streams_are_capped_and_delete_stream_frees_one() -> None:
+    client = Client()
+    client.connect()  # one stream open
+    for txn in range(3, 18):
+        client.feed(client.command("createStream", float(txn)))
+    assert not closes(client.events)
+    client.feed(client.command("deleteStream", 18.0, 16.0))
+    client.feed(client.command("createStream", 19.0))
+    assert not closes(client.events)
+    new = client.feed(client.command("createStream", 20.0))
+    assert new == [ConnectionClosed(reason="too many message streams", error=True)]
+
+
+def test_a_server_status_text_is_one_short_line_in_the_close_reason() -> None:
+    server = HostileServer("play")
+    server.to_create_stream()
+    server.result("createStream", 1.0)
+    info = {"level": "error", "code": "NetStream.Play.Failed\n", "description": "x" * 10_000}
+    new = server.send(CommandMessage(name="onStatus", transaction_id=0.0, args=(info,)), stream_id=1)
+    (closed,) = closes(new)
+    assert closed.reason == "NetStream.Play.Failed?: " + "x" * 200 + "..."

@@ -1,7 +1,7 @@
 """RTMP: sans-IO protocol core (handshake, chunk stream, AMF0, messages, sessions) and asyncio adapters
 (:class:`RtmpServer`, :class:`RtmpPuller`, :class:`RtmpPusher`)."""
 
-from .chunk import ChunkDecoder, ChunkEncoder, RawMessage, encode_fmt0
+from .chunk import ChunkDecoder, ChunkEncoder, ChunkLimits, RawMessage, encode_fmt0
 from .client import RtmpClientConfig, RtmpPuller, RtmpPusher, RtmpUrl, parse_rtmp_url
 from .errors import LocalProtocolError, ParseError, RemoteProtocolError, RtmpError
 from .events import (
@@ -27,6 +27,7 @@ from .synthetic import synthetic_stream
 __all__ = [
     "ChunkDecoder",
     "ChunkEncoder",
+    "ChunkLimits",
     "ClientMode",
     "Connected",
     "ConnectionClosed",

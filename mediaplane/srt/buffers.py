@@ -67,6 +67,12 @@ class SendBuffer:
         self.first_seq = ack_seq
         return d
 
+    def drop_oldest(self) -> int:
+        """Forget the oldest packet held (the buffer is full); returns its payload size."""
+        e = self.entries.pop(self.first_seq, None)
+        self.first_seq = (self.first_seq + 1) & SEQ_MASK
+        return 0 if e is None else len(e.payload)
+
     def get(self, seq: int) -> SendEntry | None:
         return self.entries.get(seq)
 

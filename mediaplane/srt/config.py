@@ -59,6 +59,9 @@ class SrtConfig:
     """Packets sent with one key before switching to the next one."""
     km_preannounce: int = 4096  # SRTO_KMPREANNOUNCE
     """Packets before (and after) a switch during which both keys are announced."""
+    send_buffer_packets: int = 8192  # SRTO_SNDBUF (in packets rather than bytes)
+    """Unacknowledged packets kept for retransmission; the oldest is given up beyond this. It also
+    bounds the work one NAK can ask for."""
     recv_buffer_packets: int = 8192  # SRTO_RCVBUF (in packets rather than bytes)
     """Receive buffer capacity reported in ACKs and used to bound loss lists."""
     udp_recv_buffer_bytes: int = 8 * 1024 * 1024  # SRTO_UDP_RCVBUF
@@ -91,6 +94,8 @@ class SrtConfig:
             raise ConfigError("send_drop_delay_ms must be >= 0")
         if self.km_refresh_rate < 2 or not 1 <= self.km_preannounce <= self.km_refresh_rate // 2:
             raise ConfigError("km_preannounce must be 1..km_refresh_rate/2")
+        if self.send_buffer_packets < 32:
+            raise ConfigError("send_buffer_packets must be at least 32")
         if self.recv_buffer_packets < 32:
             raise ConfigError("recv_buffer_packets must be at least 32")
         if self.handshake_retry_ms <= 0:
@@ -176,9 +181,9 @@ def parse_srt_url(url: str, *, base: SrtConfig | None = None) -> tuple[str, int,
     ``peerlatency`` / ``tsbpddelay`` in microseconds, ``passphrase``, ``pbkeylen`` (bytes), ``streamid``
     / ``srt_streamid``, ``connect_timeout`` (ms), ``peeridletimeo`` (ms), ``payload_size`` / ``pkt_size``,
     ``mss``, ``ffs``, ``tlpktdrop``, ``nakreport``, ``enforced_encryption``, ``kmrefreshrate``,
-    ``kmpreannounce``, ``snddropdelay`` (microseconds), ``rcvbuf``. The query is split by hand because
-    stream ids contain ``#``; values are percent-decoded. Unknown keys are ignored as ffmpeg does.
-    Raises ConfigError.
+    ``kmpreannounce``, ``snddropdelay`` (microseconds), ``rcvbuf``, ``sndbuf`` (bytes). The query is
+    split by hand because stream ids contain ``#``; values are percent-decoded. Unknown keys are
+    ignored as ffmpeg does. Raises ConfigError.
     """
     if not url.startswith("srt://"):
         raise ConfigError("not an srt:// URL")
@@ -238,6 +243,8 @@ def parse_srt_url(url: str, *, base: SrtConfig | None = None) -> tuple[str, int,
                 changes["send_drop_delay_ms"] = int(value) // 1000
             elif key == "rcvbuf":
                 changes["recv_buffer_packets"] = max(32, int(value) // DEFAULT_PAYLOAD_SIZE)
+            elif key == "sndbuf":
+                changes["send_buffer_packets"] = max(32, int(value) // DEFAULT_PAYLOAD_SIZE)
         except ValueError as exc:
             raise ConfigError(f"bad value for {key}: {value!r}") from exc
     cfg = dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]

@@ -887,6 +887,11 @@ class SrtConnection:
             if keys.count_packet():
                 self._announce_keys(now)
         self._msgno = msgno_next(self._msgno)
+        if len(sndbuf) >= self.config.send_buffer_packets:
+            # SRTO_SNDBUF is full: the oldest unacknowledged packet is given up (a NAK for it gets
+            # a DROPREQ), as libsrt's sender drops when its buffer overflows.
+            self.stats.pkt_snd_drop_total += 1
+            self.stats.byte_snd_drop_total += sndbuf.drop_oldest()
         sndbuf.add(word1, ts, payload, now)
         self._out.append(_DATA_HEADER.pack(seq, word1, ts, self.peer_socket_id) + payload)
         n = len(payload)

@@ -452,3 +452,18 @@ def test_refusals_log_at_info_within_a_budget() -> None:
     assert levels == [logging.INFO] * 3 + [logging.DEBUG] * 2
     assert acc.stats.refusals_logged_quietly == 2
     assert acc.refusal_log_level(7.0) == logging.INFO  # a new interval
+
+
+def test_send_buffer_is_bounded_so_is_a_nak() -> None:
+    cfg = SrtConfig(send_buffer_packets=64)
+    sim = connected_sim(cfg)
+    snd = sim.caller.conn
+    assert snd is not None
+    for p in payloads(200):
+        snd.send(p, sim.now)
+    snd.datagrams_to_send(sim.now)
+    assert len(snd._sndbuf) == 64
+    assert snd.stats.pkt_snd_drop_total == 136
+    base = snd._sndbuf.first_seq
+    snd.receive_datagram(forge_nak(snd, ((base, (base - 1) & SEQ_MASK),)), LISTENER_ADDR, sim.now)
+    assert len(retransmissions(snd.datagrams_to_send(sim.now))) == 64 == cfg.send_buffer_packets

@@ -277,8 +277,12 @@ class _Session:
                     self.log.debug("ignored message type %d", raw.type_id)
                 continue
             self._dispatch(message, raw.stream_id, raw.timestamp)
-        if not self.closed and decoder.buffered_bytes > decoder.limits.max_pending_bytes:
-            # Only possible while paused: a client that floods behind its publish/play request.
+        if (
+            not self.closed
+            and self._decoding_paused()
+            and decoder.buffered_bytes > decoder.limits.max_pending_bytes
+        ):
+            # A client that floods behind its publish/play request while it awaits the answer.
             raise ParseError("too many bytes before publish or play was answered")
         if (
             self._peer_window_ack_size

@@ -324,9 +324,13 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ImpairmentError(f"{key} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ImpairmentError(f"{key} must be finite, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ImpairmentError(f"{key} must be finite, got {value!r:.40}")
+        return number
     if kind == "int" or (kind == "int?" and value is not None):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ImpairmentError(f"{key} must be an integer, got {value!r}")

@@ -27,6 +27,7 @@ changes; :meth:`Timeline.impairment_at` answers which impairment is in force at 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 from dataclasses import dataclass, fields
 from typing import Any
@@ -38,11 +39,16 @@ _STEP_KEYS = {"at_s", "changes", "impairment", "profile", "duration_s", "revert"
 
 
 def _seconds(step: int, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ImpairmentError(f"timeline step {step}: {key} must be a number of seconds, got {value!r}")
-    if value < 0:
+    # float() first: an integer beyond the float range (YAML reads 1000...0 as an int) is not finite.
+    seconds = math.nan
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        with contextlib.suppress(OverflowError):
+            seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ImpairmentError(f"timeline step {step}: {key} must be a number of seconds, got {value!r:.40}")
+    if seconds < 0:
         raise ImpairmentError(f"timeline step {step}: {key} must not be negative, got {value!r}")
-    return float(value)
+    return seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

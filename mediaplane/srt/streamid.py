@@ -53,7 +53,8 @@ def parse_stream_id(raw: str) -> StreamId:
     """Parse a stream id. Raises ParseError for a ``#!::`` form with a malformed pair or mode."""
     if not raw.startswith(STREAMID_PREFIX):
         return StreamId(raw=raw, resource=raw)
-    values: dict[str, str] = {}
+    # ``r`` may be absent (``#!::u=admin``): the resource is then empty, never a missing argument.
+    values: dict[str, str] = {"resource": ""}
     extra: dict[str, str] = {}
     mode = StreamMode.REQUEST
     body = raw[len(STREAMID_PREFIX) :]

@@ -15,14 +15,14 @@ from aiohttp import web
 
 from .api import ApiServer, build_app
 from .errors import ConfigError, EmulatorError
-from .flows import FlowManager
+from .flows import Flow, FlowInput, FlowManager, FlowOutput
 from .lastmile import LastMileSpec
 from .lastmile_api import add_lastmile_routes
 from .links_api import add_link_routes
 from .metrics import Metrics, add_metrics_route
 from .regions import RegionCatalogue
 from .runtime import Backbone, Runtime
-from .topology import Topology
+from .topology import Topology, stream_key
 
 __all__ = ["Emulator"]
 
@@ -154,7 +154,7 @@ class Emulator:
                 continue
             if not ready(spec, "outputs", "pair_output"):
                 return False
-            m.add_input(
+            inp = m.add_input(
                 flow.id,
                 name=spec["name"],
                 protocol=spec["protocol"],
@@ -168,13 +168,14 @@ class Emulator:
                 srt_pbkeylen=spec.get("srt_pbkeylen"),
                 with_internal_vip=bool(spec.get("with_internal_vip", False)),
             )
+            self._stable_key(flow, inp)
             self._last_mile(flow.id, "input", spec)
         for spec in doc.get("outputs") or []:
             if spec["name"] in flow.outputs:
                 continue
             if not flow.inputs or not ready(spec, "inputs", "pair_input"):
                 return False
-            m.add_output(
+            out = m.add_output(
                 flow.id,
                 name=spec["name"],
                 protocol=spec["protocol"],
@@ -187,10 +188,22 @@ class Emulator:
                 srt_passphrase=spec.get("srt_passphrase"),
                 srt_pbkeylen=spec.get("srt_pbkeylen"),
             )
+            self._stable_key(flow, out)
             if spec.get("forbid"):
                 m.forbid_output(flow.id, spec["name"])
             self._last_mile(flow.id, "output", spec)
         return True
+
+    def _stable_key(self, flow: Flow, endpoint: FlowInput | FlowOutput) -> None:
+        """A topology's RTMP endpoint keeps the stream key derived from the seed (same file, same URLs)."""
+        old = endpoint.stream_key
+        if not old:
+            return  # not an RTMP endpoint with a key
+        key = stream_key(self.topology.seed, flow.region.id, flow.name, endpoint.name)
+        endpoint.url = endpoint.url.removesuffix(old) + key
+        if isinstance(endpoint, FlowInput) and endpoint.inner_url:
+            endpoint.inner_url = endpoint.inner_url.removesuffix(old) + key
+        endpoint.stream_key = key
 
     def _last_mile(self, flow_id: str, role: str, spec: dict[str, Any]) -> None:
         """Record an endpoint's ``last_mile`` (applied when its flow goes online)."""

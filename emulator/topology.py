@@ -4,7 +4,7 @@ Shape (every key optional; see ``fixtures/topologies/`` for complete examples)::
 
     api: {host: 127.0.0.1, port: 8080}        # the ICE API (``--api-port`` overrides the port)
     access_keys: {AK1: secret1}                # absent or empty: any key is accepted, signatures unchecked
-    seed: 42                                   # seeds every link's randomness (repeatable runs)
+    seed: 42                                   # seeds every link's randomness and the stream keys
 
     # The region catalogue (see emulator.regions.RegionCatalogue.from_dict):
     rtmp_port: 1935
@@ -44,6 +44,12 @@ srt_pbkeylen, forbid. Inputs and outputs other than Flow ones also take ``last_m
 last-mile impairment (:mod:`emulator.lastmile`), ``{to_region: {...}, from_region: {...}}`` or one
 impairment (``{profile: lossy-4g}``, ``{delay_ms: 150}``) for both directions. Flows are created in file
 order; a flow may pair with one declared earlier or later.
+
+Stream keys of a topology's RTMP endpoints (RTMP-PUSH inputs, RTMP-PULL outputs) are not random: they are
+:func:`stream_key` of the seed (0 when absent), the region, the flow and the endpoint name, so the same file
+gives the same URLs at every start (``mcemu up`` with no topology always prints the same demo URLs). Set a
+seed of your own when others who know this scheme can reach the media ports. Flows made through the API get
+random keys, as on the real service.
 Errors raise :class:`~emulator.errors.ConfigError` naming the flow and key. Every value is type-checked
 first against :data:`SCHEMA` (``topology: api.port: expected a port number (0-65535), got 'abc'``);
 impairment fields, timelines and ``last_mile`` bodies are checked by their own parsers, which name the
@@ -52,6 +58,8 @@ field.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import pathlib
 from collections.abc import Mapping
@@ -65,7 +73,15 @@ from mediaplane.netem import Impairment, Timeline, profile
 from .errors import ConfigError
 from .regions import RegionCatalogue
 
-__all__ = ["DEFAULT_TOPOLOGY", "SCHEMA", "LinkSpec", "Topology", "check_types", "load_topology"]
+__all__ = [
+    "DEFAULT_TOPOLOGY",
+    "SCHEMA",
+    "LinkSpec",
+    "Topology",
+    "check_types",
+    "load_topology",
+    "stream_key",
+]
 
 _CATALOGUE_KEYS = {"rtmp_port", "srt_port_min", "srt_port_max", "regions", "latency_ms", "default_region"}
 _TOP_KEYS = _CATALOGUE_KEYS | {"api", "access_keys", "seed", "links", "flows"}
@@ -323,6 +339,18 @@ def _check_keys(doc: Any, allowed: set[str], where: str) -> None:
             LastMileSpec.from_body(doc["last_mile"])
         except ValueError as exc:
             raise ConfigError(f"{where}: last_mile: {exc}") from exc
+
+
+STREAM_KEY_HEX_DIGITS = 32
+"""Hex digits after ``<EndpointName>_`` in a stream key (as in a random one)."""
+
+
+def stream_key(seed: int | None, region: str, flow: str, endpoint: str) -> str:
+    """The stream key of a topology's RTMP endpoint: ``<endpoint>_<32 hex>``, the hex digits the start of
+    HMAC-SHA256 keyed by the seed (0 when None) over ``region/flow/endpoint``. Same inputs, same key."""
+    secret = f"mcemu-stream-key:{0 if seed is None else seed}".encode()
+    digest = hmac.new(secret, f"{region}/{flow}/{endpoint}".encode(), hashlib.sha256).hexdigest()
+    return f"{endpoint}_{digest[:STREAM_KEY_HEX_DIGITS]}"
 
 
 def load_topology(path: str | pathlib.Path) -> Topology:

@@ -31,3 +31,15 @@ def ffmpeg_exe() -> str:
     if not os.access(path, os.X_OK):
         need_peer(f"ffmpeg at {path} is not executable")
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``MCEMU_LOOP=uvloop`` (or ``asyncio``) runs every loop the tests make on that loop: pytest-asyncio's
+    and those of ``asyncio.new_event_loop()`` (EmulatorThread, client loops), through the global policy,
+    set here before any fixture reads it. Unset, tests run on asyncio's own loop."""
+    if os.environ.get("MCEMU_LOOP", "").strip().lower() in ("uvloop", "asyncio"):
+        import asyncio
+
+        from emulator.loop import loop_policy
+
+        asyncio.set_event_loop_policy(loop_policy())

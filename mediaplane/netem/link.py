@@ -26,7 +26,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .models import Impairment, ImpairmentError, TcpModel, UdpModel
 from .timeline import Timeline
@@ -514,8 +514,8 @@ class _Side(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport has asyncio.Transport's API but is no subclass of it (issue 9).
+        self.transport = cast("asyncio.Transport", transport)
         self.pipe.side_made(self)
 
     def data_received(self, data: bytes) -> None:

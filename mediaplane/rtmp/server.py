@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription, UnitKind
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
@@ -198,8 +198,8 @@ class RtmpServerConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport has asyncio.Transport's API but is no subclass of it (issue 9).
+        self.transport = transport = cast("asyncio.Transport", transport)
         peername = transport.get_extra_info("peername")
         if peername:
             self.peer = (str(peername[0]), int(peername[1]))

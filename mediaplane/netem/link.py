@@ -677,9 +677,13 @@ class _TcpFlow:
     def _finish(self) -> None:
         dst = self.dst.transport if self.dst is not None else None
         if dst is not None and not dst.is_closing():
-            if dst.can_write_eof():
-                dst.write_eof()
-            else:
+            try:
+                if dst.can_write_eof():
+                    dst.write_eof()
+                else:
+                    dst.close()
+            except OSError as exc:  # ENOTCONN: the peer reset meanwhile; nothing left to half-close
+                logger.debug("%s %s: cannot half-close: %s", self.pipe.link.name, self.direction, exc)
                 dst.close()
         self.pipe.flow_finished(self)
 

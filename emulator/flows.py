@@ -301,6 +301,10 @@ class Flow:
         return f"<Flow {self.id} {self.name!r} {self.region.id} {self.status}>"
 
 
+class EventSink(Protocol):
+    def emit(self, type: str, **fields: Any) -> Any: ...
+
+
 class FlowRuntime(Protocol):
     def rtmp_address(self, region: Region) -> tuple[str, int]:
         """Host and real bound port of the region's RTMP server, for URLs."""
@@ -480,6 +484,8 @@ class FlowManager:
         self._new_token = new_token or (lambda: secrets.token_hex(16))
         self._flows: dict[str, Flow] = {}
         self._changing: set[str] = set()
+        self.events: EventSink | None = None
+        """Where ``flow.created``, ``flow.deleted`` and ``flow.status`` go (:mod:`emulator.events`)."""
 
     # --- queries -------------------------------------------------------------------------------------
 
@@ -570,7 +576,22 @@ class FlowManager:
         flow = Flow(id=flow_id, name=name, region=reg, create_time=_utc(self._clock()))
         self._flows[flow_id] = flow
         logger.info("[%s] flow %s %r created", reg.id, flow_id, name)
+        self._emit("flow.created", flow)
         return flow
+
+    def adopt(self, flow: Flow) -> None:
+        """Take ``flow`` as it is (a state import builds flows with their ids, keys and ports). Its
+        region must be one of this manager's, its id free, its SRT ports reserved with the runtime."""
+        if flow.id in self._flows:
+            raise InvalidValue("FlowId", f"a flow with id {flow.id!r} already exists")
+        if self.find_flow(flow.region.id, flow.name) is not None:
+            raise InvalidValue(
+                "FlowName", f"a flow named {flow.name!r} already exists in region {flow.region.id}"
+            )
+        flow.region = self.regions.get(flow.region.id)
+        self._flows[flow.id] = flow
+        logger.info("[%s] flow %s %r restored", flow.region.id, flow.id, flow.name)
+        self._emit("flow.created", flow)
 
     def delete_flow(self, flow_id: str | None) -> None:
         """DeleteMediaConnectFlow: refused while online; deletes the inputs and outputs too."""
@@ -581,6 +602,7 @@ class FlowManager:
             self._release(flow, out.srt_port)
         del self._flows[flow.id]
         logger.info("[%s] flow %s %r deleted", flow.region.id, flow.id, flow.name)
+        self._emit("flow.deleted", flow)
 
     async def set_status(self, flow_id: str | None, status: str | None) -> None:
         """UpdateMediaConnectFlowStatus: ``online`` starts the flow through the runtime, ``offline`` stops it.
@@ -961,6 +983,7 @@ class FlowManager:
                 self._release(flow, inp.srt_port)
             for out in flow.outputs.values():
                 self._release(flow, out.srt_port)
+            self._emit("flow.deleted", flow)
         self._flows.clear()
         self._changing.clear()
         logger.info("all flows reset")
@@ -980,6 +1003,11 @@ class FlowManager:
         old, flow.status = flow.status, status
         flow.start_time = _utc(self._clock()) if status is FlowStatus.ONLINE else ""
         logger.info("[%s] flow %s %r: %s -> %s", flow.region.id, flow.id, flow.name, old, status)
+        self._emit("flow.status", flow, status=status.value)
+
+    def _emit(self, type: str, flow: Flow, **fields: Any) -> None:
+        if self.events is not None:
+            self.events.emit(type, flow_id=flow.id, flow=flow.name, region=flow.region.id, **fields)
 
     async def _stop(self, flow: Flow) -> None:
         """Ask the runtime to stop the flow. A failure is logged: the flow is offline either way."""

@@ -715,8 +715,9 @@ def topology_value(doc: Any) -> None:
     try:
         Topology.from_dict(doc or {})
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-        # known: wrong-typed topology values (api.port: abc, a list where a mapping belongs, ...)
-        # escape as bare Python errors with a traceback, fixed by the control-plane hardening.
+        # known: a wrong-typed topology value escapes as a bare Python error (before the control-plane
+        # hardening: api.port None / inf / nan / 'abc'; still open: latency_ms {a/b: 10**400} is an
+        # OverflowError from float() in emulator/regions.py), fixed by the control-plane hardening.
         if not _raised_in(exc, "emulator/topology.py", "emulator/regions.py"):
             raise
 

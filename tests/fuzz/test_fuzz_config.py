@@ -5,13 +5,16 @@ ImpairmentError (a NetemError) or ConfigError may escape."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+import yaml
 from fuzz_inputs import fuzz_settings, inputs_for
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emulator.topology import DEFAULT_TOPOLOGY
 from fuzz.harness import guarded, run_one
 from fuzz.targets import NETEM_ERRORS, TARGETS, TOPOLOGY_ERRORS, netem_timeline_value, topology_value
 
@@ -133,6 +136,49 @@ def test_fuzz_topology_text(data: bytes) -> None:
 @given(topologies)
 def test_fuzz_topology_documents(doc: Any) -> None:
     guarded(topology_value, doc, allowed=TOPOLOGY_ERRORS)
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            out += _paths(value, (*prefix, i))
+    return out
+
+
+@st.composite
+def _one_value_wrong(draw: st.DrawFn, bases: list[Any]) -> Any:
+    """A valid document with one or two values (or whole sections) replaced by a wrong-typed one, so
+    every check of the loader is reached, not only the first."""
+    doc = copy.deepcopy(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(1, 2))):
+        path = draw(st.sampled_from(_paths(doc)))
+        if not path:
+            continue
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = draw(values)
+    return doc
+
+
+TOPOLOGY_BASES = [yaml.safe_load(seed) for seed in TARGETS["topology"].seeds()] + [DEFAULT_TOPOLOGY]
+TIMELINE_BASES = [yaml.safe_load(seed) for seed in TARGETS["netem_timeline"].seeds()]
+
+
+@fuzz_settings(250)
+@given(_one_value_wrong(TOPOLOGY_BASES))
+def test_fuzz_topology_one_value_wrong(doc: Any) -> None:
+    guarded(topology_value, doc, allowed=TOPOLOGY_ERRORS)
+
+
+@fuzz_settings(200)
+@given(_one_value_wrong(TIMELINE_BASES))
+def test_fuzz_netem_timeline_one_value_wrong(doc: Any) -> None:
+    guarded(netem_timeline_value, doc, allowed=NETEM_ERRORS)
 
 
 @pytest.mark.parametrize(

@@ -3,18 +3,32 @@
 ``async with Emulator(topology) as emu:`` starts everything (in well under a second) and applies the
 topology's links and flows; ``emu.api_port`` is the API's real port. Used by ``mcemu up``, the pytest
 plugin and tests.
+
+``await emu.wait_for("input.connected", flow_id=fid)`` returns the first matching event of
+:mod:`emulator.events`; it searches the kept history first, so an event that happened before the call
+counts (pass ``after=emu.last_event_id`` taken before an action to wait only for newer ones).
+
+``Emulator(topology, state_file="state.json")`` (``mcemu up --state FILE``) starts from the file when it
+exists (instead of the topology's links and flows) and keeps it equal to the state from then on
+(:class:`emulator.state_io.StateSaver`: atomic writes, 0.2 s after a change, and at close).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from .api import ApiServer, build_app
+from .api.admin import VERSION, add_event_routes, add_state_routes
 from .errors import ConfigError, EmulatorError
+from .events import EventBus, OutputWatcher, wait_for
 from .flows import Flow, FlowInput, FlowManager, FlowOutput
 from .lastmile import LastMileSpec
 from .lastmile_api import add_lastmile_routes
@@ -22,6 +36,7 @@ from .links_api import add_link_routes
 from .metrics import Metrics, add_metrics_route
 from .regions import RegionCatalogue
 from .runtime import Backbone, Runtime
+from .state_io import StateError, StateSaver, export_state, import_state, read_state_file, topology_of
 from .topology import Topology, stream_key
 
 __all__ = ["Emulator"]
@@ -32,13 +47,21 @@ logger = logging.getLogger(__name__)
 class Emulator:
     """Everything ``mcemu up`` runs, in-process. See the module docstring."""
 
-    def __init__(self, topology: Topology | None = None, *, api_port: int | None = None) -> None:
+    def __init__(
+        self, topology: Topology | None = None, *, api_port: int | None = None, state_file: str | None = None
+    ) -> None:
         self.topology = topology or Topology(regions=RegionCatalogue.default())
         self.regions = self.topology.regions
+        self.events = EventBus()
         self.backbone = Backbone(self.regions, seed=self.topology.seed)
-        self.runtime = Runtime(self.regions, backbone=self.backbone)
+        self.backbone.events = self.events
+        self.runtime = Runtime(self.regions, backbone=self.backbone, events=self.events)
         self.manager = FlowManager(self.regions, self.runtime)
+        self.manager.events = self.events
         self.runtime.attach(self.manager)
+        self.state_file = state_file
+        self._saver: StateSaver | None = None
+        self._watcher_task: asyncio.Task[None] | None = None
         self.app: web.Application = build_app(
             self.manager,
             access_keys=self.topology.access_keys or None,
@@ -47,6 +70,11 @@ class Emulator:
         )
         add_link_routes(self.app, self.backbone)
         add_lastmile_routes(self.app, self.runtime.lastmile)
+        add_event_routes(self.app, self.events)
+        add_state_routes(
+            self.app, export=self.export_state, topology=self.topology_of, load=self.import_state
+        )
+        self.app.middlewares.append(self._touch_after_change)
         self.metrics = Metrics(self.manager, self.runtime, time.monotonic)
         add_metrics_route(self.app, self.metrics)
         self.api = ApiServer(
@@ -71,20 +99,40 @@ class Emulator:
         await self.runtime.start()
         try:
             await self.api.start()
-            for link in self.topology.links:
-                pairs = [(link.src, link.dst)] + ([(link.dst, link.src)] if link.both_ways else [])
-                for src, dst in pairs:
-                    self.backbone.set(src, dst, link.impairment)
-                    if link.timeline is not None:
-                        self.backbone.run_timeline(src, dst, link.timeline)
-            await self.apply_flows(self.topology.flows)
+            watcher = OutputWatcher(self.events, self._live_outputs)
+            self._watcher_task = asyncio.get_running_loop().create_task(watcher.run(), name="output watcher")
+            saved = self._read_state_file()
+            if saved is not None:
+                await self._load_state_file(saved)
+            else:
+                for link in self.topology.links:
+                    pairs = [(link.src, link.dst)] + ([(link.dst, link.src)] if link.both_ways else [])
+                    for src, dst in pairs:
+                        self.backbone.set(src, dst, link.impairment)
+                        if link.timeline is not None:
+                            self.backbone.run_timeline(src, dst, link.timeline)
+                await self.apply_flows(self.topology.flows)
+            if self.state_file is not None:
+                self._saver = StateSaver(self.state_file, self.export_state)
+                self._saver.start()
+                if saved is None:
+                    self._saver.save()
         except BaseException:
             await self.close()
             raise
         self.started = True
 
     async def close(self) -> None:
-        """Stop every flow (sessions closed cleanly), the API and the region servers."""
+        """Stop every flow (sessions closed cleanly), the API and the region servers (after a last save
+        of the state file)."""
+        saver, self._saver = self._saver, None
+        if saver is not None:
+            await saver.close()
+        task, self._watcher_task = self._watcher_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self.backbone.clear_all()
         await self.api.close()
         await self.runtime.close()
@@ -96,6 +144,79 @@ class Emulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # -- events -------------------------------------------------------------------------------------
+    @property
+    def last_event_id(self) -> int:
+        """Id of the newest event: ``wait_for(..., after=emu.last_event_id)`` sees only later ones."""
+        return self.events.last_id
+
+    async def wait_for(
+        self,
+        type: str,
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109 (the deadline is the point of the call)
+        after: int = 0,
+        **match: Any,
+    ) -> dict[str, Any]:
+        """The first event of ``type`` (id above ``after``) whose keys have the ``match`` values, from
+        the kept history or as it happens. Raises TimeoutError. See :func:`emulator.events.wait_for`."""
+        return await wait_for(self.events, type, timeout=timeout, after=after, **match)
+
+    def _live_outputs(self) -> list[tuple[Any, dict[str, tuple[Any, Any]]]]:
+        return [
+            (live.flow, {name: (lo.config, lo.client) for name, lo in live.outputs.items()})
+            for live in self.runtime.live.values()
+        ]
+
+    # -- state ----------------------------------------------------------------------------------------
+    def export_state(self) -> dict[str, Any]:
+        """The state document of :mod:`emulator.state_io` (holds stream keys and passphrases)."""
+        return export_state(self.manager, self.backbone, self.runtime.lastmile, version=VERSION)
+
+    def topology_of(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` as a topology document, with this emulator's API address, seed and regions."""
+        base: dict[str, Any] = {"api": {"host": self.topology.api_host, "port": self.topology.api_port}}
+        if self.topology.seed is not None:
+            base["seed"] = self.topology.seed
+        base.update(self.regions.to_dict())
+        return topology_of(state, base)
+
+    async def import_state(self, doc: Any) -> dict[str, Any]:
+        """Replace every flow, link and last-mile impairment with ``doc``'s. Raises StateError,
+        PortUnavailable (see :func:`emulator.state_io.import_state`)."""
+        result = await import_state(doc, self.manager, self.runtime, self.backbone, self.runtime.lastmile)
+        if self._saver is not None:
+            self._saver.touch()
+        return dict(result)
+
+    def _read_state_file(self) -> Any:
+        if self.state_file is None:
+            return None
+        try:
+            return read_state_file(self.state_file)
+        except StateError as exc:
+            raise ConfigError(f"--state: {exc}") from exc
+
+    async def _load_state_file(self, doc: Any) -> None:
+        try:
+            result = await self.import_state(doc)
+        except (StateError, EmulatorError) as exc:
+            raise ConfigError(f"--state {self.state_file}: {exc}") from exc
+        for line in result["errors"]:
+            logger.warning("--state %s: %s", self.state_file, line)
+        logger.info("state loaded from %s: %d flows", os.path.basename(str(self.state_file)), result["flows"])
+
+    @web.middleware
+    async def _touch_after_change(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Every API call that may change something asks the state saver for a save."""
+        try:
+            return await handler(request)
+        finally:
+            if self._saver is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+                self._saver.touch()
 
     async def apply_flows(self, flows: list[dict[str, Any]]) -> None:
         """Create the topology's flows (two passes, so a flow may pair with one declared later)."""
@@ -146,14 +267,14 @@ class Emulator:
                 return spec.get(key) in pair.outputs
             return pair.input_named(str(spec.get(key))) is not None
 
-        if doc.get("failover") and not flow.failover_open:
-            m.open_failover(flow.id)
         for key in ("input", "backup_input"):
             spec = doc.get(key)
             if spec is None or flow.input_named(spec["name"]) is not None:
                 continue
             if not ready(spec, "outputs", "pair_output"):
                 return False
+            if key == "backup_input" and doc.get("failover") and not flow.failover_open:
+                m.open_failover(flow.id)  # failover needs the primary input, the backup needs failover
             inp = m.add_input(
                 flow.id,
                 name=spec["name"],
@@ -170,6 +291,8 @@ class Emulator:
             )
             self._stable_key(flow, inp)
             self._last_mile(flow.id, "input", spec)
+        if doc.get("failover") and flow.inputs and not flow.failover_open:
+            m.open_failover(flow.id)
         for spec in doc.get("outputs") or []:
             if spec["name"] in flow.outputs:
                 continue

@@ -40,6 +40,23 @@ def _key(request: web.Request) -> tuple[str, str, str]:
     return m["flow_id"], m["role"], m["name"]
 
 
+def _changed(lastmile: LastMile, flow_id: str, role: str, name: str, spec: dict[str, Any]) -> None:
+    """Emit ``lastmile.changed`` (:mod:`emulator.events`) when the runtime has an event bus."""
+    events = lastmile.runtime.events
+    if events is None:
+        return
+    flow = lastmile.runtime.manager.get_flow(flow_id)
+    events.emit(
+        "lastmile.changed",
+        flow_id=flow.id,
+        flow=flow.name,
+        region=flow.region.id,
+        role=role,
+        name=name,
+        **spec,
+    )
+
+
 def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
     """Add the ``/_emulator/lastmile`` routes for ``lastmile`` to ``app``."""
     app[LASTMILE_KEY] = lastmile
@@ -57,6 +74,7 @@ def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
             return _error(404, str(exc))
         except (InvalidValue, ValueError) as exc:
             return _error(400, str(exc))
+        _changed(lastmile, row["flow_id"], row["role"], row["name"], spec.to_dict())
         return web.json_response(row)
 
     async def delete(request: web.Request) -> web.Response:
@@ -66,6 +84,7 @@ def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
             return _error(404, str(exc))
         except InvalidValue as exc:
             return _error(400, str(exc))
+        _changed(lastmile, *_key(request), {"to_region": None, "from_region": None})
         return web.json_response(lastmile.view())
 
     app.router.add_get("/_emulator/lastmile", show)

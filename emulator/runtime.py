@@ -64,6 +64,7 @@ from mediaplane.rtmp import RtmpPuller, RtmpPusher, RtmpServer, RtmpServerConfig
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener, parse_srt_url
 
 from .errors import FlowStartError, PortUnavailable
+from .events import EventBus, failover_switched, flow_hub, input_hub, player_joined
 from .flows import (
     DEFAULT_MAX_BITRATE,
     Family,
@@ -110,6 +111,8 @@ class Backbone:
         self._links: list[tuple[str, str, Link]] = []
         self._timelines: dict[tuple[str, str], list[asyncio.TimerHandle]] = {}
         """(client region, target region, link): forward = client -> target."""
+        self.events: EventBus | None = None
+        """Where ``link.changed`` goes (:mod:`emulator.events`); None: nowhere."""
 
     def default(self, src: str, dst: str) -> Impairment:
         return Impairment(delay_ms=self.regions.default_latency_ms(src, dst))
@@ -177,6 +180,8 @@ class Backbone:
 
     def _apply(self, src: str, dst: str) -> None:
         imp = self.impairment(src, dst)
+        if self.events is not None:
+            self.events.emit("link.changed", **{"from": src, "to": dst}, impairment=imp.to_dict())
         for client_region, target_region, link in self._links:
             if (client_region, target_region) == (src, dst):
                 link.set_impairment(FORWARD, imp)
@@ -267,12 +272,15 @@ class _LiveOutput:
 class _LiveFlow:
     """One online flow: hubs, the failover switch, clients, listeners and links."""
 
-    def __init__(self, flow: Flow, clock: Callable[[], float], hold_s: float = 3.0) -> None:
+    def __init__(
+        self, flow: Flow, clock: Callable[[], float], hold_s: float = 3.0, events: EventBus | None = None
+    ) -> None:
         self.flow = flow
+        self.events = events
         self._clock = clock
         self.hold_s = hold_s
         self.rtmp = flow.family is Family.RTMP
-        self.hub = Hub(f"{flow.region.id}/{flow.name}", cache_gop=self.rtmp, clock=clock)
+        self.hub = flow_hub(f"{flow.region.id}/{flow.name}", cache_gop=self.rtmp, clock=clock)
         self.inputs: list[_LiveInput] = []
         self.outputs: dict[str, _LiveOutput] = {}
         self.switch_task: asyncio.Task[None] | None = None
@@ -322,6 +330,8 @@ class _LiveFlow:
                 if chosen is not self.active or sub is None:
                     if sub is not None:
                         sub.close()
+                    if self.active is not None and self.active is not chosen:
+                        failover_switched(self.events, self.flow, self.active.config.name, chosen.config.name)
                     self.active = chosen
                     self.switches += 1
                     logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
@@ -450,6 +460,7 @@ class Runtime:
         backbone: Backbone | None = None,
         rtmp_config: RtmpServerConfig | None = None,
         input_hold_s: float = INPUT_HOLD_S,
+        events: EventBus | None = None,
     ) -> None:
         self.regions = regions
         self.backbone = backbone or Backbone(regions)
@@ -463,6 +474,8 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.lastmile = LastMile(self)
+        self.events: EventBus | None = events
+        """Where the runtime's event points report (:mod:`emulator.events`); None: nowhere."""
 
     # -- wiring -----------------------------------------------------------------------------------
     @property
@@ -533,6 +546,19 @@ class Runtime:
             f"no free SRT port left in {region.id} ({region.srt_port_min}-{region.srt_port_max})"
         )
 
+    def reserve_srt_port(self, region: Region, port: int) -> None:
+        """Take ``port`` for an SRT listener of ``region`` (a state import keeps its ports). Raises
+        PortUnavailable when it is in use or cannot be bound."""
+        used = self._srt_ports.setdefault(region.id, set())
+        if port in used:
+            raise PortUnavailable(f"SRT port {port} of {region.id} is already in use")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((region.host, port))
+            except OSError as exc:
+                raise PortUnavailable(f"SRT port {port} of {region.id} cannot be bound: {exc}") from None
+        used.add(port)
+
     def release_srt_port(self, region: Region, port: int) -> None:
         self._srt_ports.get(region.id, set()).discard(port)
 
@@ -541,7 +567,7 @@ class Runtime:
             return
         if not flow.inputs:
             raise FlowStartError("the flow has no input")
-        live = _LiveFlow(flow, self._clock, self.input_hold_s)
+        live = _LiveFlow(flow, self._clock, self.input_hold_s, self.events)
         self.live[flow.id] = live
         try:
             for cfg in flow.inputs:
@@ -624,6 +650,8 @@ class Runtime:
             raise Refused(f"flow {live.flow.name} is going offline", code="unavailable") from exc
         sub.forbidden = output.forbid
         lo.players.append(sub)
+        if not backbone:
+            player_joined(self.events, live.hub, live.flow, output, peer, sub)
         return sub
 
     # -- inputs -----------------------------------------------------------------------------------
@@ -691,7 +719,8 @@ class Runtime:
 
     async def _start_input(self, live: _LiveFlow, cfg: FlowInput) -> None:
         flow = live.flow
-        hub = Hub(f"{flow.region.id}/{flow.name}/{cfg.name}", cache_gop=live.rtmp, clock=self._clock)
+        name = f"{flow.region.id}/{flow.name}/{cfg.name}"
+        hub = input_hub(self.events, flow, cfg, name, cache_gop=live.rtmp, clock=self._clock)
         li = _LiveInput(cfg, hub)
         live.inputs.append(li)
         proto = cfg.protocol

@@ -132,6 +132,17 @@ class EmulatorThread:
             config.signature_algorithm = "v2"
         return Client(config)
 
+    def wait_for(self, type: str, *, timeout: float = 30.0, after: int = 0, **match: Any) -> dict[str, Any]:
+        """:meth:`Emulator.wait_for` from this thread: the first event of ``type`` (id above ``after``)
+        with the ``match`` values, kept or to come. Raises TimeoutError."""
+        em = self.em
+        return self.call(lambda: em.wait_for(type, timeout=timeout, after=after, **match), timeout + 5.0)
+
+    @property
+    def last_event_id(self) -> int:
+        """Id of the newest event (a marker for ``wait_for(..., after=...)``)."""
+        return self.em.last_event_id
+
     def reset(self) -> None:
         """Every flow and session gone (as ``POST /_emulator/reset``)."""
         self.call(self.em.manager.reset)

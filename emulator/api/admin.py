@@ -7,6 +7,22 @@
   (the runtime's live sessions, links...), as JSON. An unsigned caller (only possible without access
   keys: with keys every admin route but health needs a signature) gets it with every stream key,
   passphrase and secret URL part replaced by ``***`` (:mod:`emulator.api.redact`) and ``"redacted": true``.
+* ``GET /_emulator/events``: server-sent events (``text/event-stream``), one ``id: N`` and ``data:
+  {json}`` per event of :mod:`emulator.events`, from the moment the stream opened (its first line, the
+  comment ``: mcemu events, last id N``, says so), and a ``: keepalive`` comment every 15 s of quiet.
+  Query: ``type`` (comma-separated types; repeatable), ``flow_id``, and ``after`` (an event id: first
+  replay the kept events after it; a reconnecting EventSource's ``Last-Event-ID`` header does the same).
+  A reader more than 1000 events behind loses the newest ones and then gets one ``{"type":
+  "events.dropped", "dropped": N}`` (without an id) before the next event.
+* ``GET /_emulator/state/export``: the state document of :mod:`emulator.state_io` (flows with their
+  FlowIds, URLs, stream keys, passphrases and SRT ports; links; last-mile impairments), or with
+  ``?format=topology`` a YAML topology that ``mcemu up --topology`` loads. It holds secrets, so an
+  unsigned request is refused (403 ``{"error": ...}``) even without access keys: sign it with any key
+  (``mcemu state export`` does).
+* ``POST /_emulator/state/import``: body a state document; replaces every flow, link and last-mile
+  impairment with the document's (same FlowIds, stream keys and SRT ports; flows that were online are
+  started). Answers ``{"status": "ok", "flows": n, "online": [ids], "errors": [lines]}``; a document the
+  emulator cannot take answers 400 and changes nothing, a taken SRT port 503.
 
 Bodies are read by :func:`json_body`: not UTF-8, not JSON, ``NaN``, or nested deeper than
 :data:`MAX_JSON_DEPTH` is a ``ValueError`` the routes answer with 400 ``{"error": "<message>"}``. An
@@ -16,19 +32,31 @@ should reach it).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import metadata
 from typing import Any
 
 from aiohttp import web
 
-from ..errors import RequestTooLarge
+from ..errors import PortUnavailable, RequestTooLarge
+from ..events import EVENT_TYPES, EventBus, matches
 from .redact import flow_secrets, redact
 
-__all__ = ["EXTRA_STATE_KEY", "MAX_JSON_DEPTH", "SECRETS_KEY", "VERSION", "add_admin_routes", "json_body"]
+__all__ = [
+    "EXTRA_STATE_KEY",
+    "KEEPALIVE_S",
+    "MAX_JSON_DEPTH",
+    "SECRETS_KEY",
+    "VERSION",
+    "add_admin_routes",
+    "add_event_routes",
+    "add_state_routes",
+    "json_body",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +181,136 @@ def add_admin_routes(
     app.router.add_get(f"{ADMIN_PREFIX}/health", _health)
     app.router.add_post(f"{ADMIN_PREFIX}/reset", _reset)
     app.router.add_get(f"{ADMIN_PREFIX}/state", _state)
+
+
+# -- events -------------------------------------------------------------------------------------------
+KEEPALIVE_S = 15.0
+"""Seconds of quiet after which an event stream gets a ``: keepalive`` comment."""
+
+_STREAMS_KEY = web.AppKey("mcemu.event_streams", set)
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    head = f"id: {event['id']}\n" if "id" in event else ""
+    return f"{head}data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
+def add_event_routes(app: web.Application, bus: EventBus, *, keepalive_s: float = KEEPALIVE_S) -> None:
+    """Add ``GET /_emulator/events`` (see the module docstring) for ``bus``."""
+    streams: set[asyncio.Event] = set()
+    app[_STREAMS_KEY] = streams
+
+    async def end_streams(app: web.Application) -> None:
+        for stop in list(streams):  # an open stream would hold the server's shutdown for a minute
+            stop.set()
+
+    app.on_shutdown.append(end_streams)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        types = [t for v in request.query.getall("type", []) for t in v.split(",") if t] or None
+        unknown = sorted(set(types or ()) - set(EVENT_TYPES))
+        if unknown:
+            return web.json_response(
+                {"error": f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"},
+                status=400,
+            )
+        match = {"flow_id": request.query["flow_id"]} if request.query.get("flow_id") else {}
+        after_text = request.query.get("after") or request.headers.get("Last-Event-ID")
+        try:
+            after = int(after_text) if after_text else None
+        except ValueError:
+            return web.json_response({"error": f"after: {after_text!r} is not an event id"}, status=400)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        ready, stop = asyncio.Event(), asyncio.Event()
+        streams.add(stop)
+        sub = bus.subscribe(types=types, match=match, wakeup=ready.set)
+        last = bus.last_id
+        try:
+            await response.write(f": mcemu events, last id {last}\n\n".encode())
+            if after is not None:
+                for event in bus.history(after=after):
+                    if matches(event, types, match):
+                        await response.write(_sse(event))
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                while not stop.is_set():
+                    waiting = asyncio.ensure_future(ready.wait())
+                    done, _ = await asyncio.wait(
+                        {waiting, stopping}, timeout=keepalive_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    waiting.cancel()
+                    if not done:
+                        await response.write(b": keepalive\n\n")
+                        continue
+                    ready.clear()
+                    taken, dropped, sub.dropped = sub.take(), sub.dropped, 0
+                    for event in taken:
+                        if event["id"] > last:
+                            await response.write(_sse(event))
+                    if dropped:  # what came after the queued ones and found the queue full
+                        await response.write(_sse({"type": "events.dropped", "dropped": dropped}))
+                        ready.set()  # events that arrived while writing
+            finally:
+                stopping.cancel()
+        except (ConnectionError, RuntimeError) as exc:  # the reader went away
+            logger.debug("event stream to %s ended: %s", request.remote, exc)
+        finally:
+            bus.unsubscribe(sub)
+            streams.discard(stop)
+        return response
+
+    app.router.add_get(f"{ADMIN_PREFIX}/events", events)
+
+
+# -- state --------------------------------------------------------------------------------------------
+def add_state_routes(
+    app: web.Application,
+    *,
+    export: Callable[[], dict[str, Any]],
+    topology: Callable[[dict[str, Any]], dict[str, Any]],
+    load: Callable[[Any], Awaitable[dict[str, Any]]],
+) -> None:
+    """Add ``GET /_emulator/state/export`` and ``POST /_emulator/state/import`` (see the module
+    docstring): ``export()`` makes the document, ``topology(doc)`` its topology form, ``load(doc)``
+    imports one (raising ValueError for a document it refuses)."""
+    from .server import is_signed
+
+    async def export_route(request: web.Request) -> web.Response:
+        if not is_signed(request):
+            return web.json_response(
+                {
+                    "error": "the state export holds stream keys and passphrases: sign the request "
+                    "(with any access key when the emulator has none; mcemu state export signs)"
+                },
+                status=403,
+            )
+        doc = export()
+        form = request.query.get("format", "json")
+        if form == "topology":
+            import yaml
+
+            text = yaml.safe_dump(topology(doc), sort_keys=False)
+            return web.Response(text=text, content_type="application/yaml")
+        if form != "json":
+            return web.json_response({"error": f"format: {form!r} is not json or topology"}, status=400)
+        return web.json_response(doc)
+
+    async def import_route(request: web.Request) -> web.Response:
+        try:
+            body = await json_body(request)
+            result = await load(body)
+        except PortUnavailable as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"status": "ok", **result})
+
+    app.router.add_get(f"{ADMIN_PREFIX}/state/export", export_route)
+    app.router.add_post(f"{ADMIN_PREFIX}/state/import", import_route)

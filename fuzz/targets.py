@@ -53,7 +53,7 @@ from mediaplane.rtmp.message import (
 )
 from mediaplane.rtmp.session import ClientMode, RtmpClientSession, RtmpServerSession
 from mediaplane.srt import errors as srt_errors
-from mediaplane.srt.circular import SEQ_MASK, seq_diff
+from mediaplane.srt.circular import SEQ_MASK
 from mediaplane.srt.config import SrtConfig
 from mediaplane.srt.connection import SrtAcceptor, SrtConnection
 from mediaplane.srt.events import ConnectionClosed as SrtConnectionClosed
@@ -423,25 +423,6 @@ def read_frames(data: bytes) -> Iterator[tuple[int, int, bytes]]:
         pos += size
 
 
-def _known_unbounded(datagram: bytes, sent: int, receiver_isn: int) -> bool:
-    """known: a NAK range or a DROPREQ far beyond what the connection holds costs work in proportion
-    to the number on the wire (2**31 loop iterations; the issue's 12.7 s and 4.3 s freezes), fixed by
-    the SRT hardening. Such datagrams are kept out until then; everything else goes through."""
-    if len(datagram) < 16 or not datagram[0] & 0x80:
-        return False
-    try:
-        pkt = parse_control(datagram)
-    except srt_errors.SrtError:
-        return False
-    limit = sent + WORK_SLACK_DATAGRAMS
-    if isinstance(pkt, Nak):
-        return any(((last - first) & SEQ_MASK) + 1 > limit for first, last in pkt.losses)
-    if isinstance(pkt, DropRequest):
-        ahead = seq_diff(pkt.last_seq, receiver_isn)
-        return not -limit <= seq_diff(pkt.first_seq, receiver_isn) <= limit or not -limit <= ahead <= limit
-    return False
-
-
 def _listener_config(selector: int) -> SrtConfig:
     if selector & 1:
         return SrtConfig(passphrase=CAPTURE_PASSPHRASE, enforced_encryption=not selector & 2).validate()
@@ -478,7 +459,6 @@ def srt_listener(data: bytes) -> None:
     acceptor = SrtAcceptor(config=config, rng=random.Random(7))
     now = 1000.0
     conn: SrtConnection | None = None
-    receiver_isn = 0
     events: list[Any] = []
     for flags, step, datagram in read_frames(data[1:]):
         now += step / 1000
@@ -497,12 +477,9 @@ def srt_listener(data: bytes) -> None:
                     hs, config=config, rng=random.Random(9), peer_addr=CALLER_ADDR, now=now,
                     socket_id=LISTENER_SOCKET_ID,
                 )  # fmt: skip
-                receiver_isn = hs.initial_seq
                 events = []
             assert len(acceptor.datagrams_to_send()) <= 1, "one answer per handshake"
         elif conn is not None:
-            if _known_unbounded(datagram, 0, receiver_isn):
-                continue
             conn.receive_datagram(datagram, CALLER_ADDR, now)
             _run_timers(conn, now)
             sent = _drain_srt(conn, now, events)
@@ -582,15 +559,12 @@ def srt_established(data: bytes) -> None:
         return
     pair = _Pair(encrypted=bool(data[0] & 1))
     assert pair.receiver is not None
-    receiver_isn = pair.isn
     sender_events: list[Any] = []
     receiver_events: list[Any] = []
     for flags, step, datagram in read_frames(data[1:]):
         pair.now += step / 1000
         if flags & SEND_FIRST and pair.sender.connected:
             pair.send(b"\x47" * 188)
-        if _known_unbounded(datagram, pair.sent, receiver_isn):
-            continue
         target, events = (
             (pair.receiver, receiver_events) if flags & TO_RECEIVER else (pair.sender, sender_events)
         )

@@ -101,7 +101,7 @@ FD_SLACK = 2
 # How the judge measures.
 SETTLE_S = 1.0
 """After the attack ends, time for queues to drain before the after-window starts."""
-AFTER_WINDOW_S = 6.0
+AFTER_WINDOW_S = 5.0
 """The after-attack frame-rate window (long enough that ffmpeg's pipe chunking is small against it)."""
 MIN_ATTACK_WINDOW_S = 3.0
 """A one-packet attack is judged over at least this much time after it."""
@@ -205,7 +205,7 @@ class EmulatorProcess:
         threading.Thread(target=self._read_stderr, daemon=True).start()
         if not self._up.wait(30):
             self.stop()
-            raise AssertionError(f"mcemu up did not come up: {self.stdout} {self.log[-20:]}")
+            raise AssertionError(f"mcemu up did not come up: {self.stdout[-3:]} {self.log[-5:]}")
         self.urls: dict[tuple[str, str], str] = {}
         self.rtmp_ports: dict[str, tuple[str, int]] = {}
         self.api_host, self.api_port = "", 0
@@ -222,7 +222,7 @@ class EmulatorProcess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.stdout.append(line.rstrip("\n"))
-            if line.startswith("Ctrl-C to stop."):
+            if "Ctrl-C to stop." in line:  # the last line of the banner
                 self._up.set()
         self._up.set()
 

@@ -52,7 +52,7 @@ CHUNK_STREAMS = 4
 """Four such messages open at once on four chunk streams: 64 MiB declared per connection."""
 FLOOD_CONNECTIONS = 2000
 FLOOD_BATCH = 200
-HOLD_S = 3.0
+HOLD_S = 2.0
 SLOWLORIS_CONNECTIONS = 300
 SLOWLORIS_S = 6.0
 ACCESS_KEY, ACCESS_SECRET = "AKATTACK", "attack-secret"

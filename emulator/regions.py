@@ -49,6 +49,7 @@ Pairs not in the table (custom regions) get ``latency_ms`` entries from the cata
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -300,7 +301,13 @@ class RegionCatalogue:
                 raise ConfigError(f"latency_ms key {key!r}: write it 'region-a/region-b'")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"latency_ms {key}: {value!r} is not a number of ms")
-            latency[frozenset(parts)] = float(value)
+            try:
+                ms = float(value)
+            except OverflowError:  # an int beyond the float range (YAML reads 1000...0 as an int)
+                ms = math.inf
+            if not (math.isfinite(ms) and ms >= 0):
+                raise ConfigError(f"latency_ms {key}: {value!r} is not a finite, non-negative number of ms")
+            latency[frozenset(parts)] = ms
         return cls(
             regions=tuple(regions), default_region=str(doc.get("default_region") or ""), latency_ms=latency
         )

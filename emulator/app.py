@@ -115,8 +115,6 @@ class Emulator:
             if self.state_file is not None:
                 self._saver = StateSaver(self.state_file, self.export_state)
                 self._saver.start()
-                if saved is None:
-                    self._saver.save()
         except BaseException:
             await self.close()
             raise

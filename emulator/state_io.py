@@ -511,7 +511,8 @@ class StateSaver:
         self._wake.set()
 
     def start(self) -> None:
-        self._last = self._text()  # what was just loaded (or the empty start) needs no write
+        """Write the state now, then keep the file up to date (needs a running loop)."""
+        self.save()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="state saver")
 
     async def close(self) -> None:

@@ -16,7 +16,8 @@
   "events.dropped", "dropped": N}`` (without an id) before the next event.
 * ``GET /_emulator/state/export``: the state document of :mod:`emulator.state_io` (flows with their
   FlowIds, URLs, stream keys, passphrases and SRT ports; links; last-mile impairments), or with
-  ``?format=topology`` a YAML topology that ``mcemu up --topology`` loads. It holds secrets, so an
+  ``?format=topology`` a YAML topology that ``mcemu up --topology`` loads (JSON when the request
+  accepts ``application/json``). It holds secrets, so an
   unsigned request is refused (403 ``{"error": ...}``) even without access keys: sign it with any key
   (``mcemu state export`` does).
 * ``POST /_emulator/state/import``: body a state document; replaces every flow, link and last-mile
@@ -294,10 +295,12 @@ def add_state_routes(
         doc = export()
         form = request.query.get("format", "json")
         if form == "topology":
+            topo = topology(doc)
+            if "application/json" in request.headers.get("Accept", ""):
+                return web.json_response(topo)  # the same document, for a client that writes it itself
             import yaml
 
-            text = yaml.safe_dump(topology(doc), sort_keys=False)
-            return web.Response(text=text, content_type="application/yaml")
+            return web.Response(text=yaml.safe_dump(topo, sort_keys=False), content_type="application/yaml")
         if form != "json":
             return web.json_response({"error": f"format: {form!r} is not json or topology"}, status=400)
         return web.json_response(doc)

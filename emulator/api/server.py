@@ -126,6 +126,10 @@ ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
 INTERNAL_ERROR = (500, "InternalError")
 
 MANAGER_KEY = web.AppKey("mcemu.flow_manager", FlowManager)
+LISTEN_BACKLOG = 1024
+"""Pending TCP connections the API's socket queues (aiohttp's default 128 overflowed under a burst of
+2,000 connects: one health check waited 1 s for the kernel's SYN retry)."""
+
 VERIFIER_KEY = web.AppKey("mcemu.signature_verifier", SignatureVerifier)
 SIGNER_KEY = web.RequestKey("mcemu.signer", str)
 """The access key id that signed the request; absent when it was not signed (only without keys)."""
@@ -621,7 +625,7 @@ class ApiServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+            site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=LISTEN_BACKLOG)
             await site.start()
         except BaseException:
             await runner.cleanup()

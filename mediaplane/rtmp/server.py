@@ -47,6 +47,9 @@ __all__ = ["HubFeeder", "RtmpServer", "RtmpServerConfig", "RtmpServerConnection"
 
 REFUSAL_LOG_INTERVAL_S = 10.0
 """Connections refused over the cap are logged as one summary line at most this often."""
+LISTEN_BACKLOG = 1024
+"""Pending connections the listening socket queues (asyncio's default 100 overflows under a connect burst,
+and the kernel's SYN retry then costs a legitimate client a second)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -542,7 +545,9 @@ class RtmpServer:
     async def start(self) -> None:
         """Bind and listen. Raises OSError when the address is taken."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: RtmpServerConnection(self), self.host, self.port)
+        self._server = await loop.create_server(
+            lambda: RtmpServerConnection(self), self.host, self.port, backlog=LISTEN_BACKLOG
+        )
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
         logger.info(

@@ -131,7 +131,7 @@ def test_mcemu_link_commands_against_mcemu_up(ffmpeg_exe: str, tmp_path: Any) ->
     pub = None
     try:
         out = Lines(proc)
-        out.until(r"mcemu is up in", 20)
+        out.until(r"mcemu\b.* is up in", 20)
         push_url = out.until(r"push to CtlAIn\s+(rtmp://\S+)", 5).group(1)
         a_url = out.until(r"play CtlAOut\s+(rtmp://\S+)", 5).group(1)
         b_url = out.until(r"play CtlBOut\s+(rtmp://\S+)", 5).group(1)
@@ -315,7 +315,7 @@ def test_signal_and_probe_from_the_shell_through_a_lossy_topology_link(tmp_path:
     probe = None
     try:
         out = Lines(proc)
-        out.until(r"mcemu is up in", 20)
+        out.until(r"mcemu\b.* is up in", 20)
         push_url = out.until(r"push to CliSrtAIn\s+(srt://\S+)", 5).group(1)
         play_url = out.until(r"play CliSrtBOut\s+(srt://\S+)", 5).group(1)
         out.until(r"Ctrl-C to stop", 5)

@@ -105,7 +105,7 @@ def test_mcemu_up_answers_and_stops_on_ctrl_c(ffmpeg_exe: str) -> None:
     pub = None
     try:
         out = Lines(proc)
-        out.until(r"mcemu is up in", 20)
+        out.until(r"mcemu\b.* is up in", 20)
         push_url = out.until(r"push to CiRtmpAInput\s+(rtmp://\S+)", 5).group(1)
         out.until(r"Ctrl-C to stop", 5)
         api = Sdk(f"127.0.0.1:{port}")

@@ -9,11 +9,15 @@ at the same offered load:
 2. impaired: delay 20 ms, jitter 2 ms (normal), loss 1 %;
 3. delay-only: delay 20 ms, to measure the end-to-end added-delay error at the sink.
 
-Printed figures: packets in/out, wall-clock throughput, link CPU time per packet (packets per
-CPU-second = what one core sustains), scheduling error (actual minus scheduled send time, measured in
-the link) percentiles, end-to-end delay error at the sink, and the ratio against the plain run.
+The three alternate, ``--rounds`` times (plain, impaired, delay-only, plain, ...), and each ratio is
+against the plain run of its own round. Printed figures: packets in/out, where the offered packets
+went (refused at the sender, dropped by the link, lost after it in socket buffers) and a mark on any
+run that lost more than its configured loss (the reference included: a reference that lost data is
+not a like-for-like anchor), wall-clock throughput, link CPU time per packet (packets per CPU-second =
+what one core sustains), scheduling error (actual minus scheduled send time, measured in the link)
+percentiles, end-to-end delay error at the sink, and every round's ratio against the plain run.
 
-    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332] [--no-pin]
+    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332] [--rounds 2] [--no-pin]
 """
 
 from __future__ import annotations
@@ -163,6 +167,7 @@ async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dic
     return {
         "label": label,
         "sent": sent["sent"],
+        "refused": sent["refused"],
         "link_in": packets,
         "link_dropped": stats["dropped"],
         "link_delivered": stats["delivered"],
@@ -178,32 +183,69 @@ async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dic
     }
 
 
+def loss_line(r: dict[str, object], expected_pct: float) -> str:
+    """Where the offered datagrams went: refused at the sender, dropped by the link, lost between the
+    link and the sink (socket buffers), as a share of what was offered."""
+    sent = int(r["sent"])  # type: ignore[call-overload]
+    got = int(r["sink_received"])  # type: ignore[call-overload]
+    lost = 1 - got / sent if sent else 0.0
+    parts = (
+        f"offered {sent}, sink got {got}: lost {lost * 100:.2f} % (expected {expected_pct:g} %: "
+        f"sender refused {r['refused']}, link dropped {r['link_dropped']}, "
+        f"after the link {int(r['link_delivered']) - got})"  # type: ignore[call-overload]
+    )
+    return parts
+
+
 async def main(args: argparse.Namespace) -> None:
     runs = [
-        ("plain", Impairment()),
-        ("impaired", Impairment(delay_ms=20.0, jitter_ms=2.0, jitter_distribution="normal", loss_pct=1.0)),
-        ("delay-only", Impairment(delay_ms=20.0)),
+        ("plain", Impairment(), 0.0),
+        (
+            "impaired",
+            Impairment(delay_ms=20.0, jitter_ms=2.0, jitter_distribution="normal", loss_pct=1.0),
+            1.0,
+        ),
+        ("delay-only", Impairment(delay_ms=20.0), 0.0),
     ]
     print(
         f"offered load: {args.rate} pps of {args.size}-byte datagrams for {args.seconds} s; "
-        f"cores: {os.cpu_count()}; "
+        f"cores: {os.cpu_count()}; rounds {args.rounds} (plain, impaired, delay-only in turn); "
         + ("link pinned to CPU 0, sender and sink to CPU 1" if LOAD_CPU else "not pinned")
     )
-    results = []
-    for label, imp in runs:
-        result = await run_once(label, imp, args)
-        results.append(result)
-        print(json.dumps(result))
-    plain = results[0]
-    for r in results[1:]:
-        ratio = (r["pps_per_cpu_s"] or 0) / (plain["pps_per_cpu_s"] or 1)  # type: ignore[operator]
-        print(
-            f"{r['label']}: {r['pps_per_cpu_s']} packets per link-CPU-second = {ratio:.2f} x plain relay; "
-            f"throughput {r['throughput_pps']} pps (offered {args.rate}); "
-            f"scheduling error (ms) {r['sched_error_ms']}; end-to-end added delay minus delay_ms (ms"
-            f"{', includes the configured jitter' if r['label'] == 'impaired' else ''}) {r['e2e_error_ms']}; "
-            f"link preempted {r['link_preempted']} times"
-        )
+    ratios: dict[str, list[str]] = {label: [] for label, _, _ in runs[1:]}
+    for rnd in range(args.rounds):
+        plain: dict[str, object] = {}
+        for label, imp, expected in runs:
+            r = await run_once(label, imp, args)
+            sent = int(r["sent"])  # type: ignore[call-overload]
+            lost = 1 - int(r["sink_received"]) / sent if sent else 0.0  # type: ignore[call-overload]
+            # Beyond the configured loss (plus a little slack for the Bernoulli draw) the run lost data.
+            excess = max(0.0, lost - expected / 100 * 1.2)
+            r["lost_pct"] = round(lost * 100, 2)
+            print(f"round {rnd + 1} {json.dumps(r)}")
+            what = "reference" if label == "plain" else label
+            print(f"round {rnd + 1} {label}: {loss_line(r, expected)}{loss_mark(excess, what)}")
+            if label == "plain":
+                plain = r
+                continue
+            ratio = (r["pps_per_cpu_s"] or 0) / (plain["pps_per_cpu_s"] or 1)  # type: ignore[operator]
+            flag = " (the reference lost data)" if float(plain["lost_pct"]) > 0 else ""  # type: ignore[arg-type]
+            ratios[label].append(f"{ratio:.2f}x{flag}")
+            print(
+                f"round {rnd + 1} {label}: {r['pps_per_cpu_s']} packets per link-CPU-second = {ratio:.2f} x "
+                f"plain relay{flag}; throughput {r['throughput_pps']} pps (offered {args.rate}); "
+                f"scheduling error (ms) {r['sched_error_ms']}; end-to-end added delay minus delay_ms (ms"
+                f"{', includes the configured jitter' if label == 'impaired' else ''}) {r['e2e_error_ms']}; "
+                f"link preempted {r['link_preempted']} times"
+            )
+    for label, values in ratios.items():
+        print(f"{label} / plain, packets per link-CPU-second, every round: {', '.join(values)}")
+
+
+def loss_mark(lost_fraction: float, what: str) -> str:
+    if lost_fraction <= 0:
+        return ""
+    return f"  [{what} LOST {lost_fraction * 100:.1f} % of what it was offered beyond its configured loss]"
 
 
 if __name__ == "__main__":
@@ -212,6 +254,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=60000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--size", type=int, default=1332)
+    parser.add_argument("--rounds", type=int, default=2, help="plain, impaired, delay-only this many times")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)

@@ -34,10 +34,9 @@ from .lastmile import LastMileSpec
 from .lastmile_api import add_lastmile_routes
 from .links_api import add_link_routes
 from .metrics import Metrics, add_metrics_route
-from .regions import RegionCatalogue
 from .runtime import Backbone, Runtime
 from .state_io import StateError, StateSaver, export_state, import_state, read_state_file, topology_of
-from .topology import Topology, stream_key
+from .topology import Topology, ephemeral_topology, stream_key
 
 __all__ = ["Emulator"]
 
@@ -50,7 +49,8 @@ class Emulator:
     def __init__(
         self, topology: Topology | None = None, *, api_port: int | None = None, state_file: str | None = None
     ) -> None:
-        self.topology = topology or Topology(regions=RegionCatalogue.default())
+        # No topology: every port ephemeral (tests, scripts); ``mcemu up`` passes its own with 8080 / 1935.
+        self.topology = topology or ephemeral_topology()
         self.regions = self.topology.regions
         self.events = EventBus()
         self.backbone = Backbone(self.regions, seed=self.topology.seed)

@@ -79,6 +79,7 @@ __all__ = [
     "LinkSpec",
     "Topology",
     "check_types",
+    "ephemeral_topology",
     "load_topology",
     "stream_key",
 ]
@@ -339,6 +340,18 @@ def _check_keys(doc: Any, allowed: set[str], where: str) -> None:
             LastMileSpec.from_body(doc["last_mile"])
         except ValueError as exc:
             raise ConfigError(f"{where}: last_mile: {exc}") from exc
+
+
+EPHEMERAL_PORTS: dict[str, Any] = {"rtmp_port": 0, "srt_port_min": 0, "srt_port_max": 0, "api": {"port": 0}}
+"""Topology keys that put the API and every listener of every region on an ephemeral port."""
+
+
+def ephemeral_topology(doc: Mapping[str, Any] | None = None) -> Topology:
+    """A topology from ``doc`` with every port 0 (API included) unless ``doc`` says otherwise: what
+    ``Emulator()`` and the test fixtures run, so that runs can share a machine."""
+    merged: dict[str, Any] = {**EPHEMERAL_PORTS, "api": {"host": "127.0.0.1", "port": 0}}
+    merged.update(doc or {})
+    return Topology.from_dict(merged)
 
 
 STREAM_KEY_HEX_DIGITS = 32

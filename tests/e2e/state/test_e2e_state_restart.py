@@ -29,7 +29,12 @@ REGION = "ap-southeast-1"
 def start(cmd: list[str]) -> tuple[subprocess.Popen[str], Lines]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = Lines(proc)
-    out.until(r" is up in ", 30)
+    try:
+        out.until(r" is up in ", 30)
+    except BaseException:
+        proc.kill()  # a start that failed must not outlive the test
+        proc.communicate()
+        raise
     return proc, out
 
 

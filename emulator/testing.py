@@ -15,20 +15,48 @@ point) gives these fixtures:
 * ``mcemu_factory``: call it with a topology dict (or :class:`~emulator.topology.Topology`) for more
   control; every emulator it made is stopped after the test;
 * ``mcemu_sdk``: an official SDK client (``alibabacloud_ice20201109``) for ``mcemu``.
+
+Media helpers, safe beside an emulator in the same process (the encoder, the decoder and FFmpeg's RTMP
+client run in child processes, and the rest on a private event loop in a thread of their own, so the
+emulator's loop is never blocked):
+
+* :meth:`EmulatorThread.url` (``emu.url("ap-southeast-1/FlowA", "FlowAInput")``): the URL of an input or
+  output, the flow given by FlowId, ``region/name`` or a name only one region has;
+* :func:`push_signal` (``push_signal(url, seconds)``): publish the numbered test signal and return its
+  :class:`~mediaplane.media.SignalReport` (raises :class:`MediaError` when nothing could be sent);
+* :func:`start_signal`: the same in the background (a context manager; ``.report()`` waits for it), to
+  probe while it plays;
+* :func:`probe` (``probe(url, seconds)``): read a URL and return the
+  :class:`~mediaplane.media.ProbeResult` (frames, losses, delays; ``.error`` says why it ended early).
+
+The same three are methods of :class:`EmulatorThread` (``mcemu.probe(url, 4)``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .app import Emulator
-from .topology import Topology
+from .topology import Topology, ephemeral_topology
 
-__all__ = ["TEST_PORTS", "EmulatorThread", "test_topology"]
+if TYPE_CHECKING:
+    from mediaplane.media import ProbeResult, SignalReport
+
+__all__ = [
+    "TEST_PORTS",
+    "EmulatorThread",
+    "MediaError",
+    "RunningSignal",
+    "probe",
+    "push_signal",
+    "start_signal",
+    "test_topology",
+]
 
 T = TypeVar("T")
 
@@ -38,12 +66,117 @@ TEST_PORTS: dict[str, Any] = {"rtmp_port": 0, "srt_port_min": 0, "srt_port_max":
 
 def test_topology(doc: dict[str, Any] | None = None) -> Topology:
     """A topology from ``doc`` with every port 0 (API included) unless ``doc`` says otherwise."""
-    merged: dict[str, Any] = {**TEST_PORTS, "api": {"host": "127.0.0.1", "port": 0}}
-    merged.update(doc or {})
-    return Topology.from_dict(merged)
+    return ephemeral_topology(doc)
 
 
 test_topology.__test__ = False  # type: ignore[attr-defined]  # not a test, despite the name
+
+
+class MediaError(Exception):
+    """A media helper could not do its job at all (nothing sent); the message says why."""
+
+
+def _in_own_thread(make: Callable[[], Coroutine[Any, Any, T]], name: str) -> Future[T]:
+    """Run the coroutine ``make()`` on a fresh event loop in a new daemon thread: never on the
+    caller's loop (an async test's) nor the emulator's, so neither waits on it."""
+    fut: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(asyncio.run(make()))
+        except BaseException as exc:  # handed to the caller through the future
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return fut
+
+
+def probe(url: str, seconds: float = 5.0, *, timeout_s: float = 10.0) -> ProbeResult:
+    """Read ``url`` (``rtmp://`` or ``srt://``) for ``seconds`` and report what arrived (blocking).
+
+    Never raises for stream problems: they are in ``result.error`` (with FFmpeg's reason, e.g. an RTMP
+    server's ``no input or output has stream key ...``) and the counters say what did arrive.
+    """
+    from mediaplane.media import probe as probe_async
+
+    fut = _in_own_thread(lambda: probe_async(url, seconds, timeout_s=timeout_s), "mcemu-probe")
+    return fut.result(seconds + timeout_s + 60.0)
+
+
+class RunningSignal:
+    """A test signal publishing in the background (see :func:`start_signal`)."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url = url
+        self.seconds = seconds
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._future = _in_own_thread(self._run, "mcemu-signal")
+
+    async def _run(self) -> SignalReport:
+        from mediaplane.media import publish
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        task = asyncio.ensure_future(publish(self.url, duration_s=self.seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()  # stops the encoder child cleanly
+        stopper.cancel()
+        from mediaplane.media import SignalReport
+
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return SignalReport(url=self.url, error="stopped")
+        except Exception as exc:  # the SRT caller's: no listener, refused
+            return SignalReport(url=self.url, error=f"{type(exc).__name__}: {exc}")
+
+    def stop(self) -> None:
+        """Stop publishing now (its report then says ``error='stopped'``, counting nothing)."""
+        self._ready.wait(30.0)
+        if self._loop is not None and self._stop is not None and not self._future.done():
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    def report(self, timeout: float | None = None) -> SignalReport:
+        """Wait until the signal is done and return its report. Raises :class:`MediaError` when
+        nothing could be sent (a refused publish, no listener), with the reason."""
+        report = self._future.result(self.seconds + 60.0 if timeout is None else timeout)
+        if report.error and not report.frames_sent and report.error != "stopped":
+            raise MediaError(f"signal to {self.url}: {report.error}")
+        return report
+
+    def __enter__(self) -> RunningSignal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:  # the block failed: no reason to wait for the rest of the signal
+            self.stop()
+        with contextlib.suppress(Exception):  # report() raises it again for whoever asks
+            self._future.result(self.seconds + 60.0)
+
+
+def start_signal(url: str, seconds: float) -> RunningSignal:
+    """Publish the numbered test signal to ``url`` for ``seconds`` in the background::
+
+        with start_signal(push_url, 10) as signal:
+            result = probe(play_url, 5)
+        assert signal.report().frames_sent > 0
+
+    Leaving the ``with`` block waits until the signal has run its ``seconds`` (so its report is
+    complete; call ``.stop()`` to end it early); when the block raises, it stops at once. Errors as
+    for :func:`push_signal`.
+    """
+    return RunningSignal(url, seconds)
+
+
+def push_signal(url: str, seconds: float) -> SignalReport:
+    """Publish the numbered test signal to ``url`` (``rtmp://`` or ``srt://``) for ``seconds`` and
+    return what was sent (blocking). Raises :class:`MediaError` when nothing could be sent."""
+    return start_signal(url, seconds).report()
 
 
 class EmulatorThread:
@@ -142,6 +275,51 @@ class EmulatorThread:
     def last_event_id(self) -> int:
         """Id of the newest event (a marker for ``wait_for(..., after=...)``)."""
         return self.em.last_event_id
+
+    def url(self, flow: str, endpoint: str) -> str:
+        """The URL of ``endpoint`` (an input or output name) of ``flow`` (a FlowId, ``region/name`` or
+        a name only one region has): InputUrl / OutputUrl, or for a dialing endpoint the URL it dials.
+        Raises LookupError naming what exists."""
+
+        def find() -> str:
+            flows = self.em.manager.flows
+            found = [f for f in flows if f.id == flow]
+            if not found and "/" in flow:
+                region, _, name = flow.partition("/")
+                found = [f for f in flows if f.region.id == region and f.name == name]
+            elif not found:
+                found = [f for f in flows if f.name == flow]
+            if len(found) != 1:
+                known = ", ".join(f"{f.region.id}/{f.name}" for f in flows) or "none"
+                many = "several flows are" if found else "no flow is"
+                raise LookupError(f"{many} called {flow!r} (flows: {known}); say region/name or FlowId")
+            ends: list[Any] = [*found[0].inputs, *found[0].outputs.values()]
+            for end in ends:
+                if end.name == endpoint:
+                    url = end.url or getattr(end, "from_url", "") or getattr(end, "to_url", "")
+                    if not url:
+                        raise LookupError(f"{endpoint} of {flow} has no URL (protocol Flow)")
+                    return str(url)
+            names = ", ".join(e.name for e in ends) or "none"
+            raise LookupError(f"flow {flow} has no input or output {endpoint!r} (it has: {names})")
+
+        return self.run(find)
+
+    def urls(self) -> list[tuple[str, str, str]]:
+        """(``region/flow``, ``push to X`` / ``play Y``, URL) for every URL a client connects to."""
+        return self.run(self.em.urls)
+
+    def push_signal(self, url: str, seconds: float) -> SignalReport:
+        """:func:`push_signal`."""
+        return push_signal(url, seconds)
+
+    def start_signal(self, url: str, seconds: float) -> RunningSignal:
+        """:func:`start_signal`."""
+        return start_signal(url, seconds)
+
+    def probe(self, url: str, seconds: float = 5.0, *, timeout_s: float = 10.0) -> ProbeResult:
+        """:func:`probe`."""
+        return probe(url, seconds, timeout_s=timeout_s)
 
     def reset(self) -> None:
         """Every flow and session gone (as ``POST /_emulator/reset``)."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import av.logging
 
 from .framecode import delay_ms, read_luma
 from .signal import child_env
@@ -557,7 +558,8 @@ async def probe(
     if checker is not None:
         result.ts_packets = checker.packets
         result.ts_continuity_errors = checker.errors
-        if error and not result.error:
+        # The SRT connection's own failure says more than the child's "End of file" when nothing came.
+        if error and (not result.error or not result.bytes_received):
             result.error = error
     return result
 
@@ -607,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--stdin-ts", action="store_true", help="read MPEG-TS from stdin (URL is a label)")
     args = parser.parse_args(argv)
+    # With logging on, PyAV's errors carry FFmpeg's last error log line ("last error log: [rtmp] Server
+    # error: ..."): an RTMP server's refusal is there, not in the errno.
+    av.logging.set_level(av.logging.ERROR)
     source = None
     if args.stdin_ts:
         # As for rtmp://: a stream that stalls ends the probe about when its duration is up.

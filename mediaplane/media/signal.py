@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import av.logging
 
 from .framecode import draw_luma
 
@@ -402,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-realtime", action="store_true")
     args = parser.parse_args(argv)
     config = SignalConfig(**json.loads(args.config))
+    # With logging on, PyAV's errors carry FFmpeg's last error log line: an RTMP server's refusal.
+    av.logging.set_level(av.logging.ERROR)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

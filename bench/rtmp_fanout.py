@@ -12,12 +12,16 @@ For each N of a ladder it measures, over a window of ``--seconds``:
   received less than 99 % of what the publisher sent in the window, or (our server only) when its
   subscription skipped or dropped anything. CPU is counted over the window plus that half second.
 
-The ladder stops at the first N where a player fell behind; the largest N without one is printed.
-When Debian's nginx with libnginx-mod-rtmp is installed, the same load runs against it (CPU of its
-single worker from /proc) and the CPU-per-GB ratio ours/nginx is printed; otherwise that part is
-skipped with a message.
+This measures the bare RTMP server with one publisher (no flows, no backbone); the product's own
+path, flows across the backbone, is bench/chains.py.
 
-    python bench/rtmp_fanout.py [--ladder 50,100,200,400,800,1200] [--seconds 5] [--no-nginx]
+When Debian's nginx with libnginx-mod-rtmp is installed, the same load runs against it (CPU of its
+single worker from /proc). Each rung runs ours then nginx, ``--rounds`` times (A B A B), each run on a
+fresh server and publisher; every round's CPU-per-GB ratio ours/nginx is printed, a run where nginx
+fell behind is marked, and a summary gives every rung's median ratio and the largest N without a
+player behind on each side. The ladder stops at the first rung where both sides fell behind.
+
+    python bench/rtmp_fanout.py [--ladder 50,100,200,400,800,1200] [--seconds 5] [--rounds 2] [--no-nginx]
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import random
 import resource
 import shutil
 import socket
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -309,42 +315,31 @@ async def run_step(
     )
 
 
-async def run_ladder(
-    server: OurServer | NginxServer, ladder: list[int], seconds: float, bitrate: int
-) -> list[StepResult]:
-    publisher = Publisher(f"rtmp://127.0.0.1:{server.port}/live/bench", bitrate)
-    await publisher.start()
-    results = []
+async def run_rung(
+    make: Callable[[], OurServer | NginxServer], n: int, seconds: float, bitrate: int
+) -> StepResult:
+    """A fresh server and publisher for one rung of one side, so the idle side costs nothing."""
+    loop = asyncio.get_running_loop()
+    server = await loop.run_in_executor(None, make)
     try:
-        await asyncio.sleep(2.5)  # a first keyframe and a full GOP in the cache
-        for n in ladder:
+        publisher = Publisher(f"rtmp://127.0.0.1:{server.port}/live/bench", bitrate)
+        await publisher.start()
+        try:
+            await asyncio.sleep(2.5)  # a first keyframe and a full GOP in the cache
             r = await run_step(server, publisher, n, seconds)
-            results.append(r)
-            print(
-                f"  {server.name:17s} N={n:4d}  server CPU {r.cpu_s:6.2f} s / {seconds:.0f} s  "
-                f"forwarded {r.gb * 8 / (seconds + LATENCY_SLACK_S):6.2f} Gbit/s  "
-                f"{r.cpu_per_gb:6.2f} CPU-s/GB  "
-                f"slowest player {r.min_fraction * 100:5.1f} %  skips {r.skips:.0f} drops {r.dropped:.0f}  "
-                f"{'ok' if r.kept_up else 'FELL BEHIND'}",
-                flush=True,
-            )
-            if not r.kept_up:
-                break
+        finally:
+            await publisher.close()
     finally:
-        await publisher.close()
-    return results
-
-
-def summary(name: str, results: list[StepResult]) -> tuple[int, float]:
-    ok = [r for r in results if r.kept_up]
-    largest = max((r.players for r in ok), default=0)
-    ref = max(ok, key=lambda r: r.players) if ok else results[-1]
-    top = " (the top of the ladder: the real limit is higher)" if results and results[-1].kept_up else ""
+        await loop.run_in_executor(None, server.close)
     print(
-        f"{name}: largest N with no player behind = {largest}{top}; "
-        f"{ref.cpu_per_gb:.2f} CPU-s/GB at N={ref.players}"
+        f"  {server.name:17s} N={n:4d}  server CPU {r.cpu_s:6.2f} s / {seconds:.0f} s  "
+        f"forwarded {r.gb * 8 / (seconds + LATENCY_SLACK_S):6.2f} Gbit/s  "
+        f"{r.cpu_per_gb:6.2f} CPU-s/GB  "
+        f"slowest player {r.min_fraction * 100:5.1f} %  skips {r.skips:.0f} drops {r.dropped:.0f}  "
+        f"{'ok' if r.kept_up else 'FELL BEHIND'}",
+        flush=True,
     )
-    return largest, ref.cpu_per_gb
+    return r
 
 
 async def main() -> None:
@@ -354,42 +349,64 @@ async def main() -> None:
     parser.add_argument("--ladder", default="50,100,200,400,800,1200")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--bitrate", type=int, default=8_000_000)
+    parser.add_argument("--rounds", type=int, default=2, help="ours, nginx pairs per rung")
     parser.add_argument("--no-nginx", action="store_true")
     args = parser.parse_args()
     ladder = [int(x) for x in args.ladder.split(",")]
     print(
         f"RTMP fan-out: one {args.bitrate / 1e6:.1f} Mbps publisher, "
-        f"{args.seconds:.0f} s windows, ladder {ladder}"
+        f"{args.seconds:.0f} s windows, ladder {ladder}, rounds {args.rounds} (ours, nginx in turn)"
     )
-
-    ours = OurServer()
-    try:
-        our_results = await run_ladder(ours, ladder, args.seconds, args.bitrate)
-    finally:
-        ours.close()
-    our_n, _our_cpu = summary("mcemu RtmpServer", our_results)
-
-    if args.no_nginx:
-        return
-    if shutil.which("nginx") is None or not os.path.exists(NGINX_MODULE):  # noqa: ASYNC240 - once, at start
-        print("nginx with libnginx-mod-rtmp not installed: skipping the nginx reference run")
-        return
-    nginx = NginxServer()
-    try:
-        nginx_results = await run_ladder(nginx, ladder, args.seconds, args.bitrate)
-    finally:
-        nginx.close()
-    nginx_n, _nginx_cpu = summary("nginx-rtmp", nginx_results)
-    # Compare CPU per GB at the same N (the largest both reached) so the load matches.
-    common = [n for n in ladder if n <= min(our_n, nginx_n)]
-    if common:
-        n = common[-1]
-        a = next(r for r in our_results if r.players == n)
-        b = next(r for r in nginx_results if r.players == n)
+    nginx = not args.no_nginx
+    if nginx and (shutil.which("nginx") is None or not os.path.exists(NGINX_MODULE)):  # noqa: ASYNC240
+        print("nginx with libnginx-mod-rtmp not installed: skipping the nginx reference runs")
+        nginx = False
+    results: dict[str, dict[int, list[StepResult]]] = {"ours": {}, "nginx": {}}
+    for n in ladder:
+        for _ in range(args.rounds):
+            results["ours"].setdefault(n, []).append(await run_rung(OurServer, n, args.seconds, args.bitrate))
+            if nginx:
+                results["nginx"].setdefault(n, []).append(
+                    await run_rung(NginxServer, n, args.seconds, args.bitrate)
+                )
+        ours_ok = all(r.kept_up for r in results["ours"][n])
+        ref_ok = nginx and all(r.kept_up for r in results["nginx"][n])
+        if nginx:
+            ratios = [
+                f"{a.cpu_per_gb / b.cpu_per_gb:.2f}x" + ("" if b.kept_up else " (nginx fell behind)")
+                for a, b in zip(results["ours"][n], results["nginx"][n], strict=True)
+            ]
+            print(f"  N={n}: mcemu / nginx CPU per GB, every round: {', '.join(ratios)}", flush=True)
+        if not ours_ok and not ref_ok:
+            break  # both sides fell behind: higher rungs only measure overload
+    print("summary (median of rounds; every rung, not only the most favourable):")
+    print(
+        f"  {'N':>5} {'mcemu CPU-s/GB':>15} {'nginx CPU-s/GB':>15} {'ratio':>7} {'mcemu':>12} {'nginx':>12}"
+    )
+    for n in ladder:
+        ours_runs = results["ours"].get(n, [])
+        if not ours_runs:
+            continue
+        ref_runs = results["nginx"].get(n, [])
+        a = statistics.median(r.cpu_per_gb for r in ours_runs)
+        b = statistics.median(r.cpu_per_gb for r in ref_runs) if ref_runs else float("nan")
+        ratio = f"{a / b:6.2f}x" if ref_runs and b else "    n/a"
         print(
-            f"ratio at N={n}: mcemu/nginx CPU per GB = {a.cpu_per_gb:.2f}/{b.cpu_per_gb:.2f} = "
-            f"{a.cpu_per_gb / b.cpu_per_gb:.2f}x; largest N {our_n} vs {nginx_n}"
+            f"  {n:>5} {a:15.2f} {b:15.2f} {ratio:>7} {_kept(ours_runs):>12} {_kept(ref_runs):>12}"
+            + ("" if not ref_runs or all(r.kept_up for r in ref_runs) else "  <- nginx fell behind")
         )
+    for side, name in (("ours", "mcemu RtmpServer"), ("nginx", "nginx-rtmp")):
+        ok = [n for n, runs in results[side].items() if all(r.kept_up for r in runs)]
+        if results[side]:
+            top = max(results[side])
+            more = (
+                " (the top of the ladder: the real limit is higher)" if ok and max(ok) == ladder[-1] else ""
+            )
+            print(f"{name}: largest N with no player behind = {max(ok, default=0)}{more} (ran up to {top})")
+
+
+def _kept(runs: list[StepResult]) -> str:
+    return f"{sum(r.kept_up for r in runs)}/{len(runs)} ok" if runs else "-"
 
 
 def raise_fd_limit() -> None:

@@ -1,11 +1,12 @@
 """Prometheus metrics at ``GET /metrics`` (text exposition format 0.0.4), read from live traffic.
 
 Per flow: online. Per input: bytes received, connected (media in the last 2 s), bitrate. Per output:
-players (pull outputs and SRT listeners), client connected (push / caller outputs). Per SRT connection of
-a flow's listeners and callers: RTT, packets sent, received, retransmitted, lost and dropped (libsrt's
-``srt_bstats`` figures). Per backbone link and direction: datagrams or writes delivered, bytes delivered,
-drops. A bitrate is averaged over the window since a sample kept at an earlier scrape (renewed once it is
-a second old); the first scrape of an input reports 0.
+players (pull outputs and SRT listeners) and, apart, the paired flows' backbone legs (never players);
+client connected (push / caller outputs). Per SRT connection of a flow's listeners and callers: RTT,
+packets sent, received, retransmitted, lost and dropped (libsrt's ``srt_bstats`` figures). Per backbone
+link and direction: datagrams or writes delivered, bytes delivered, drops. A bitrate is averaged over the
+window since a sample kept at an earlier scrape (renewed once it is a second old); the first scrape of an
+input reports 0.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _HELP: dict[str, tuple[str, str]] = {
         "time media waited to keep the input under its MaxBitrate",
     ),
     "mcemu_output_players": ("gauge", "players connected to a pull or SRT-Listener output"),
+    "mcemu_output_backbone_legs": ("gauge", "paired flows' backbone legs pulling the output (not players)"),
     "mcemu_output_client_connected": ("gauge", "1 while a push / caller / Flow output is connected"),
     "mcemu_srt_rtt_ms": ("gauge", "smoothed round-trip time of an SRT connection"),
     "mcemu_srt_packets_sent_total": ("counter", "data packets sent, retransmissions included"),
@@ -91,6 +93,7 @@ class Metrics:
                 lab = _labels(**base, output=name)
                 if lo.listener is not None or lo.config.protocol.value == "RTMP-PULL":
                     rows["mcemu_output_players"].append(f"{lab} {len(lo.live_players())}")
+                    rows["mcemu_output_backbone_legs"].append(f"{lab} {len(lo.live_backbone_legs())}")
                 if lo.client is not None:
                     rows["mcemu_output_client_connected"].append(f"{lab} {int(bool(lo.client.connected))}")
                 conns = lo.listener.connections if lo.listener is not None else []

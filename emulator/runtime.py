@@ -60,7 +60,7 @@ from mediaplane.relay import (
     check_cidrs,
     parse_cidrs,
 )
-from mediaplane.rtmp import RtmpPuller, RtmpPusher, RtmpServer, RtmpServerConfig
+from mediaplane.rtmp import RtmpClientConfig, RtmpPuller, RtmpPusher, RtmpServer, RtmpServerConfig
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener, parse_srt_url
 
 from .errors import FlowStartError, PortUnavailable
@@ -93,6 +93,10 @@ STALE_PUBLISHER_S = 1.0
 publisher that died leaves no trace on UDP until the peer idle timeout, 5 s)."""
 
 Client = RtmpPuller | RtmpPusher | SrtCaller
+# The runtime's SRT callers follow their source (``end_on_unpublish``, ``claim_on_media``): a sending
+# caller (SRT-Caller output, SRT Flow output) closes when the flow's source is gone past the input hold
+# and dials again when it returns; a receiving caller (SRT-Caller input, SRT Flow input) is its input's
+# publisher only once media arrives, so a leg connected to a flow without a source holds no players.
 Link = TcpLink | UdpLink
 
 
@@ -262,11 +266,18 @@ class _LiveOutput:
     listener: SrtListener | None = None
     link: Link | None = None
     players: list[Subscription] = field(default_factory=list)
+    """Clients playing the output (what PlayerLimit counts, what the API, metrics and status show)."""
+    backbone_legs: list[Subscription] = field(default_factory=list)
+    """The paired flows' backbone pullers of the output: the service's own traffic, not players."""
     restart_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def live_players(self) -> list[Subscription]:
         self.players = [s for s in self.players if not s.closed]
         return self.players
+
+    def live_backbone_legs(self) -> list[Subscription]:
+        self.backbone_legs = [s for s in self.backbone_legs if not s.closed]
+        return self.backbone_legs
 
 
 class _LiveFlow:
@@ -308,6 +319,7 @@ class _LiveFlow:
         without an unpublish (ffmpeg ends playback on NetStream.Play.UnpublishNotify).
         """
         sub: Subscription | None = None
+        standby: dict[_LiveInput, Subscription] = {}
         primary = self.inputs[0]
         try:
             while True:
@@ -316,6 +328,12 @@ class _LiveFlow:
                     if sub is not None:
                         sub.close()
                         sub = None
+                    if not self.rtmp:
+                        # An SRT hub keeps no cache: subscribe while waiting, so that what the input
+                        # that comes back sends before this task runs again is queued, not lost.
+                        for i in self.inputs:
+                            if i not in standby:
+                                standby[i] = i.hub.subscribe(f"standby:{i.config.name}")
                     if self.active is not None:
                         waits = [i.hub.wait_publisher() for i in self.inputs]
                         if await _first_of(waits, within_s=self.hold_s):
@@ -332,13 +350,19 @@ class _LiveFlow:
                         sub.close()
                     if self.active is not None and self.active is not chosen:
                         failover_switched(self.events, self.flow, self.active.config.name, chosen.config.name)
+                    if chosen is not self.active:  # not again when the same input reconnects
+                        logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
                     self.active = chosen
                     self.switches += 1
-                    logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
                     # The flow hub stays claimed from one input (or session) to the next; claiming
                     # again restarts its cache and moves every player to the new input's first keyframe.
                     self.hub.claim(self)
-                    sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
+                    sub = standby.pop(chosen, None)
+                    if sub is None:
+                        sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
+                    for waiting in standby.values():
+                        waiting.close()
+                    standby.clear()
                 shaper = self._shaper(chosen)
                 item: HubUnit | HubSignal | None = await sub.get()
                 while item is not None:
@@ -348,6 +372,8 @@ class _LiveFlow:
                         self.hub.feed(item)
                     elif item is HubSignal.CLOSED:
                         return
+                    elif item is HubSignal.PUBLISHED and not self.rtmp:
+                        pass  # a standby subscription's start: SRT has no keyframe cache to restart at
                     else:
                         # The input's publisher changed: take its new session from its first keyframe.
                         sub.close()
@@ -359,6 +385,8 @@ class _LiveFlow:
         finally:
             if sub is not None:
                 sub.close()
+            for waiting in standby.values():
+                waiting.close()
 
 
 async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -474,6 +502,8 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.lastmile = LastMile(self)
+        self.rtmp_client_config: RtmpClientConfig | None = None
+        """Settings of the RTMP pullers and pushers started from now on (None: the defaults)."""
         self.events: EventBus | None = events
         """Where the runtime's event points report (:mod:`emulator.events`); None: nowhere."""
 
@@ -604,7 +634,7 @@ class Runtime:
         lo = live.outputs.get(output.name) if live is not None else None
         if live is None or lo is None:
             return
-        for sub in lo.live_players():
+        for sub in lo.live_players() + lo.live_backbone_legs():
             sub.forbidden = forbidden
         if lo.client is not None or lo.config.protocol in _PUSH_OUTPUTS:
             # Push outputs stop delivering by leaving the remote; resume reconnects.
@@ -649,7 +679,7 @@ class Runtime:
         except HubClosed as exc:
             raise Refused(f"flow {live.flow.name} is going offline", code="unavailable") from exc
         sub.forbidden = output.forbid
-        lo.players.append(sub)
+        (lo.backbone_legs if backbone else lo.players).append(sub)
         if not backbone:
             player_joined(self.events, live.hub, live.flow, output, peer, sub)
         return sub
@@ -677,6 +707,9 @@ class Runtime:
             config=self._srt_config(endpoint.srt_latency, endpoint.srt_passphrase, endpoint.srt_pbkeylen),
             direction=direction,
             name=f"{live.flow.name}/{endpoint.name}",
+            # The flow hub is unpublished only past the input hold: SRT players end then, with a
+            # SHUTDOWN, at the moment RTMP players get UnpublishNotify.
+            end_on_unpublish=direction == "play",
         )
         await listener.start()
         return listener
@@ -694,7 +727,8 @@ class Runtime:
             url_cfg.streamid,
         )
         return SrtCaller(host, port, config=config, hub=hub, direction=direction, reconnect=True,
-                         max_backoff_s=5.0, name=name)  # fmt: skip
+                         max_backoff_s=5.0, name=name,
+                         end_on_unpublish=True, claim_on_media=True)  # fmt: skip
 
     def _backbone_srt_caller(
         self,
@@ -715,7 +749,8 @@ class Runtime:
             streamid=f"#!::r={self.backbone_app},m={mode}",
         )
         return SrtCaller(link.address[0], link.port, config=config, hub=hub, direction=direction,
-                         reconnect=True, max_backoff_s=2.0, name=name)  # fmt: skip
+                         reconnect=True, max_backoff_s=2.0, name=name,
+                         end_on_unpublish=True, claim_on_media=True)  # fmt: skip
 
     async def _start_input(self, live: _LiveFlow, cfg: FlowInput) -> None:
         flow = live.flow
@@ -741,7 +776,7 @@ class Runtime:
         cfg = li.config
         url = await self.lastmile.dial(live.flow, cfg, cfg.from_url)
         if cfg.protocol is InputProtocol.RTMP_PULL:
-            return RtmpPuller(url, li.hub)
+            return RtmpPuller(url, li.hub, config=self.rtmp_client_config)
         return self._srt_caller(url, cfg, li.hub, "receive", f"{live.flow.name}/{cfg.name}")
 
     async def restart_dialing_client(self, live: _LiveFlow, endpoint: FlowInput | FlowOutput) -> None:
@@ -776,7 +811,7 @@ class Runtime:
                 "tcp", flow.region, pair.region, (host, port), name
             )
             url = f"rtmp://{link.address[0]}:{link.port}/{self.backbone_app}/{out.stream_key}"
-            li.client = RtmpPuller(url, li.hub)
+            li.client = RtmpPuller(url, li.hub, config=self.rtmp_client_config)
         else:
             assert out.srt_port is not None
             target = (pair.region.host, out.srt_port)
@@ -797,7 +832,8 @@ class Runtime:
         cfg = lo.config
         flow = live.flow
         if cfg.protocol is OutputProtocol.RTMP_PUSH:
-            return RtmpPusher(await self.lastmile.dial(flow, cfg, cfg.to_url), live.hub)
+            url = await self.lastmile.dial(flow, cfg, cfg.to_url)
+            return RtmpPusher(url, live.hub, config=self.rtmp_client_config)
         if cfg.protocol is OutputProtocol.SRT_CALLER:
             url = await self.lastmile.dial(flow, cfg, cfg.to_url)
             return self._srt_caller(url, cfg, live.hub, "publish", f"{flow.name}/{cfg.name}")
@@ -812,9 +848,8 @@ class Runtime:
             lo.link = link = await self.backbone.open_link(
                 "tcp", flow.region, pair.region, (host, port), name
             )
-            return RtmpPusher(
-                f"rtmp://{link.address[0]}:{link.port}/{self.backbone_app}/{inp.stream_key}", live.hub
-            )
+            url = f"rtmp://{link.address[0]}:{link.port}/{self.backbone_app}/{inp.stream_key}"
+            return RtmpPusher(url, live.hub, config=self.rtmp_client_config)
         assert inp.srt_port is not None
         target = (pair.region.host, inp.srt_port)
         lo.link = link = await self.backbone.open_link("udp", flow.region, pair.region, target, name)
@@ -874,6 +909,14 @@ class Runtime:
                     conn.close(f"flow {flow.name} went offline")
 
     # -- views ------------------------------------------------------------------------------------
+    def is_backbone_path(self, path: StreamPath | None) -> bool:
+        """Whether a session on ``path`` is a backbone leg (RTMP app or SRT resource ``_backbone-...``)."""
+        return path is not None and self.backbone_app in (path.app, path.key)
+
+    def _srt_players(self, listener: SrtListener) -> int:
+        """Callers of an SRT-Listener output, less the backbone legs."""
+        return sum(1 for s in listener.connections if not self.is_backbone_path(s.path))
+
     def snapshot(self) -> dict[str, Any]:
         """Live sessions, hubs and links, for ``GET /_emulator/state``."""
         regions = {}
@@ -914,8 +957,9 @@ class Runtime:
                         "protocol": lo.config.protocol.value,
                         "family": lo.config.family.value,
                         "players": len(lo.live_players()),
+                        "backbone_legs": len(lo.live_backbone_legs()),
                         "client_connected": getattr(lo.client, "connected", None),
-                        "srt_callers": len(lo.listener.connections) if lo.listener else None,
+                        "srt_callers": self._srt_players(lo.listener) if lo.listener else None,
                     }
                     for name, lo in live.outputs.items()
                 },

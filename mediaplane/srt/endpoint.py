@@ -148,8 +148,15 @@ def _split(payload: bytes, size: int) -> list[bytes]:
     return [payload[i : i + size] for i in range(0, len(payload), size)]
 
 
-async def _drain_subscription(sub: Subscription, driver: _Driver, on_closed: Callable[[], None]) -> None:
-    """Send every unit of ``sub`` over ``driver``'s connection until the hub closes."""
+async def _drain_subscription(
+    sub: Subscription,
+    driver: _Driver,
+    on_closed: Callable[[], None],
+    on_unpublished: Callable[[], None] | None = None,
+) -> None:
+    """Send every unit of ``sub`` over ``driver``'s connection until the hub closes, or, with
+    ``on_unpublished``, until its publisher leaves: then the connection closes (SHUTDOWN, so the peer's
+    player ends as an RTMP player does on UnpublishNotify) and ``on_unpublished`` runs."""
     conn = driver.conn
     size = conn.config.payload_size
     loop = driver.loop
@@ -166,6 +173,11 @@ async def _drain_subscription(sub: Subscription, driver: _Driver, on_closed: Cal
                 conn.close(now, "stream closed")
                 driver.pump()
                 on_closed()
+                return
+            elif item is HubSignal.UNPUBLISHED and on_unpublished is not None:
+                conn.close(now, "source unpublished")
+                driver.pump()
+                on_unpublished()
                 return
             item = sub.get_nowait()
         driver.pump()
@@ -249,6 +261,10 @@ class SrtListener:
     callers that proved nothing yet: inductions and cookie-checked conclusions per source address
     and in total; over a limit they are dropped silently (the caller repeats its handshake). Refused
     callers are logged at INFO up to a budget per interval, then at DEBUG with a summary line.
+
+    ``end_on_unpublish``: a playing caller's connection closes (SHUTDOWN) when its stream's publisher
+    leaves (the hub's UNPUBLISHED), so the player ends, as an RTMP player does on UnpublishNotify;
+    otherwise it stays connected and resumes when a publisher returns.
     """
 
     def __init__(
@@ -262,6 +278,7 @@ class SrtListener:
         accept_hook: AcceptHook | None = None,
         name: str = "",
         limits: HandshakeLimits | None = None,
+        end_on_unpublish: bool = False,
     ) -> None:
         if direction not in ("publish", "play", "streamid"):
             raise ValueError("direction must be 'publish', 'play' or 'streamid'")
@@ -271,6 +288,7 @@ class SrtListener:
         self.config = (config or SrtConfig()).validate()
         self.direction = direction
         self.accept_hook = accept_hook
+        self.end_on_unpublish = end_on_unpublish
         self.name = name
         self._log_prefix = f"[{name}] " if name else ""
         self._rng = _seeded_rng()
@@ -486,8 +504,9 @@ class SrtListener:
         self._by_peer[(peer, hs.socket_id)] = session
         if sub is not None:
             session.subscription = sub
+            unpublished = (lambda: session.close("source unpublished")) if self.end_on_unpublish else None
             session.task = asyncio.get_running_loop().create_task(
-                _drain_subscription(sub, driver, lambda: session.close("stream closed"))
+                _drain_subscription(sub, driver, lambda: session.close("stream closed"), unpublished)
             )
         driver.pump()
 
@@ -515,6 +534,15 @@ class SrtCaller:
     with exponential backoff capped at ``max_backoff_s`` and :meth:`start` returns at once;
     otherwise :meth:`start` raises :class:`ConnectionRejected` (with the peer's reason) or
     :class:`ConnectTimeout`.
+
+    ``end_on_unpublish`` (publish): when the hub's publisher leaves, the connection closes (SHUTDOWN),
+    so the remote's players end as RTMP players do on UnpublishNotify; with ``reconnect`` the caller
+    dials again once the hub has a publisher again, subscribed before dialing so that what the source
+    sends during the handshake is queued, not lost. ``claim_on_media`` (receive): the caller claims
+    the hub at the first payload rather than at the handshake, so a connection that carries nothing
+    (a remote without a source) is not the hub's publisher; and it gives the hub up after
+    ``media_gap_s`` without a payload (SRT has no unpublish message: a remote that stays connected but
+    sends nothing has lost its source), claiming it again at the next payload.
     """
 
     def __init__(
@@ -529,6 +557,9 @@ class SrtCaller:
         max_backoff_s: float = 10.0,
         local_addr: tuple[str, int] | None = None,
         name: str = "",
+        end_on_unpublish: bool = False,
+        claim_on_media: bool = False,
+        media_gap_s: float = 2.0,
     ) -> None:
         if direction not in ("publish", "receive"):
             raise ValueError("direction must be 'publish' or 'receive'")
@@ -541,6 +572,13 @@ class SrtCaller:
         self.reconnect = reconnect
         self.max_backoff_s = max_backoff_s
         self.local_addr = local_addr
+        self.end_on_unpublish = end_on_unpublish and direction == "publish"
+        self.claim_on_media = claim_on_media and direction == "receive"
+        self.media_gap_s = media_gap_s
+        self._await_source = False
+        self._early_sub: Subscription | None = None
+        self._last_payload_at = 0.0
+        self._gap_timer: asyncio.TimerHandle | None = None
         self.name = name or f"srt-caller {host}:{port}"
         self._private_sub: Subscription | None = None
         if hub is None:
@@ -627,6 +665,11 @@ class SrtCaller:
         backoff = 0.5
         while not self._closing:
             try:
+                if self._await_source:
+                    await self.hub.wait_publisher()
+                    self._await_source = False
+                if self.end_on_unpublish:
+                    self._early_sub = self.hub.subscribe(self.name)
                 await self._connect()
                 backoff = 0.5
                 self._begin_session()
@@ -686,13 +729,21 @@ class SrtCaller:
         self.connections_made += 1
         self._connected_event.set()
         if self.direction == "publish":
-            sub = self._session_sub = self.hub.subscribe(self.name)
+            sub = self._early_sub or self.hub.subscribe(self.name)
+            self._early_sub = None
+            self._session_sub = sub
             driver = self._driver
+            unpublished = self._on_source_unpublished if self.end_on_unpublish else None
             self._session_task = asyncio.get_running_loop().create_task(
-                _drain_subscription(sub, driver, lambda: self._teardown("stream closed"))
+                _drain_subscription(sub, driver, lambda: self._teardown("stream closed"), unpublished)
             )
-        else:
+        elif not self.claim_on_media:
             self.hub.claim(self)
+
+    def _on_source_unpublished(self) -> None:
+        logger.info("%s: source unpublished; closed, dialing again when it returns", self.name)
+        self._await_source = True
+        self._teardown("source unpublished")
 
     async def _serve(self) -> None:
         try:
@@ -716,6 +767,19 @@ class SrtCaller:
         if isinstance(ev, PayloadReceived):
             p = ev.payload
             hub = self.hub
+            if self.claim_on_media:
+                loop = asyncio.get_running_loop()
+                self._last_payload_at = loop.time()
+                if hub.publisher is not self and not hub.closed:
+                    try:
+                        hub.claim(self)
+                    except PublisherBusy as exc:
+                        self.last_error = exc
+                        logger.info("%s: %s already has a publisher; closing", self.name, hub.name)
+                        self._teardown("the hub has another publisher")
+                        return
+                    if self._gap_timer is None:
+                        self._gap_timer = loop.call_later(self.media_gap_s, self._check_media_gap)
             if not hub.closed and hub.publisher is self:
                 ms = int(asyncio.get_running_loop().time() * 1000)
                 hub.feed(HubUnit(kind=ts_unit_kind(p), timestamp_ms=ms, size=len(p), payload=p))
@@ -731,7 +795,28 @@ class SrtCaller:
                     fut.set_exception(ConnectionRejected(ev.reject_reason or 0, ev.reason))
             self._ended.set()
 
+    def _check_media_gap(self) -> None:
+        """Give the hub up when no payload came for ``media_gap_s`` (``claim_on_media``)."""
+        self._gap_timer = None
+        if self.hub.publisher is not self:
+            return
+        loop = asyncio.get_running_loop()
+        silent_s = loop.time() - self._last_payload_at
+        if silent_s >= self.media_gap_s:
+            logger.debug(
+                "%s: no media for %.1f s; the hub has no publisher until it resumes", self.name, silent_s
+            )
+            self.hub.release(self)
+        else:
+            self._gap_timer = loop.call_later(self.media_gap_s - silent_s, self._check_media_gap)
+
     def _teardown(self, reason: str) -> None:
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+        if self._early_sub is not None:
+            self._early_sub.close()
+            self._early_sub = None
         if self._conn is not None and self._driver is not None and not self._conn.closed:
             self._conn.close(self._driver.loop.time(), reason)
             self._driver.pump()

@@ -68,7 +68,7 @@ def test_rtmp_flow_chain_through_outage_timeline(ffmpeg_exe: str, caplog: pytest
         wait_until(
             lambda: (
                 snapshot(emu)["live_flows"][b]["outputs"]["Out"]["players"] == 2
-                and snapshot(emu)["live_flows"][a]["outputs"]["ToB"]["players"] == 1
+                and snapshot(emu)["live_flows"][a]["outputs"]["ToB"]["backbone_legs"] == 1
             ),
             20,
             "the player at B and Flow B's input puller at A",

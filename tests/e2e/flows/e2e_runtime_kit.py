@@ -144,7 +144,8 @@ def players(emu: EmulatorThread, flow_id: str, output: str) -> int:
     if flow_id not in flows:
         return 0
     out = flows[flow_id]["outputs"][output]
-    return int(out["players"] or out["srt_callers"] or 0)
+    # A backbone output's leg (the paired flow's puller) is counted apart from players.
+    return int(out["players"] or out["srt_callers"] or out["backbone_legs"] or 0)
 
 
 def wait_players(emu: EmulatorThread, wanted: dict[tuple[str, str], int], timeout: float = 30.0) -> None:

@@ -213,8 +213,12 @@ def test_combination_row(row: int, ffmpeg_exe: str, tmp_path: Any) -> None:
                 assert src.returncode == 0, (
                     f"{chain.label}: source ffmpeg failed: {err.decode(errors='replace')}"
                 )
-        time.sleep(1.0 + ONE_WAY_MS / 1000)
         everyone = {(chain.label, name): rx for chain in chains for name, rx in chain.receivers.items()}
+        # Past the flows' input holds every player ends by itself (UnpublishNotify for RTMP, a SHUTDOWN
+        # for SRT) and so writes all it got; a receiver still running then is stopped below.
+        deadline = time.monotonic() + 30
+        while any(rx.proc.poll() is None for rx in everyone.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
         results = stop_all(everyone)
         for fid in flows:
             api.status(fid, "offline")

@@ -184,14 +184,16 @@ async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dic
 
 
 def loss_line(r: dict[str, object], expected_pct: float) -> str:
-    """Where the offered datagrams went: refused at the sender, dropped by the link, lost between the
-    link and the sink (socket buffers), as a share of what was offered."""
+    """Where the offered datagrams went: refused at the sender, lost before the link read them (its
+    socket buffer overflowed), dropped by the link, lost between the link and the sink."""
     sent = int(r["sent"])  # type: ignore[call-overload]
     got = int(r["sink_received"])  # type: ignore[call-overload]
     lost = 1 - got / sent if sent else 0.0
     parts = (
         f"offered {sent}, sink got {got}: lost {lost * 100:.2f} % (expected {expected_pct:g} %: "
-        f"sender refused {r['refused']}, link dropped {r['link_dropped']}, "
+        f"sender refused {r['refused']}, "
+        f"before the link (its socket buffer) {sent - int(r['refused']) - int(r['link_in'])}, "  # type: ignore[call-overload]
+        f"link dropped {r['link_dropped']}, "
         f"after the link {int(r['link_delivered']) - got})"  # type: ignore[call-overload]
     )
     return parts

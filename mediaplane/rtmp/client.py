@@ -75,7 +75,8 @@ class RtmpClientConfig:
     connect_timeout_s: float = 10.0
     """Time allowed for TCP connect plus handshake plus publish/play to start."""
     idle_timeout_s: float = 15.0
-    """A puller reconnects after this long without bytes from the server."""
+    """After this long without bytes from the server a puller pings it (a stream without a publisher is
+    silent); it reconnects when the answer does not come within as long again."""
     backoff_initial_s: float = 0.2
     """First wait before reconnecting; doubles after every failed attempt."""
     backoff_max_s: float = 5.0
@@ -144,6 +145,8 @@ class _RtmpClient(abc.ABC):
         self.messages = 0
         """Media messages moved (received by a puller, sent by a pusher)."""
         self.last_error = ""
+        self._quiet = False
+        """A failure was logged since media last moved: repeats (an idle reconnect loop) go to DEBUG."""
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._wakeup = asyncio.Event()
@@ -187,6 +190,7 @@ class _RtmpClient(abc.ABC):
         while not self._stopping:
             self.attempts += 1
             started_before = self.sessions_started
+            messages_before = self.messages
             try:
                 await self._session_once()
                 self.last_error = "session ended"
@@ -204,7 +208,12 @@ class _RtmpClient(abc.ABC):
                 return
             if self.sessions_started > started_before:
                 backoff = self.config.backoff_initial_s
-            self.log.info("%s; reconnecting in %.1f s", self.last_error, backoff)
+            if self.messages > messages_before:
+                self._quiet = False
+            # The first failure after media moved is news; its repeats while nothing moves are not.
+            level = logging.DEBUG if self._quiet else logging.INFO
+            self.log.log(level, "%s; reconnecting in %.1f s", self.last_error, backoff)
+            self._quiet = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.config.backoff_max_s)
 
@@ -258,11 +267,23 @@ class RtmpPuller(_RtmpClient):
         reader, writer, session = await self._open()
         feeder: HubFeeder | None = None
         deadline = time.monotonic() + self.config.connect_timeout_s
+        pinged = False
         try:
             self._flush(writer, session)
             while True:
                 timeout = self.config.idle_timeout_s if self.connected else deadline - time.monotonic()
-                data = await asyncio.wait_for(reader.read(READ_BYTES), max(timeout, 0.001))
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_BYTES), max(timeout, 0.001))
+                except TimeoutError:
+                    if not self.connected or pinged:
+                        raise
+                    # A stream without a publisher is silent: ask whether the server is still there
+                    # (its PingResponse is bytes) rather than reconnecting every idle_timeout_s.
+                    pinged = True
+                    session.ping(int(time.monotonic() * 1000))
+                    self._flush(writer, session)
+                    continue
+                pinged = False
                 if self._stopping:
                     raise _SessionEnded("closing")
                 if not data:
@@ -278,7 +299,7 @@ class RtmpPuller(_RtmpClient):
                         self.connected = True
                         self.sessions_started += 1
                         feeder = self._claim()
-                        self.log.info("playing")
+                        self.log.log(logging.DEBUG if self._quiet else logging.INFO, "playing")
                     elif isinstance(event, StatusReceived):
                         if event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY and feeder is not None:
                             self.hub.release(self)
@@ -340,7 +361,7 @@ class RtmpPusher(_RtmpClient):
             )
             self.connected = True
             self.sessions_started += 1
-            self.log.info("publishing")
+            self.log.log(logging.DEBUG if self._quiet else logging.INFO, "publishing")
             reading = asyncio.get_running_loop().create_task(self._read_loop(reader, writer, session))
             try:
                 while True:

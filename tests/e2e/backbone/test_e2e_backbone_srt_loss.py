@@ -144,10 +144,12 @@ def test_srt_flow_chain_through_lossy_backbone(caplog: pytest.LogCaptureFixture)
             "Flow B's input connected across the backbone",
         )
         report, result, marks = asyncio.run(_scenario(emu, a, b, in_url, out_url))
-        # Still serving after all that: both flows live, the backbone leg connected again.
+        # Still serving after all that: both flows live. (The backbone leg itself hangs up once the
+        # publisher has been gone past the input hold and redials when media returns, so whether it
+        # is connected at this moment depends on how long ago the signal ended: not asserted here;
+        # tests/e2e/flows/test_e2e_srt_players_end.py covers the hang-up and the redial.)
         live = snapshot(emu)["live_flows"]
         assert set(live) == {a, b}
-        assert live[b]["inputs"]["FromA"]["client_connected"]
         api.status(b, "offline")
         api.status(a, "offline")
 

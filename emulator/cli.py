@@ -24,7 +24,7 @@ Commands that talk to a running emulator take ``--api`` (default ``127.0.0.1:808
 ``http://`` may be left out, as the banner of ``mcemu up`` prints it) and sign every request with
 ACS3-HMAC-SHA256 (:func:`emulator.api.signature.sign_v3`: method, path, query, every header sent and the
 body's SHA-256) using ``--access-key-id`` / ``--access-key-secret``, else ``ALIBABA_CLOUD_ACCESS_KEY_ID``
-/ ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, else the placeholder key :data:`PLACEHOLDER_KEY` (which an emulator
+/ ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, else the fallback key :data:`PLACEHOLDER_KEY` (which an emulator
 without ``access_keys`` accepts, as it accepts any key). A refusal is one line on stderr and exit status 1.
 """
 

@@ -126,4 +126,6 @@ def test_seed_walkthrough(ffmpeg_exe: str, tmp_path: Any) -> None:
     assert at_b.frames >= MIN_FRAMES, f"{where}: {at_b.frames} frames decoded, wanted {MIN_FRAMES}"
     assert at_b.frames >= len(got["B"].arrivals), f"{where}: fewer frames decoded than packets seen"
     assert common >= MIN_FRAMES, f"only {common} video packets seen at both A and B"
-    assert lag_ms >= delay_ms, f"B lags A by {lag_ms:.1f} ms, less than the link's {delay_ms:.0f} ms"
+    # Every byte crossed the link: a lower bound less the two players' noise (as the other lag checks
+    # allow), never an upper one.
+    assert lag_ms >= delay_ms - 5, f"B lags A by {lag_ms:.1f} ms, less than the link's {delay_ms:.0f} ms"

@@ -103,6 +103,26 @@ def make_clip(
     return path.read_bytes()
 
 
+def collect_hub(hub: Hub, into: bytearray) -> asyncio.Task[None]:
+    """A task appending every payload the hub carries to ``into`` (cancel it when done)."""
+
+    async def collect() -> None:
+        async for item in hub.subscribe("t"):
+            if isinstance(item, HubUnit):
+                into.extend(item.payload)
+
+    return asyncio.create_task(collect())
+
+
+async def ffmpeg_srt_publish(ffmpeg_exe: str, clip: pathlib.Path, url: str) -> asyncio.subprocess.Process:
+    """A real ffmpeg publishing ``clip`` in real time (``-re``, ``-c copy``) as MPEG-TS to an SRT URL."""
+    return await asyncio.create_subprocess_exec(
+        ffmpeg_exe,
+        *("-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(clip)),
+        *("-c", "copy", "-f", "mpegts", url),
+    )
+
+
 async def feed_paced(hub: Hub, data: bytes, seconds: float) -> None:
     """Feed ``data`` to ``hub`` in 1316-byte units spread evenly over ``seconds``, labelled as the SRT
     adapters label them (keyframe units as ``UnitKind.KEYFRAME``)."""

@@ -8,9 +8,8 @@ import random
 import socket
 
 import pytest
-from srt_media import continuity_errors, decoded_frames
+from srt_media import collect_hub, continuity_errors, decoded_frames, ffmpeg_srt_publish
 
-from mediaplane.relay.hub import HubUnit
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import SrtConfig, SrtConnection, SrtListener
 from mediaplane.srt.handshake import Handshake, HandshakeType, SrtHandshakeExtension
@@ -61,26 +60,10 @@ async def test_bad_input_does_not_disturb_a_live_stream(
     async with SrtListener(router, port=0, config=config) as listener:
         hub = router.hub(StreamPath(app="", key="good"))
         received = bytearray()
-
-        async def collect() -> None:
-            async for item in hub.subscribe("t"):
-                if isinstance(item, HubUnit):
-                    received.extend(item.payload)
-
-        collector = asyncio.create_task(collect())
-        proc = await asyncio.create_subprocess_exec(
+        collector = collect_hub(hub, received)
+        proc = await ffmpeg_srt_publish(
             ffmpeg_exe,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-            str(clip),
-            "-c",
-            "copy",
-            "-f",
-            "mpegts",
+            clip,
             f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=good,m=publish",
         )
         for _ in range(100):

@@ -15,9 +15,8 @@ import pathlib
 import sys
 
 import pytest
-from srt_media import decoded_frames
+from srt_media import collect_hub, decoded_frames, ffmpeg_srt_publish
 
-from mediaplane.relay.hub import HubUnit
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import HandshakeLimits, SrtConfig, SrtListener
 
@@ -46,26 +45,10 @@ async def test_handshake_flood_does_not_starve_a_live_encrypted_stream(
     async with SrtListener(router, port=0, config=config, limits=limits, name="flooded") as listener:
         hub = router.hub(StreamPath(app="", key="good"))
         received = bytearray()
-
-        async def collect() -> None:
-            async for item in hub.subscribe("t"):
-                if isinstance(item, HubUnit):
-                    received.extend(item.payload)
-
-        collector = asyncio.create_task(collect())
-        proc = await asyncio.create_subprocess_exec(
+        collector = collect_hub(hub, received)
+        proc = await ffmpeg_srt_publish(
             ffmpeg_exe,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-            str(clip),
-            "-c",
-            "copy",
-            "-f",
-            "mpegts",
+            clip,
             f"srt://127.0.0.1:{listener.port}?mode=caller&latency=200000"
             f"&passphrase={PASSPHRASE.replace(' ', '%20')}&streamid=%23!::r=good,m=publish",
         )

@@ -16,7 +16,10 @@ import logging
 import os
 import random
 import socket
-from collections.abc import AsyncIterator, Callable
+import struct
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
@@ -45,12 +48,23 @@ REFUSED_CODES: dict[str, int] = {
 
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
+_TIMESPEC = struct.Struct("@qq")
+_ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+MAX_DATAGRAM_BYTES = 65536
+DRAIN_BUDGET = 256
+"""Datagrams read per wake-up of a socket before the loop gets a turn for everything else."""
+TICK_S = 0.004
+"""Granularity of an endpoint's timer: it fires at its connections' earliest deadline, but no sooner
+than this after its last firing, so TSBPD releases, ACKs and NAKs of a busy connection are batched
+instead of one timer per packet (ACKs are due every 10 ms, the latency is 120 ms or more)."""
+_TIMER_SLACK_S = 0.0005
+
+clock = time.monotonic
+"""The connections' clock: monotonic seconds (uvloop's ``loop.time()`` has millisecond steps)."""
 
 
-def _tune_socket(transport: asyncio.DatagramTransport, config: SrtConfig) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return
+def _tune_socket(sock: socket.socket, config: SrtConfig) -> None:
     for force, plain, size in (
         (_SO_RCVBUFFORCE, socket.SO_RCVBUF, config.udp_recv_buffer_bytes),
         (_SO_SNDBUFFORCE, socket.SO_SNDBUF, config.udp_send_buffer_bytes),
@@ -66,53 +80,183 @@ def _seeded_rng() -> random.Random:
     return random.Random(int.from_bytes(os.urandom(16), "big"))
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, Any], None], on_lost: Callable[[], None]) -> None:
-        self.on_datagram = on_datagram
-        self.on_lost = on_lost
+class _UdpSocket:
+    """A non-blocking UDP socket read through ``loop.add_reader`` (asyncio and uvloop alike).
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("UDP error: %s", exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.on_lost()
-
-
-class _Driver:
-    """Runs one connection: input, output, timer, events."""
+    Each wake-up drains up to :data:`DRAIN_BUDGET` datagrams, each handed to ``on_datagram(data,
+    addr, at)`` with ``at`` the kernel's receive time (``SO_TIMESTAMPNS``) on the :data:`clock`, so
+    the RTT and loss timing the connections measure do not include the time a datagram waited for a
+    busy loop; then ``on_drained(now)`` runs once, where the owner pumps the connections it touched.
+    Sends go straight to the socket; a full socket buffer drops the datagram (as the network would)
+    and counts it in :attr:`send_dropped`."""
 
     def __init__(
         self,
-        conn: SrtConnection,
-        transport: asyncio.DatagramTransport,
-        on_event: Callable[[Event], None],
+        sock: socket.socket,
+        on_datagram: Callable[[bytes, Any, float], None],
+        on_drained: Callable[[float], None],
         *,
-        connected_socket: bool = False,
+        connected: bool = False,
+    ) -> None:
+        self.sock = sock
+        self.on_datagram = on_datagram
+        self.on_drained = on_drained
+        self.connected = connected
+        self.loop = asyncio.get_running_loop()
+        self.send_dropped = 0
+        self.closed = False
+        self._anc = 0
+        if _SO_TIMESTAMPNS is not None and _ANC_SIZE:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self._anc = _ANC_SIZE
+            except OSError:
+                self._anc = 0
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        sock = self.sock
+        on_datagram = self.on_datagram
+        anc_size = self._anc
+        now = clock()
+        # Kernel stamps are CLOCK_REALTIME: moved onto the monotonic clock with one offset per wake-up.
+        offset = time.time() - now
+        unpack = _TIMESPEC.unpack
+        for _ in range(DRAIN_BUDGET):
+            try:
+                if anc_size:
+                    data, anc, _flags, addr = sock.recvmsg(MAX_DATAGRAM_BYTES, anc_size)
+                    if anc:
+                        sec, nsec = unpack(anc[0][2][: _TIMESPEC.size])
+                        at = sec + nsec * 1e-9 - offset
+                        if not now - 1.0 < at <= now:
+                            at = now
+                    else:
+                        at = now
+                else:
+                    data, addr = sock.recvfrom(MAX_DATAGRAM_BYTES)
+                    at = now
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # ICMP errors (port unreachable) surface on the next read of a connected socket.
+                logger.debug("UDP receive error: %s", exc)
+                break
+            on_datagram(data, addr, at)
+            if self.closed:
+                return
+        self.on_drained(clock())
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        try:
+            if self.connected:
+                self.sock.send(data)
+            else:
+                self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.send_dropped += 1
+        except OSError as exc:
+            if not self.closed:
+                logger.debug("UDP send error: %s", exc)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+class _Ticker:
+    """One timer per endpoint for all its connections (:class:`_Driver`): it fires at their earliest
+    deadline (``get_timer()``), no sooner than :data:`TICK_S` after its previous firing, and runs
+    every connection that is due."""
+
+    def __init__(self, drivers: Callable[[], Iterable[_Driver]]) -> None:
+        self.drivers = drivers
+        self.loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = float("inf")
+        self._last_fire = float("-inf")
+        self._firing = False
+        self._pending = float("inf")
+
+    def want(self, at: float) -> None:
+        """Make sure the timer fires by ``at`` (monotonic seconds, :data:`clock`)."""
+        if self._firing:
+            # A connection already visited in this firing changed its deadline: seen at the end.
+            if at < self._pending:
+                self._pending = at
+            return
+        if at < self._at - _TIMER_SLACK_S:
+            self._arm(at)
+
+    def _arm(self, at: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        at = max(at, self._last_fire + TICK_S)
+        self._at = at
+        self._handle = self.loop.call_later(max(0.0, at - clock()), self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._at = float("inf")
+        now = clock()
+        self._last_fire = now
+        due = now + _TIMER_SLACK_S
+        earliest = float("inf")
+        self._pending = float("inf")
+        self._firing = True
+        try:
+            for driver in list(self.drivers()):
+                t = driver.deadline
+                if t is not None and t <= due:
+                    driver.conn.handle_timer(now)
+                    driver.pump(now)
+                    t = driver.deadline
+                if t is not None and t < earliest:
+                    earliest = t
+        finally:
+            self._firing = False
+        earliest = min(earliest, self._pending)
+        if earliest != float("inf"):
+            self._arm(earliest)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._at = float("inf")
+
+
+class _Driver:
+    """Runs one connection: its output goes straight to the socket, its events to ``on_event``, its
+    timer is its endpoint's :class:`_Ticker`."""
+
+    __slots__ = ("addr", "conn", "deadline", "dirty", "on_event", "sock", "ticker")
+
+    def __init__(
+        self, conn: SrtConnection, sock: _UdpSocket, ticker: _Ticker, on_event: Callable[[Event], None]
     ) -> None:
         self.conn = conn
-        self.transport = transport
+        self.sock = sock
+        self.ticker = ticker
         self.on_event = on_event
-        self.loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._addr = None if connected_socket else conn.peer_addr
+        self.addr = conn.peer_addr
+        self.deadline: float | None = None
+        self.dirty = False
+        """Fed datagrams since the last pump (the owner pumps it once per socket wake-up)."""
 
-    def datagram(self, data: bytes, addr: Peer) -> None:
-        self.conn.receive_datagram(data, addr, self.loop.time())
-        self.pump()
-
-    def pump(self) -> None:
+    def pump(self, now: float | None = None) -> None:
         conn = self.conn
-        now = self.loop.time()
+        self.dirty = False
+        if now is None:
+            now = clock()
         out = conn.datagrams_to_send(now)
-        if out:
-            sendto = self.transport.sendto
-            addr = self._addr
-            if self.transport.is_closing():
-                out = []
+        if out and not self.sock.closed:
+            sendto = self.sock.sendto
+            addr = self.addr
             for d in out:
                 sendto(d, addr)
         ev = conn.next_event()
@@ -120,26 +264,14 @@ class _Driver:
             self.on_event(ev)
             ev = conn.next_event()
         if conn.closed:
-            self.cancel()
+            self.deadline = None
             return
-        t = conn.get_timer()
-        if t is None:
-            self.cancel()
-        elif self._timer is None or t < self._timer_at - 0.0005:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = t
-            self._timer = self.loop.call_at(t, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self.conn.handle_timer(self.loop.time())
-        self.pump()
+        t = self.deadline = conn.get_timer()
+        if t is not None:
+            self.ticker.want(t)
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = None
 
 
 def _split(payload: bytes, size: int) -> list[bytes]:
@@ -159,10 +291,9 @@ async def _drain_subscription(
     player ends as an RTMP player does on UnpublishNotify) and ``on_unpublished`` runs."""
     conn = driver.conn
     size = conn.config.payload_size
-    loop = driver.loop
     while not conn.closed:
         item: HubUnit | HubSignal | None = await sub.get()
-        now = loop.time()
+        now = clock()
         while item is not None:
             if isinstance(item, HubUnit):
                 payload = item.payload
@@ -171,16 +302,16 @@ async def _drain_subscription(
                         conn.send(chunk, now)
             elif item is HubSignal.CLOSED:
                 conn.close(now, "stream closed")
-                driver.pump()
+                driver.pump(now)
                 on_closed()
                 return
             elif item is HubSignal.UNPUBLISHED and on_unpublished is not None:
                 conn.close(now, "source unpublished")
-                driver.pump()
+                driver.pump(now)
                 on_unpublished()
                 return
             item = sub.get_nowait()
-        driver.pump()
+        driver.pump(now)
 
 
 class SrtSession:
@@ -214,7 +345,7 @@ class SrtSession:
 
     def close(self, reason: str = "closed by server") -> None:
         if self.driver is not None and not self.conn.closed:
-            self.conn.close(self.driver.loop.time(), reason)
+            self.conn.close(clock(), reason)
             self.driver.pump()
         self._cleanup()
 
@@ -295,7 +426,9 @@ class SrtListener:
         self._acceptor = SrtAcceptor(
             config=self.config, rng=self._rng, limits=limits or HandshakeLimits(), log_prefix=self._log_prefix
         )
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: _UdpSocket | None = None
+        self._ticker: _Ticker | None = None
+        self._touched: list[_Driver] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id: dict[int, SrtSession] = {}
         self._by_peer: dict[tuple[Peer, int], SrtSession] = {}
@@ -318,22 +451,31 @@ class SrtListener:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        transport, _ = await self._loop.create_datagram_endpoint(
-            lambda: _Datagrams(self._on_datagram, lambda: None), local_addr=(self.host, self.port)
+        infos = await self._loop.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
         )
-        self._transport = transport
-        _tune_socket(transport, self.config)
-        self.port = transport.get_extra_info("sockname")[1]
+        family, _, _, _, sockaddr = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            _tune_socket(sock, self.config)
+            sock.bind(sockaddr)
+            self._sock = _UdpSocket(sock, self._on_datagram, self._on_drained)
+        except BaseException:
+            sock.close()
+            raise
+        self._ticker = _Ticker(self._drivers)
+        self.port = sock.getsockname()[1]
         logger.info("SRT listener on %s:%d (%s)", self.host, self.port, self.direction)
 
     async def close(self) -> None:
         for session in list(self._by_id.values()):
             session.close("listener closing")
-        if self._transport is not None:
-            # Let the SHUTDOWN datagrams leave before the socket goes.
-            await asyncio.sleep(0)
-            self._transport.close()
-            self._transport = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._sock is not None:
+            # The SHUTDOWN datagrams left already: sends go straight to the socket.
+            self._sock.close()
+            self._sock = None
 
     async def __aenter__(self) -> SrtListener:
         await self.start()
@@ -358,7 +500,25 @@ class SrtListener:
             del self._by_peer[key]
 
     # -- datagrams ------------------------------------------------------------------------------
-    def _on_datagram(self, data: bytes, addr: Any) -> None:
+    def _drivers(self) -> Iterable[_Driver]:
+        for session in self._by_id.values():
+            if session.driver is not None:
+                yield session.driver
+
+    def _feed(self, driver: _Driver, data: bytes, peer: Peer, at: float) -> None:
+        driver.conn.receive_datagram(data, peer, at)
+        if not driver.dirty:
+            driver.dirty = True
+            self._touched.append(driver)
+
+    def _on_drained(self, now: float) -> None:
+        touched = self._touched
+        if touched:
+            self._touched = []
+            for driver in touched:
+                driver.pump(now)
+
+    def _on_datagram(self, data: bytes, addr: Any, at: float) -> None:
         if len(data) < HEADER_SIZE:
             self.garbage_datagrams += 1
             return
@@ -369,26 +529,26 @@ class SrtListener:
             if session is None or session.peer != peer or session.driver is None:
                 self.garbage_datagrams += 1
                 return
-            session.driver.datagram(data, peer)
+            self._feed(session.driver, data, peer, at)
             return
         if data[0] != 0x80 or data[1] != 0:
             self.garbage_datagrams += 1
             return
-        now = self.loop_time()
+        now = at
         hs = self._acceptor.receive_handshake(data, peer, now)
         self._flush_acceptor()
         if hs is None:
             return
         existing = self._by_peer.get((peer, hs.socket_id))
         if existing is not None and existing.driver is not None:
-            existing.driver.datagram(data, peer)
+            self._feed(existing.driver, data, peer, at)
             return
         self._accept(hs, peer, now)
 
     def _flush_acceptor(self) -> None:
-        assert self._transport is not None
+        assert self._sock is not None
         for wire, addr in self._acceptor.datagrams_to_send():
-            self._transport.sendto(wire, addr)
+            self._sock.sendto(wire, addr)
 
     def _accept(self, hs: Any, peer: Peer, now: float) -> None:
         stream_id = hs.stream_id or ""
@@ -473,9 +633,9 @@ class SrtListener:
                 conn.close_reason,
             )
             self._acceptor.stats.rejected += 1
-            assert self._transport is not None
+            assert self._sock is not None
             for d in conn.datagrams_to_send(now):
-                self._transport.sendto(d, peer)
+                self._sock.sendto(d, peer)
             if sub is not None:
                 sub.close()
             return
@@ -497,8 +657,8 @@ class SrtListener:
                 self._reject(hs, peer, code)
                 return
             session.hub = hub
-        assert self._transport is not None
-        driver = _Driver(conn, self._transport, session.on_event)
+        assert self._sock is not None and self._ticker is not None
+        driver = _Driver(conn, self._sock, self._ticker, session.on_event)
         session.driver = driver
         self._by_id[socket_id] = session
         self._by_peer[(peer, hs.socket_id)] = session
@@ -508,7 +668,7 @@ class SrtListener:
             session.task = asyncio.get_running_loop().create_task(
                 _drain_subscription(sub, driver, lambda: session.close("stream closed"), unpublished)
             )
-        driver.pump()
+        driver.pump(clock())
 
     def _refusal_level(self, now: float) -> int:
         return self._acceptor.refusal_log_level(now)
@@ -588,7 +748,8 @@ class SrtCaller:
         self._rng = _seeded_rng()
         self._conn: SrtConnection | None = None
         self._driver: _Driver | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: _UdpSocket | None = None
+        self._ticker: _Ticker | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._established: asyncio.Future[None] | None = None
@@ -702,19 +863,24 @@ class SrtCaller:
         peer: Peer = (str(remote[0]), int(remote[1]))
         self._ended = asyncio.Event()
         self._established = loop.create_future()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self._on_datagram, lambda: None),
-            remote_addr=peer,
-            local_addr=self.local_addr,
-        )
-        self._transport = transport
-        _tune_socket(transport, self.config)
-        conn = SrtConnection(config=self.config, rng=self._rng, peer_addr=peer, now=loop.time())
+        sock = socket.socket(infos[0][0], socket.SOCK_DGRAM)
+        try:
+            _tune_socket(sock, self.config)
+            if self.local_addr is not None:
+                sock.bind(self.local_addr)
+            sock.connect(remote)
+            udp = self._sock = _UdpSocket(sock, self._on_datagram, self._on_drained, connected=True)
+        except BaseException:
+            sock.close()
+            raise
+        now = clock()
+        conn = SrtConnection(config=self.config, rng=self._rng, peer_addr=peer, now=now)
         conn.set_log_prefix(f"[srt caller {peer[0]}:{peer[1]}]")
         self._conn = conn
-        self._driver = _Driver(conn, transport, self._on_event, connected_socket=True)
-        conn.connect(loop.time())
-        self._driver.pump()
+        driver = self._driver = _Driver(conn, udp, _Ticker(self._drivers), self._on_event)
+        self._ticker = driver.ticker
+        conn.connect(now)
+        driver.pump(now)
         try:
             await self._established
             self.stats = conn.stats
@@ -759,9 +925,19 @@ class SrtCaller:
             if self.direction == "receive" and (self.reconnect or self._private_sub is None):
                 self.hub.release(self)
 
-    def _on_datagram(self, data: bytes, addr: Any) -> None:
-        if self._driver is not None:
-            self._driver.datagram(data, (addr[0], addr[1]))
+    def _drivers(self) -> Iterable[_Driver]:
+        return () if self._driver is None else (self._driver,)
+
+    def _on_datagram(self, data: bytes, addr: Any, at: float) -> None:
+        driver = self._driver
+        if driver is not None:
+            driver.conn.receive_datagram(data, driver.addr, at)
+            driver.dirty = True
+
+    def _on_drained(self, now: float) -> None:
+        driver = self._driver
+        if driver is not None and driver.dirty:
+            driver.pump(now)
 
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, PayloadReceived):
@@ -818,11 +994,15 @@ class SrtCaller:
             self._early_sub.close()
             self._early_sub = None
         if self._conn is not None and self._driver is not None and not self._conn.closed:
-            self._conn.close(self._driver.loop.time(), reason)
-            self._driver.pump()
+            now = clock()
+            self._conn.close(now, reason)
+            self._driver.pump(now)
         if self._driver is not None:
             self._driver.cancel()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         self._ended.set()

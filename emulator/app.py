@@ -27,6 +27,7 @@ from aiohttp import web
 
 from .api import ApiServer, build_app
 from .api.admin import VERSION, add_event_routes, add_state_routes
+from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
 from .flows import Flow, FlowInput, FlowManager, FlowOutput
@@ -74,6 +75,7 @@ class Emulator:
         add_state_routes(
             self.app, export=self.export_state, topology=self.topology_of, load=self.import_state
         )
+        add_console_routes(self.app)
         self.app.middlewares.append(self._touch_after_change)
         self.metrics = Metrics(self.manager, self.runtime, time.monotonic)
         add_metrics_route(self.app, self.metrics)

@@ -102,7 +102,7 @@ API_VERSION = "2020-11-09"
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (aiohttp ``client_max_size``); more answers 413."""
 
-OPEN_PATHS = frozenset({"/", "/metrics", "/_emulator/health"})
+OPEN_PATHS = frozenset({"/", "/metrics", "/_emulator/health", "/console", "/console/"})
 """Routes the signature middleware lets through (``/`` verifies its own signature)."""
 
 #: Domain / transport error class -> (HTTP status, ICE error code). First match wins (subclasses first).

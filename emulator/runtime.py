@@ -36,7 +36,6 @@ applies to clients, not to its own inter-flow traffic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -50,8 +49,6 @@ from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
 from mediaplane.relay import (
     Hub,
     HubClosed,
-    HubSignal,
-    HubUnit,
     Peer,
     PublisherBusy,
     Refused,
@@ -60,6 +57,8 @@ from mediaplane.relay import (
     check_cidrs,
     parse_cidrs,
 )
+from mediaplane.relay.failover import InputSwitch
+from mediaplane.relay.shaper import MaxBitrateShaper
 from mediaplane.rtmp import RtmpClientConfig, RtmpPuller, RtmpPusher, RtmpServer, RtmpServerConfig
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener, parse_srt_url
 
@@ -222,33 +221,6 @@ class Backbone:
         self._links = [entry for entry in self._links if entry[2] is not link]
 
 
-class MaxBitrateShaper:
-    """A token bucket holding an input to its MaxBitrate, as the real service does ("above it, stutter
-    may occur"): media over the cap waits, and a backlog past the switch's queue cap (8 MiB) skips to
-    the next keyframe. Bursts up to ``burst_s`` of the cap (keyframes) pass unchanged."""
-
-    def __init__(self, rate_bps: int, *, burst_s: float = 2.0) -> None:
-        self.rate_bps = rate_bps
-        self._bytes_per_s = rate_bps / 8
-        self._capacity = self._bytes_per_s * burst_s
-        self._tokens = self._capacity
-        self._at: float | None = None
-        self.delayed_s = 0.0
-        """Total time media waited for the cap."""
-
-    def delay(self, size: int, now: float) -> float:
-        """Take ``size`` bytes at ``now`` (seconds); how long to wait before forwarding them."""
-        if self._at is not None:
-            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._bytes_per_s)
-        self._at = now
-        self._tokens -= size
-        if self._tokens >= 0:
-            return 0.0
-        wait = -self._tokens / self._bytes_per_s
-        self.delayed_s += wait
-        return wait
-
-
 @dataclass(eq=False)
 class _LiveInput:
     config: FlowInput
@@ -257,6 +229,18 @@ class _LiveInput:
     client: Client | None = None
     listener: SrtListener | None = None
     link: Link | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def max_bitrate_shaper(self) -> MaxBitrateShaper | None:
+        """The input's MaxBitrate shaper (None when the cap is the API's maximum: no shaping)."""
+        if self.config.max_bitrate >= DEFAULT_MAX_BITRATE:
+            return None
+        if self.shaper is None or self.shaper.rate_bps != self.config.max_bitrate:
+            self.shaper = MaxBitrateShaper(self.config.max_bitrate)
+        return self.shaper
 
 
 @dataclass(eq=False)
@@ -281,7 +265,8 @@ class _LiveOutput:
 
 
 class _LiveFlow:
-    """One online flow: hubs, the failover switch, clients, listeners and links."""
+    """One online flow: hubs, the failover switch (:class:`~mediaplane.relay.failover.InputSwitch`),
+    clients, listeners and links."""
 
     def __init__(
         self, flow: Flow, clock: Callable[[], float], hold_s: float = 3.0, events: EventBus | None = None
@@ -295,98 +280,40 @@ class _LiveFlow:
         self.inputs: list[_LiveInput] = []
         self.outputs: dict[str, _LiveOutput] = {}
         self.switch_task: asyncio.Task[None] | None = None
-        self.active: _LiveInput | None = None
-        self.switches = 0
+        self.switch = InputSwitch(
+            self.hub,
+            self.inputs,
+            clock=clock,
+            hold_s=hold_s,
+            restart_at_keyframe=self.rtmp,
+            on_switch=self._on_switch,
+            name=flow.name,
+        )
 
-    def _shaper(self, li: _LiveInput) -> MaxBitrateShaper | None:
-        """The input's MaxBitrate shaper (None when the cap is the API's maximum: no shaping)."""
-        if li.config.max_bitrate >= DEFAULT_MAX_BITRATE:
-            return None
-        if li.shaper is None or li.shaper.rate_bps != li.config.max_bitrate:
-            li.shaper = MaxBitrateShaper(li.config.max_bitrate)
-        return li.shaper
+    @property
+    def input_hubs_cache_gop(self) -> bool:
+        """Whether input hubs keep a keyframe cache: only an RTMP flow with a backup input needs one
+        (a switch resumes at the input's newest keyframe); the flow hub serves late joiners."""
+        return self.rtmp and len(self.flow.inputs) > 1
+
+    @property
+    def active(self) -> _LiveInput | None:
+        """The input being forwarded into the flow hub."""
+        return self.switch.active
+
+    @property
+    def switches(self) -> int:
+        return self.switch.switches
+
+    def _on_switch(self, from_input: str, to_input: str) -> None:
+        failover_switched(self.events, self.flow, from_input, to_input)
 
     def input_for(self, config: FlowInput) -> _LiveInput | None:
         return next((i for i in self.inputs if i.config is config), None)
 
     async def run_switch(self) -> None:
-        """Forward the preferred input hub that has a publisher into the flow hub (failover).
-
-        The primary wins whenever it has a publisher; otherwise the backup. A switch subscribes afresh
-        to the input that takes over, so the flow resumes at that input's newest keyframe. When every
-        input loses its publisher, the flow hub stays claimed for ``hold_s``: an input that comes back
-        within it (a reconnecting pull, a backbone reset, a publisher restarting) resumes the players
-        without an unpublish (ffmpeg ends playback on NetStream.Play.UnpublishNotify).
-        """
-        sub: Subscription | None = None
-        standby: dict[_LiveInput, Subscription] = {}
-        primary = self.inputs[0]
-        try:
-            while True:
-                chosen = next((i for i in self.inputs if i.hub.has_publisher), None)
-                if chosen is None:
-                    if sub is not None:
-                        sub.close()
-                        sub = None
-                    if not self.rtmp:
-                        # An SRT hub keeps no cache: subscribe while waiting, so that what the input
-                        # that comes back sends before this task runs again is queued, not lost.
-                        for i in self.inputs:
-                            if i not in standby:
-                                standby[i] = i.hub.subscribe(f"standby:{i.config.name}")
-                    if self.active is not None:
-                        waits = [i.hub.wait_publisher() for i in self.inputs]
-                        if await _first_of(waits, within_s=self.hold_s):
-                            continue  # an input is back within the hold
-                        logger.info(
-                            "[%s] no input for %.1f s: players get an unpublish", self.flow.name, self.hold_s
-                        )
-                        self.hub.release(self)
-                        self.active = None
-                    await _first_of([i.hub.wait_publisher() for i in self.inputs])
-                    continue
-                if chosen is not self.active or sub is None:
-                    if sub is not None:
-                        sub.close()
-                    if self.active is not None and self.active is not chosen:
-                        failover_switched(self.events, self.flow, self.active.config.name, chosen.config.name)
-                    if chosen is not self.active:  # not again when the same input reconnects
-                        logger.info("[%s] input %s is active", self.flow.name, chosen.config.name)
-                    self.active = chosen
-                    self.switches += 1
-                    # The flow hub stays claimed from one input (or session) to the next; claiming
-                    # again restarts its cache and moves every player to the new input's first keyframe.
-                    self.hub.claim(self)
-                    sub = standby.pop(chosen, None)
-                    if sub is None:
-                        sub = chosen.hub.subscribe(f"switch:{chosen.config.name}")
-                    for waiting in standby.values():
-                        waiting.close()
-                    standby.clear()
-                shaper = self._shaper(chosen)
-                item: HubUnit | HubSignal | None = await sub.get()
-                while item is not None:
-                    if isinstance(item, HubUnit):
-                        if shaper is not None and (pause := shaper.delay(item.size, self._clock())) > 0:
-                            await asyncio.sleep(pause)
-                        self.hub.feed(item)
-                    elif item is HubSignal.CLOSED:
-                        return
-                    elif item is HubSignal.PUBLISHED and not self.rtmp:
-                        pass  # a standby subscription's start: SRT has no keyframe cache to restart at
-                    else:
-                        # The input's publisher changed: take its new session from its first keyframe.
-                        sub.close()
-                        sub = None
-                        break
-                    if chosen is not primary and primary.hub.has_publisher:
-                        break  # the primary is back
-                    item = sub.get_nowait()
-        finally:
-            if sub is not None:
-                sub.close()
-            for waiting in standby.values():
-                waiting.close()
+        """Forward the preferred input that has a publisher into the flow hub (failover)."""
+        await self.switch.run()
 
 
 async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -396,20 +323,6 @@ async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
         await asyncio.wait({task}, timeout=0.5)
     if not task.cancelled() and task.exception() is not None:
         logger.warning("task %s ended with %r", task.get_name(), task.exception())
-
-
-async def _first_of(waits: list[Any], within_s: float | None = None) -> bool:
-    """Wait until one of ``waits`` completes (True) or ``within_s`` passes (False); cancel the rest."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        done, _ = await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
-        return bool(done)
-    finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, HubClosed):
-                await t
 
 
 class _RegionRtmpRouter:
@@ -755,7 +668,7 @@ class Runtime:
     async def _start_input(self, live: _LiveFlow, cfg: FlowInput) -> None:
         flow = live.flow
         name = f"{flow.region.id}/{flow.name}/{cfg.name}"
-        hub = input_hub(self.events, flow, cfg, name, cache_gop=live.rtmp, clock=self._clock)
+        hub = input_hub(self.events, flow, cfg, name, cache_gop=live.input_hubs_cache_gop, clock=self._clock)
         li = _LiveInput(cfg, hub)
         live.inputs.append(li)
         proto = cfg.protocol

@@ -1,5 +1,7 @@
-"""Stream hubs and the routing interface between the data plane and the control plane."""
+"""Stream hubs, the failover input switch, the MaxBitrate shaper and the routing interface between the
+data plane and the control plane."""
 
+from .failover import InputSwitch, SwitchInput
 from .hub import (
     DEFAULT_CACHE_BYTES,
     DEFAULT_QUEUE_BYTES,
@@ -13,6 +15,7 @@ from .hub import (
     UnitKind,
 )
 from .routing import OpenRouter, Peer, Refused, StreamPath, StreamRouter, check_cidrs, parse_cidrs
+from .shaper import MaxBitrateShaper
 
 __all__ = [
     "DEFAULT_CACHE_BYTES",
@@ -22,6 +25,8 @@ __all__ = [
     "HubCounters",
     "HubSignal",
     "HubUnit",
+    "InputSwitch",
+    "MaxBitrateShaper",
     "OpenRouter",
     "Peer",
     "PublisherBusy",
@@ -29,6 +34,7 @@ __all__ = [
     "StreamPath",
     "StreamRouter",
     "Subscription",
+    "SwitchInput",
     "UnitKind",
     "check_cidrs",
     "parse_cidrs",

@@ -226,6 +226,12 @@ class Subscription:
             raise StopAsyncIteration
         return item
 
+    def drop_leading(self, signal: HubSignal) -> None:
+        """Discard ``signal`` if it is the next queued item (a standby subscription taken over right
+        after its publisher claimed the hub starts with a PUBLISHED its new owner already acted on)."""
+        if self._queue and self._queue[0] is signal:
+            self._queue.popleft()
+
     def close(self) -> None:
         """Leave the hub; pending items are discarded."""
         if self.closed:
@@ -363,7 +369,15 @@ class Hub:
         """A new subscriber, primed with the late-joiner cache. Raises HubClosed."""
         if self.closed:
             raise HubClosed(self.name)
-        sub = Subscription(self, name=name, max_queue_bytes=max_queue_bytes)
+        return self.add(Subscription(self, name=name, max_queue_bytes=max_queue_bytes))
+
+    def add(self, sub: Subscription) -> Subscription:
+        """Register ``sub`` (a :class:`Subscription` made for this hub, or a subclass of it), primed
+        with the late-joiner cache; returns it. Raises HubClosed."""
+        if self.closed:
+            raise HubClosed(self.name)
+        if sub.hub is not self:
+            raise ValueError(f"{sub!r} belongs to another hub")
         for unit in self.config_units():
             sub._append(unit)
         if self.cache_gop:

@@ -99,6 +99,11 @@ MEDIA_LIMITS = ChunkLimits(
 )
 """While publishing or playing: room for a large keyframe (a 4K intra frame is a few MiB)."""
 
+VIEW_MIN_CHUNK_BYTES = 1024
+"""Chunks at least this large are kept as views of the received bytes until their message is whole."""
+VIEW_MAX_BUFFER_RATIO = 4
+"""A view is kept only when its buffer is at most this many times larger than the piece."""
+
 _TS_LEN = struct.Struct(">I")
 
 
@@ -193,8 +198,11 @@ class _StreamState:
     stream_id: int = 0
     extended: bool = False
     """The header in force used an extended timestamp, so format-3 chunks repeat it."""
-    pending: bytearray | None = None
-    """Payload of the unfinished message on this chunk stream."""
+    pending: list[memoryview | bytes] | bytearray | None = None
+    """Payload of the unfinished message on this chunk stream: its pieces (views of the received
+    bytes) when chunks are large, else the bytes themselves (many small pieces would cost more)."""
+    have: int = 0
+    """Bytes in ``pending``."""
     delta_known: bool = False
     """Encoder only: a format-1/2 header set ``delta``, so a format-3 new message can reuse it."""
 
@@ -216,7 +224,11 @@ class ChunkDecoder:
         limits.validate()
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.limits = limits
-        self._buffer = bytearray()
+        # Unparsed input is ``_buffer[_pos:]``: received bytes are parsed in place (through ``_view``)
+        # and only an incomplete chunk at the end is carried over to the next ``receive_data``.
+        self._buffer: bytes = b""
+        self._view = memoryview(self._buffer)
+        self._pos = 0
         self._streams: dict[int, _StreamState] = {}
         self._pending_bytes = 0
         """Declared lengths of the unfinished messages, summed (what they will hold once complete)."""
@@ -225,7 +237,7 @@ class ChunkDecoder:
     def __repr__(self) -> str:
         return (
             f"<ChunkDecoder chunk_size={self.chunk_size} streams={len(self._streams)} "
-            f"pending={self._pending_bytes} buffered={len(self._buffer)}>"
+            f"pending={self._pending_bytes} buffered={self.buffered_bytes}>"
         )
 
     @property
@@ -236,7 +248,7 @@ class ChunkDecoder:
     @property
     def buffered_bytes(self) -> int:
         """Received bytes not parsed yet (at most one incomplete chunk after :meth:`next_message`)."""
-        return len(self._buffer)
+        return len(self._buffer) - self._pos
 
     def set_limits(self, limits: ChunkLimits) -> None:
         """Apply a new budget to the headers that follow (unfinished messages keep their reservation)."""
@@ -255,16 +267,28 @@ class ChunkDecoder:
         if state is not None and state.pending is not None:
             self._pending_bytes -= state.length
             state.pending = None
+            state.have = 0
 
     def clear(self) -> None:
         """Release every buffer (the connection ended); later input is parsed from a clean state."""
-        self._buffer = bytearray()
+        self._set_buffer(b"")
         self._streams.clear()
         self._pending_bytes = 0
 
+    def _set_buffer(self, data: bytes) -> None:
+        self._buffer = data
+        self._view = memoryview(data)
+        self._pos = 0
+
     def receive_data(self, data: bytes) -> None:
-        self._buffer += data
+        """Feed bytes from the stream (not copied when nothing is left over from the last call)."""
         self.bytes_received += len(data)
+        if not data:
+            return
+        if self._pos >= len(self._buffer):
+            self._set_buffer(data if type(data) is bytes else bytes(data))
+        else:
+            self._set_buffer(self._view[self._pos :].tobytes() + data)
 
     def next_message(self) -> RawMessage | None:
         """The next complete message, or None when more bytes are needed.
@@ -276,6 +300,8 @@ class ChunkDecoder:
         while True:
             result = self._parse_chunk()
             if result is None:
+                if self._pos and self._pos >= len(self._buffer):
+                    self._set_buffer(b"")  # let go of the parsed input
                 return None
             if isinstance(result, RawMessage):
                 return result
@@ -283,23 +309,24 @@ class ChunkDecoder:
     def _parse_chunk(self) -> RawMessage | bool | None:
         """Parse one chunk: None = need bytes, True = partial message consumed, or a complete message."""
         buf = self._buffer
+        start = self._pos
         size = len(buf)
-        if size < 1:
+        if size <= start:
             return None
-        first = buf[0]
+        first = buf[start]
         fmt = first >> 6
         csid = first & 0x3F
-        pos = 1
+        pos = start + 1
         if csid == 0:
-            if size < 2:
+            if size < start + 2:
                 return None
-            csid = 64 + buf[1]
-            pos = 2
+            csid = 64 + buf[start + 1]
+            pos = start + 2
         elif csid == 1:
-            if size < 3:
+            if size < start + 3:
                 return None
-            csid = 64 + buf[1] + (buf[2] << 8)
-            pos = 3
+            csid = 64 + buf[start + 1] + (buf[start + 2] << 8)
+            pos = start + 3
         state = self._streams.get(csid)
         if fmt == 0:
             if size < pos + 11:
@@ -352,7 +379,7 @@ class ChunkDecoder:
         # How much payload this chunk carries.
         if fmt == 3 and state is not None and state.pending is not None:
             new_message = False
-            have = len(state.pending)
+            have = state.have
         else:
             new_message = True
             have = 0
@@ -366,9 +393,11 @@ class ChunkDecoder:
             if length > self.chunk_size and self._pending_bytes + length > self.limits.max_pending_bytes:
                 raise ParseError("too many unfinished message bytes")
         take = min(self.chunk_size, length - have)
-        if size < pos + take:
+        end = pos + take
+        if size < end:
             return None
         # -- the whole chunk is present: commit ---------------------------------------------------
+        self._pos = end
         if state is None:
             state = self._streams[csid] = _StreamState()
         if new_message:
@@ -383,26 +412,37 @@ class ChunkDecoder:
             if fmt != 3:
                 state.extended = extended
             state.length, state.type_id, state.stream_id = length, type_id, stream_id
-        payload = bytes(buf[pos : pos + take])
-        del buf[: pos + take]
-        if new_message and take == length:
-            return RawMessage(
-                csid=csid, timestamp=state.timestamp, type_id=type_id, stream_id=stream_id, payload=payload
-            )
-        if new_message:
-            state.pending = bytearray(payload)
+            if take == length:
+                return RawMessage(
+                    csid=csid,
+                    timestamp=state.timestamp,
+                    type_id=type_id,
+                    stream_id=stream_id,
+                    payload=buf[pos:end],
+                )
+            state.pending = [] if take >= VIEW_MIN_CHUNK_BYTES else bytearray()
             self._pending_bytes += length
+        pending = state.pending
+        assert pending is not None
+        if isinstance(pending, list):
+            # A piece stays a view of the received bytes until the message is joined, once; a view
+            # keeps its whole buffer alive, so a piece much smaller than its buffer is copied instead.
+            pending.append(self._view[pos:end] if take * VIEW_MAX_BUFFER_RATIO >= size else buf[pos:end])
         else:
-            assert state.pending is not None
-            state.pending += payload
-        if len(state.pending) == length:
-            body = bytes(state.pending)
-            state.pending = None
-            self._pending_bytes -= length
-            return RawMessage(
-                csid=csid, timestamp=state.timestamp, type_id=type_id, stream_id=stream_id, payload=body
-            )
-        return True
+            pending += self._view[pos:end]
+        state.have = have = have + take
+        if have < length:
+            return True
+        state.pending = None
+        state.have = 0
+        self._pending_bytes -= length
+        return RawMessage(
+            csid=csid,
+            timestamp=state.timestamp,
+            type_id=type_id,
+            stream_id=stream_id,
+            payload=b"".join(pending) if isinstance(pending, list) else bytes(pending),
+        )
 
 
 class ChunkEncoder:

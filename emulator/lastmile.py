@@ -30,23 +30,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
 
-from mediaplane.netem import Impairment, profile
+from mediaplane.netem import Impairment
 from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
 
 from .errors import InvalidValue, NotFound
-from .flows import Family, Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
-
-if TYPE_CHECKING:
-    from .runtime import Runtime, _LiveFlow
+from .model.flow import Endpoint, Family, Flow, FlowInput, FlowOutput, Role, role_of
+from .model.impairment import impairment_from_body
+from .model.manager import EventSink, FlowManager
+from .model.rules import dialing, listening
+from .regions import Region
 
 __all__ = [
     "DIRECTIONS",
     "ROLES",
+    "Direction",
     "LastMile",
+    "LastMileHost",
     "LastMileSpec",
+    "LiveFlowView",
     "dialing",
     "impairment_from_body",
     "listening",
@@ -56,50 +62,62 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("input", "output")
-DIRECTIONS = ("to_region", "from_region")
+
+class Direction(StrEnum):
+    """A last-mile direction, named by the media path (not by who connects)."""
+
+    TO_REGION = "to_region"
+    """Bytes from the client or remote toward the emulator's region."""
+    FROM_REGION = "from_region"
+    """Bytes from the region toward the client or remote."""
+
+
+ROLES = tuple(Role)
+DIRECTIONS = tuple(Direction)
 
 Link = TcpLink | UdpLink
 Key = tuple[str, str, str]
-"""(flow id, role, endpoint name)."""
-
-_LISTENING_INPUTS = (InputProtocol.RTMP_PUSH, InputProtocol.SRT_LISTENER)
-_LISTENING_OUTPUTS = (OutputProtocol.RTMP_PULL, OutputProtocol.SRT_LISTENER)
-_DIALING_INPUTS = (InputProtocol.RTMP_PULL, InputProtocol.SRT_CALLER)
-_DIALING_OUTPUTS = (OutputProtocol.RTMP_PUSH, OutputProtocol.SRT_CALLER)
-# Input and output protocols are str enums ("RTMP-PUSH" names both an input and an output): always
-# classify an endpoint with its role's tuple.
+"""(flow id, role, endpoint name); the role is a :class:`~emulator.model.flow.Role` value."""
 
 
-def listening(endpoint: FlowInput | FlowOutput) -> bool:
-    """Whether the endpoint listens for clients (RTMP-PUSH input, RTMP-PULL output, SRT-Listener)."""
-    if isinstance(endpoint, FlowInput):
-        return endpoint.protocol in _LISTENING_INPUTS
-    return endpoint.protocol in _LISTENING_OUTPUTS
+class LiveFlowView(Protocol):
+    """What the last mile reads of one online flow of the runtime."""
+
+    @property
+    def flow(self) -> Flow: ...
 
 
-def dialing(endpoint: FlowInput | FlowOutput) -> bool:
-    """Whether the endpoint's client dials out (RTMP-PULL / SRT-Caller in, RTMP-PUSH / SRT-Caller out)."""
-    if isinstance(endpoint, FlowInput):
-        return endpoint.protocol in _DIALING_INPUTS
-    return endpoint.protocol in _DIALING_OUTPUTS
+_Live = TypeVar("_Live", bound=LiveFlowView)
 
 
-def impairment_from_body(body: Any) -> Impairment:
-    """An impairment from its JSON form: fields, optionally ``"profile": name`` (fields given override
-    the profile). Raises ValueError naming the bad field."""
-    if isinstance(body, str):
-        body = {"profile": body}
-    if not isinstance(body, dict):
-        raise ValueError("an impairment is a JSON object (fields, optionally 'profile')")
-    fields = {k: v for k, v in body.items() if k != "profile"}
-    if "profile" in body:
-        base = profile(str(body["profile"])).to_dict()
-        base.update(fields)
-        fields = base
-    imp = Impairment.from_dict(fields)
-    imp.validate()
-    return imp
+class LinkSeeds(Protocol):
+    def link_seed(self, name: str) -> int | None:
+        """The seed of the link named ``name`` (None: unseeded)."""
+        ...
+
+
+class LastMileHost(Protocol[_Live]):
+    """What :class:`LastMile` needs of the runtime that owns it (and nothing else of it)."""
+
+    @property
+    def manager(self) -> FlowManager: ...
+
+    @property
+    def live(self) -> Mapping[str, _Live]:
+        """The online flows by FlowId."""
+        ...
+
+    @property
+    def backbone(self) -> LinkSeeds: ...
+
+    @property
+    def events(self) -> EventSink | None: ...
+
+    def rtmp_address(self, region: Region) -> tuple[str, int]: ...
+
+    async def restart_dialing_client(self, live: _Live, endpoint: FlowInput | FlowOutput) -> None:
+        """Restart a dialing endpoint's client, so that it connects where :meth:`LastMile.dial` says."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +142,7 @@ class LastMileSpec:
             for d in DIRECTIONS:
                 if body.get(d) is not None:
                     try:
-                        parts[d] = impairment_from_body(body[d])
+                        parts[d.value] = impairment_from_body(body[d])
                     except ValueError as exc:
                         raise ValueError(f"{d}: {exc}") from exc
             return cls(**parts)
@@ -134,14 +152,14 @@ class LastMileSpec:
         return cls(to_region=imp, from_region=imp)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            d: (imp.to_dict() if imp is not None else None)
-            for d, imp in (("to_region", self.to_region), ("from_region", self.from_region))
-        }
+        return {d.value: (imp.to_dict() if imp is not None else None) for d, imp in self._parts()}
 
-    def get(self, direction: str) -> Impairment:
-        imp = self.to_region if direction == "to_region" else self.from_region
+    def get(self, direction: Direction) -> Impairment:
+        imp = self.to_region if direction is Direction.TO_REGION else self.from_region
         return imp or Impairment()
+
+    def _parts(self) -> tuple[tuple[Direction, Impairment | None], ...]:
+        return ((Direction.TO_REGION, self.to_region), (Direction.FROM_REGION, self.from_region))
 
 
 def replace_address(url: str, host: str, port: int) -> str:
@@ -159,11 +177,12 @@ def remote_address(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-class LastMile:
+class LastMile(Generic[_Live]):
     """Every endpoint's last-mile impairment and live links (see the module docstring); the runtime owns
-    one (``runtime.lastmile``) and calls :meth:`flow_started`, :meth:`flow_stopped` and :meth:`dial`."""
+    one (``runtime.lastmile``) and calls :meth:`flow_started`, :meth:`flow_stopped` and :meth:`dial`.
+    It reaches the runtime only through :class:`LastMileHost`."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: LastMileHost[_Live]) -> None:
         self.runtime = runtime
         self._specs: dict[Key, LastMileSpec] = {}
         self._links: dict[Key, Link] = {}
@@ -175,11 +194,12 @@ class LastMile:
         if role not in ROLES:
             raise InvalidValue("Role", f"{role!r}: input or output")
         flow = self.runtime.manager.get_flow(flow_id)
-        ep: FlowInput | FlowOutput | None
-        ep = flow.input_named(name) if role == "input" else flow.outputs.get(name)
+        ep: Endpoint | None
+        ep = flow.input_named(name) if role == Role.INPUT else flow.outputs.get(name)
         if ep is None:
             raise NotFound(
-                "InputName" if role == "input" else "OutputName", f"flow {flow.name} has no {role} {name!r}"
+                "InputName" if role == Role.INPUT else "OutputName",
+                f"flow {flow.name} has no {role} {name!r}",
             )
         if not listening(ep) and not dialing(ep):
             raise InvalidValue(
@@ -256,7 +276,7 @@ class LastMile:
         return {"endpoints": [self.row(key) for key in self._specs]}
 
     # -- runtime hooks ----------------------------------------------------------------------------
-    async def flow_started(self, live: _LiveFlow) -> None:
+    async def flow_started(self, live: _Live) -> None:
         """Open the links of the flow's listening endpoints that have a spec."""
         for key in [k for k in self._specs if k[0] == live.flow.id]:
             try:
@@ -279,18 +299,17 @@ class LastMile:
     async def dial(self, flow: Flow, endpoint: FlowInput | FlowOutput, url: str) -> str:
         """Where a dialing endpoint's client should connect: ``url`` itself, or, with a last-mile spec,
         the same URL at a link toward the remote (started here if need be)."""
-        role = "input" if isinstance(endpoint, FlowInput) else "output"
-        key = (flow.id, role, endpoint.name)
+        key = (flow.id, role_of(endpoint).value, endpoint.name)
         spec = self._specs.get(key)
         if spec is None:
             return url
         link = self._links.get(key)
         if link is None:
             host, port = remote_address(url)
-            kind = "udp" if endpoint.family is Family.SRT else "tcp"
+            cls = UdpLink if endpoint.family is Family.SRT else TcpLink
             # forward = region -> remote = from_region.
-            link = await self._open(key, kind, ("127.0.0.1", 0), (host, port), spec.get("from_region"),
-                                    spec.get("to_region"))  # fmt: skip
+            forward, reverse = spec.get(Direction.FROM_REGION), spec.get(Direction.TO_REGION)
+            link = await self._open(key, cls, ("127.0.0.1", 0), (host, port), forward, reverse)
         return replace_address(url, link.address[0], link.port)
 
     # -- internals --------------------------------------------------------------------------------
@@ -299,10 +318,9 @@ class LastMile:
         return f"last-mile {flow.region.id}/{flow.name} {key[1]} {key[2]}"
 
     async def _open(
-        self, key: Key, kind: str, listen: tuple[str, int], target: tuple[str, int],
+        self, key: Key, cls: type[TcpLink] | type[UdpLink], listen: tuple[str, int], target: tuple[str, int],
         forward: Impairment, reverse: Impairment,
     ) -> Link:  # fmt: skip
-        cls = TcpLink if kind == "tcp" else UdpLink
         name = self._name(key)
         link: Link = cls(target=target, listen=listen, impairment=forward, reverse_impairment=reverse,
                          seed=self.runtime.backbone.link_seed(name), name=name)  # fmt: skip
@@ -311,17 +329,18 @@ class LastMile:
         logger.info("%s on %s:%d -> %s:%d", link.name, *link.address, *target)
         return link
 
-    async def _open_listening(self, key: Key, live: _LiveFlow, ep: FlowInput | FlowOutput) -> Link:
+    async def _open_listening(self, key: Key, live: _Live, ep: Endpoint) -> Link:
         spec = self._specs[key]
         region = live.flow.region
+        cls: type[TcpLink] | type[UdpLink]
         if ep.family is Family.RTMP:
-            kind, target = "tcp", self.runtime.rtmp_address(region)
+            cls, target = TcpLink, self.runtime.rtmp_address(region)
         else:
             assert ep.srt_port is not None
-            kind, target = "udp", (region.host, ep.srt_port)
+            cls, target = UdpLink, (region.host, ep.srt_port)
         # forward = client -> region = to_region.
-        return await self._open(key, kind, (region.host, 0), target, spec.get("to_region"),
-                                spec.get("from_region"))  # fmt: skip
+        return await self._open(key, cls, (region.host, 0), target, spec.get(Direction.TO_REGION),
+                                spec.get(Direction.FROM_REGION))  # fmt: skip
 
     async def _close(self, key: Key) -> None:
         link = self._links.pop(key, None)
@@ -340,7 +359,11 @@ class LastMile:
             link = self._links.get(key)
             is_listening = listening(ep)
             if spec is not None and link is not None:
-                fwd, rev = ("to_region", "from_region") if is_listening else ("from_region", "to_region")
+                fwd, rev = (
+                    (Direction.TO_REGION, Direction.FROM_REGION)
+                    if is_listening
+                    else (Direction.FROM_REGION, Direction.TO_REGION)
+                )
                 link.set_impairment(FORWARD, spec.get(fwd))
                 link.set_impairment(REVERSE, spec.get(rev))
             elif is_listening:

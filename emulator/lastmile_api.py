@@ -12,8 +12,8 @@
   link closes. Answers the view.
 
 Bad input answers 400 with ``{"error": "..."}`` (bodies are read by
-:func:`emulator.api.admin.json_body`: at most 1 MiB, nested at most 32 levels); an unknown flow or
-endpoint 404.
+:func:`emulator.api.bodies.json_body`: at most 1 MiB, nested at most 32 levels); an unknown flow or
+endpoint 404. The routes raise; :mod:`emulator.api.errors` answers.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .api.admin import json_body
-from .errors import InvalidValue, NotFound
+from .api.bodies import json_body
+from .api.errors import install_error_middleware
 from .lastmile import LastMile, LastMileSpec
 
 __all__ = ["LASTMILE_KEY", "add_lastmile_routes"]
@@ -31,16 +31,12 @@ __all__ = ["LASTMILE_KEY", "add_lastmile_routes"]
 LASTMILE_KEY = web.AppKey("mcemu.lastmile", LastMile)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 def _key(request: web.Request) -> tuple[str, str, str]:
     m = request.match_info
     return m["flow_id"], m["role"], m["name"]
 
 
-def _changed(lastmile: LastMile, flow_id: str, role: str, name: str, spec: dict[str, Any]) -> None:
+def _changed(lastmile: LastMile[Any], flow_id: str, role: str, name: str, spec: dict[str, Any]) -> None:
     """Emit ``lastmile.changed`` (:mod:`emulator.events`) when the runtime has an event bus."""
     events = lastmile.runtime.events
     if events is None:
@@ -57,8 +53,9 @@ def _changed(lastmile: LastMile, flow_id: str, role: str, name: str, spec: dict[
     )
 
 
-def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
+def add_lastmile_routes(app: web.Application, lastmile: LastMile[Any]) -> None:
     """Add the ``/_emulator/lastmile`` routes for ``lastmile`` to ``app``."""
+    install_error_middleware(app)
     app[LASTMILE_KEY] = lastmile
     path = "/_emulator/lastmile/{flow_id}/{role}/{name}"
 
@@ -66,24 +63,13 @@ def add_lastmile_routes(app: web.Application, lastmile: LastMile) -> None:
         return web.json_response(lastmile.view())
 
     async def put(request: web.Request) -> web.Response:
-        try:
-            body: Any = await json_body(request)
-            spec = LastMileSpec.from_body(body)
-            row = await lastmile.set(*_key(request), spec)
-        except NotFound as exc:
-            return _error(404, str(exc))
-        except (InvalidValue, ValueError) as exc:
-            return _error(400, str(exc))
+        spec = LastMileSpec.from_body(await json_body(request))
+        row = await lastmile.set(*_key(request), spec)
         _changed(lastmile, row["flow_id"], row["role"], row["name"], spec.to_dict())
         return web.json_response(row)
 
     async def delete(request: web.Request) -> web.Response:
-        try:
-            await lastmile.clear(*_key(request))
-        except NotFound as exc:
-            return _error(404, str(exc))
-        except InvalidValue as exc:
-            return _error(400, str(exc))
+        await lastmile.clear(*_key(request))
         _changed(lastmile, *_key(request), {"to_region": None, "from_region": None})
         return web.json_response(lastmile.view())
 

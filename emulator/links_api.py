@@ -13,7 +13,8 @@
   in force.
 
 Bad input answers 400 with ``{"error": "..."}`` (bodies are read by
-:func:`emulator.api.admin.json_body`: at most 1 MiB, nested at most 32 levels); an unknown region 404.
+:func:`emulator.api.bodies.json_body`: at most 1 MiB, nested at most 32 levels); an unknown region 404.
+The routes raise; :mod:`emulator.api.errors` answers.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any
 
 from aiohttp import web
 
-from mediaplane.netem import Impairment, Timeline, profile
+from mediaplane.netem import Impairment, Timeline
 
-from .api.admin import json_body
-from .errors import NotFound
+from .api.bodies import json_body
+from .api.errors import install_error_middleware
+from .model.impairment import impairment_from_body
 from .runtime import Backbone
 
 __all__ = ["BACKBONE_KEY", "add_link_routes", "impairment_from_request"]
@@ -35,22 +37,8 @@ BACKBONE_KEY = web.AppKey("mcemu.backbone", Backbone)
 
 def impairment_from_request(backbone: Backbone, src: str, dst: str, body: dict[str, Any]) -> Impairment:
     """Build the impairment a PUT asks for. Raises ValueError naming the bad field."""
-    fields = {k: v for k, v in body.items() if k not in ("profile", "both_ways")}
-    if "profile" in body:
-        if not isinstance(body["profile"], str):
-            raise ValueError(f"profile must be a name, got {body['profile']!r}")
-        base = profile(body["profile"]).to_dict()
-        base.update(fields)
-        fields = base
-    elif "delay_ms" not in fields:
-        fields["delay_ms"] = backbone.regions.default_latency_ms(src, dst)
-    imp = Impairment.from_dict(fields)
-    imp.validate()
-    return imp
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    default = backbone.regions.default_latency_ms(src, dst)
+    return impairment_from_body(body, default_delay_ms=default, ignore=("both_ways",))
 
 
 def _view(backbone: Backbone) -> dict[str, Any]:
@@ -99,47 +87,35 @@ def _pairs(request: web.Request, backbone: Backbone, both: bool) -> list[tuple[s
 
 def add_link_routes(app: web.Application, backbone: Backbone) -> None:
     """Add the ``/_emulator/links`` routes for ``backbone`` to ``app``."""
+    install_error_middleware(app)
     app[BACKBONE_KEY] = backbone
 
     async def show(request: web.Request) -> web.Response:
         return web.json_response(_view(backbone))
 
     async def put(request: web.Request) -> web.Response:
-        try:
-            body = await _body(request)
-            pairs = _pairs(request, backbone, bool(body.get("both_ways")))
-            for src, dst in pairs:
-                backbone.cancel_timeline(src, dst)
-                backbone.set(src, dst, impairment_from_request(backbone, src, dst, body))
-        except NotFound as exc:
-            return _error(404, str(exc))
-        except ValueError as exc:
-            return _error(400, str(exc))
+        body = await _body(request)
+        pairs = _pairs(request, backbone, bool(body.get("both_ways")))
+        for src, dst in pairs:
+            backbone.cancel_timeline(src, dst)
+            backbone.set(src, dst, impairment_from_request(backbone, src, dst, body))
         return web.json_response(_view(backbone))
 
     async def delete(request: web.Request) -> web.Response:
-        try:
-            for src, dst in _pairs(request, backbone, request.query.get("both_ways") == "true"):
-                backbone.cancel_timeline(src, dst)
-                backbone.clear(src, dst)
-        except NotFound as exc:
-            return _error(404, str(exc))
+        for src, dst in _pairs(request, backbone, request.query.get("both_ways") == "true"):
+            backbone.cancel_timeline(src, dst)
+            backbone.clear(src, dst)
         return web.json_response(_view(backbone))
 
     async def timeline(request: web.Request) -> web.Response:
-        try:
-            body = await _body(request)
-            both = bool(body.pop("both_ways", False))
-            tl = Timeline.from_dict(body)
-            pairs = _pairs(request, backbone, both)
-            for src, dst in pairs:  # every step must hold over each direction's impairment, or none runs
-                tl.schedule(backbone.impairment(src, dst))
-            for src, dst in pairs:
-                backbone.run_timeline(src, dst, tl)
-        except NotFound as exc:
-            return _error(404, str(exc))
-        except ValueError as exc:
-            return _error(400, str(exc))
+        body = await _body(request)
+        both = bool(body.pop("both_ways", False))
+        tl = Timeline.from_dict(body)
+        pairs = _pairs(request, backbone, both)
+        for src, dst in pairs:  # every step must hold over each direction's impairment, or none runs
+            tl.schedule(backbone.impairment(src, dst))
+        for src, dst in pairs:
+            backbone.run_timeline(src, dst, tl)
         return web.json_response(_view(backbone))
 
     app.router.add_get("/_emulator/links", show)

@@ -43,6 +43,7 @@ from mediaplane.netem import Impairment
 from .errors import EmulatorError, FlowStartError, PortUnavailable
 from .flows import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowManager, FlowOutput
 from .lastmile import LastMile, LastMileSpec
+from .model.flow import endpoint_fields
 from .regions import Region
 from .runtime import Backbone, Runtime
 
@@ -75,49 +76,8 @@ class StateError(ValueError):
 
 
 # -- export ------------------------------------------------------------------------------------------
-def _input_doc(i: FlowInput) -> dict[str, Any]:
-    return {
-        "name": i.name,
-        "protocol": i.protocol.value,
-        "backup": i.backup,
-        "url": i.url,
-        "inner_url": i.inner_url,
-        "from_url": i.from_url,
-        "max_bitrate": i.max_bitrate,
-        "cidrs": i.cidrs,
-        "pair_flow_id": i.pair_flow_id,
-        "pair_output_name": i.pair_output_name,
-        "srt_latency": i.srt_latency,
-        "srt_passphrase": i.srt_passphrase,
-        "srt_pbkeylen": i.srt_pbkeylen,
-        "srt_port": i.srt_port,
-        "stream_key": i.stream_key,
-        "create_time": i.create_time,
-    }
-
-
-def _output_doc(o: FlowOutput) -> dict[str, Any]:
-    return {
-        "name": o.name,
-        "protocol": o.protocol.value,
-        "url": o.url,
-        "to_url": o.to_url,
-        "pair_flow_id": o.pair_flow_id,
-        "pair_input_name": o.pair_input_name,
-        "player_limit": o.player_limit,
-        "cidrs": o.cidrs,
-        "srt_latency": o.srt_latency,
-        "srt_passphrase": o.srt_passphrase,
-        "srt_pbkeylen": o.srt_pbkeylen,
-        "srt_port": o.srt_port,
-        "stream_key": o.stream_key,
-        "forbid": o.forbid,
-        "create_time": o.create_time,
-    }
-
-
 def export_state(
-    manager: FlowManager, backbone: Backbone, lastmile: LastMile, *, version: str = ""
+    manager: FlowManager, backbone: Backbone, lastmile: LastMile[Any], *, version: str = ""
 ) -> dict[str, Any]:
     """The state document (see the module docstring), JSON-ready."""
     flows = [
@@ -128,8 +88,8 @@ def export_state(
             "status": f.status.value,
             "create_time": f.create_time,
             "failover_open": f.failover_open,
-            "inputs": [_input_doc(i) for i in f.inputs],
-            "outputs": [_output_doc(o) for o in f.outputs.values()],
+            "inputs": [endpoint_fields(i) for i in f.inputs],
+            "outputs": [endpoint_fields(o) for o in f.outputs.values()],
         }
         for f in manager.flows
     ]
@@ -353,7 +313,7 @@ def _srt_ports(flow: Flow) -> list[int]:
 
 
 async def import_state(
-    doc: Any, manager: FlowManager, runtime: Runtime, backbone: Backbone, lastmile: LastMile
+    doc: Any, manager: FlowManager, runtime: Runtime, backbone: Backbone, lastmile: LastMile[Any]
 ) -> ImportResult:
     """Replace the emulator's state with ``doc`` (see the module docstring). Raises StateError (the
     document is refused and nothing changed) or PortUnavailable (an SRT port is taken by another

@@ -25,10 +25,11 @@
   started). Answers ``{"status": "ok", "flows": n, "online": [ids], "errors": [lines]}``; a document the
   emulator cannot take answers 400 and changes nothing, a taken SRT port 503.
 
-Bodies are read by :func:`json_body`: not UTF-8, not JSON, ``NaN``, or nested deeper than
-:data:`MAX_JSON_DEPTH` is a ``ValueError`` the routes answer with 400 ``{"error": "<message>"}``. An
-unexpected failure answers ``{"error": "<message>"}`` with status 500 and is logged (a bug: no input
-should reach it).
+Bodies are read by :func:`json_body` (:mod:`emulator.api.bodies`): not UTF-8, not JSON, ``NaN``, or
+nested deeper than :data:`MAX_JSON_DEPTH` is a ``ValueError``. The routes raise; the one error
+middleware of :mod:`emulator.api.errors` answers 400 ``{"error": "<message>"}`` for that, the status of
+its table for a domain error, and 500 ``{"error": "<Type>: <message>"}`` (logged: a bug, no input
+should reach it) for anything else.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import PortUnavailable, RequestTooLarge
+from ..errors import InvalidValue, WrongState
 from ..events import EVENT_TYPES, EventBus, matches
+from .bodies import MAX_JSON_DEPTH, json_body, parse_json
+from .errors import ADMIN_PREFIX, install_error_middleware
+from .keys import MANAGER_KEY, is_signed
 from .redact import flow_secrets, redact
 
 __all__ = [
@@ -57,54 +61,14 @@ __all__ = [
     "add_event_routes",
     "add_state_routes",
     "json_body",
+    "parse_json",
 ]
 
 logger = logging.getLogger(__name__)
 
-ADMIN_PREFIX = "/_emulator"
 EXTRA_STATE_KEY = web.AppKey("mcemu.extra_state", object)
 SECRETS_KEY = web.AppKey("mcemu.state_secrets", object)
 """A callable returning more secrets to hide from unsigned state readers (the backbone's token)."""
-
-MAX_JSON_DEPTH = 32
-"""Deepest nesting of arrays and objects a JSON body may have."""
-
-
-def parse_json(raw: bytes) -> Any:
-    """Decode a JSON body. Raises ValueError with a message for the caller (see the module docstring)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a number")
-
-    try:
-        doc = json.loads(text, parse_constant=no_constant)
-    except RecursionError:
-        raise ValueError(f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:  # JSONDecodeError, NaN / Infinity, integers past Python's digit limit
-        raise ValueError(f"the body is not valid JSON: {exc}") from None
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth >= MAX_JSON_DEPTH:
-                    raise ValueError(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
-                stack.append((child, depth + 1))
-    return doc
-
-
-async def json_body(request: web.Request) -> Any:
-    """The request's JSON body (:func:`parse_json`); an empty body is ``{}``. Raises ValueError,
-    RequestTooLarge."""
-    from .server import read_body
-
-    raw = await read_body(request)
-    return parse_json(raw) if raw.strip() else {}
 
 
 def _version() -> str:
@@ -122,15 +86,11 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _reset(request: web.Request) -> web.Response:
-    from .server import MANAGER_KEY
-
     await request.app[MANAGER_KEY].reset()
     return web.json_response({"status": "ok"})
 
 
 async def _state(request: web.Request) -> web.Response:
-    from .server import MANAGER_KEY, is_signed
-
     manager = request.app[MANAGER_KEY]
     state: dict[str, Any] = manager.snapshot()
     extra = request.app.get(EXTRA_STATE_KEY)
@@ -152,22 +112,6 @@ async def _state(request: web.Request) -> web.Response:
     return web.json_response(state)
 
 
-@web.middleware
-async def _admin_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-    except web.HTTPException:
-        raise
-    except RequestTooLarge as exc:
-        return web.json_response({"error": str(exc)}, status=413)
-    except Exception as exc:
-        if not request.path.startswith(ADMIN_PREFIX):
-            raise
-        logger.exception("admin %s %s failed", request.method, request.path)
-        return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=500)
-    return response
-
-
 def add_admin_routes(
     app: web.Application,
     *,
@@ -176,9 +120,9 @@ def add_admin_routes(
 ) -> None:
     """Add the ``/_emulator/`` routes to ``app`` (which must hold the flow manager). ``secrets`` returns
     strings to hide from unsigned state readers besides the flows' stream keys and passphrases."""
+    install_error_middleware(app)
     app[EXTRA_STATE_KEY] = extra_state
     app[SECRETS_KEY] = secrets
-    app.middlewares.append(_admin_errors)
     app.router.add_get(f"{ADMIN_PREFIX}/health", _health)
     app.router.add_post(f"{ADMIN_PREFIX}/reset", _reset)
     app.router.add_get(f"{ADMIN_PREFIX}/state", _state)
@@ -198,6 +142,7 @@ def _sse(event: dict[str, Any]) -> bytes:
 
 def add_event_routes(app: web.Application, bus: EventBus, *, keepalive_s: float = KEEPALIVE_S) -> None:
     """Add ``GET /_emulator/events`` (see the module docstring) for ``bus``."""
+    install_error_middleware(app)
     streams: set[asyncio.Event] = set()
     app[_STREAMS_KEY] = streams
 
@@ -211,16 +156,13 @@ def add_event_routes(app: web.Application, bus: EventBus, *, keepalive_s: float 
         types = [t for v in request.query.getall("type", []) for t in v.split(",") if t] or None
         unknown = sorted(set(types or ()) - set(EVENT_TYPES))
         if unknown:
-            return web.json_response(
-                {"error": f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"},
-                status=400,
-            )
+            raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}")
         match = {"flow_id": request.query["flow_id"]} if request.query.get("flow_id") else {}
         after_text = request.query.get("after") or request.headers.get("Last-Event-ID")
         try:
             after = int(after_text) if after_text else None
         except ValueError:
-            return web.json_response({"error": f"after: {after_text!r} is not an event id"}, status=400)
+            raise InvalidValue("after", f"{after_text!r} is not an event id") from None
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -281,16 +223,14 @@ def add_state_routes(
     """Add ``GET /_emulator/state/export`` and ``POST /_emulator/state/import`` (see the module
     docstring): ``export()`` makes the document, ``topology(doc)`` its topology form, ``load(doc)``
     imports one (raising ValueError for a document it refuses)."""
-    from .server import is_signed
+
+    install_error_middleware(app)
 
     async def export_route(request: web.Request) -> web.Response:
         if not is_signed(request):
-            return web.json_response(
-                {
-                    "error": "the state export holds stream keys and passphrases: sign the request "
-                    "(with any access key when the emulator has none; mcemu state export signs)"
-                },
-                status=403,
+            raise WrongState(
+                "the state export holds stream keys and passphrases: sign the request "
+                "(with any access key when the emulator has none; mcemu state export signs)"
             )
         doc = export()
         form = request.query.get("format", "json")
@@ -302,17 +242,11 @@ def add_state_routes(
 
             return web.Response(text=yaml.safe_dump(topo, sort_keys=False), content_type="application/yaml")
         if form != "json":
-            return web.json_response({"error": f"format: {form!r} is not json or topology"}, status=400)
+            raise InvalidValue("format", f"{form!r} is not json or topology")
         return web.json_response(doc)
 
     async def import_route(request: web.Request) -> web.Response:
-        try:
-            body = await json_body(request)
-            result = await load(body)
-        except PortUnavailable as exc:
-            return web.json_response({"error": str(exc)}, status=503)
-        except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+        result = await load(await json_body(request))  # StateError 400, PortUnavailable 503
         return web.json_response({"status": "ok", **result})
 
     app.router.add_get(f"{ADMIN_PREFIX}/state/export", export_route)

@@ -12,7 +12,8 @@ Transport (what the official SDK sends, ICE-API.md "Transport"):
 * Success: HTTP 200 ``{"RequestId", "RetCode": 0, "Description": "OK", "Content"}`` (``Retcode`` for
   GetMediaConnectFlow, as the SDK model reads it); operations without a result send ``"Content": ""``.
 * Errors: HTTP 4xx / 5xx ``{"RequestId", "Code", "Message", "HostId", "Recommend"}``. The mapping from
-  :mod:`emulator.errors` to status and code is :data:`ERROR_CODES`, the only place it is made:
+  :mod:`emulator.errors` to status and code is :data:`emulator.api.errors.ERROR_CODES`, the only place
+  it is made (this table is a copy for the reader):
 
   ======================================  ======  ==============================
   error                                   status  Code
@@ -46,10 +47,8 @@ keys) is ``request[SIGNER_KEY]``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,26 +57,19 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ..errors import (
-    AuthError,
-    BadTimestamp,
-    EmulatorError,
-    FlowStartError,
-    IncompleteSignature,
-    InvalidValue,
-    MissingValue,
-    NonceReused,
-    NotFound,
-    PortUnavailable,
-    RequestTooLarge,
-    SignatureMismatch,
-    StaleTimestamp,
-    UnknownAccessKey,
-    UnknownAction,
-    UnsupportedVersion,
-    WrongState,
-)
+from ..errors import InvalidValue, MissingValue, NotFound, UnknownAction, UnsupportedVersion
 from ..flows import Flow, FlowInput, FlowManager, FlowOutput
+from .admin import add_admin_routes
+from .bodies import MAX_BODY_BYTES, read_body
+from .errors import (
+    ERROR_CODES,
+    REQUEST_ID_KEY,
+    error_code,
+    error_middleware,
+    json_response,
+    new_request_id,
+)
+from .keys import MANAGER_KEY, SIGNER_KEY, VERIFIER_KEY, is_signed
 from .signature import ReceivedRequest, SignatureVerifier
 
 __all__ = [
@@ -93,55 +85,20 @@ __all__ = [
     "Params",
     "build_app",
     "error_code",
+    "is_signed",
+    "read_body",
 ]
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2020-11-09"
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Largest request body accepted (aiohttp ``client_max_size``); more answers 413."""
-
 OPEN_PATHS = frozenset({"/", "/metrics", "/_emulator/health", "/console", "/console/"})
 """Routes the signature middleware lets through (``/`` verifies its own signature)."""
 
-#: Domain / transport error class -> (HTTP status, ICE error code). First match wins (subclasses first).
-ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
-    (MissingValue, 400, "MissingParameter"),
-    (InvalidValue, 400, "InvalidParameter"),
-    (NotFound, 404, "ResourceNotFound"),
-    (WrongState, 403, "OperationDenied"),
-    (FlowStartError, 403, "OperationDenied"),
-    (PortUnavailable, 503, "ServiceUnAvailable"),
-    (RequestTooLarge, 413, "RequestEntityTooLarge"),
-    (UnknownAction, 404, "InvalidAction.NotFound"),
-    (UnsupportedVersion, 400, "InvalidVersion"),
-    (IncompleteSignature, 400, "IncompleteSignature"),
-    (UnknownAccessKey, 404, "InvalidAccessKeyId.NotFound"),
-    (SignatureMismatch, 400, "SignatureDoesNotMatch"),
-    (BadTimestamp, 400, "InvalidTimeStamp.Format"),
-    (StaleTimestamp, 400, "InvalidTimeStamp.Expired"),
-    (NonceReused, 400, "SignatureNonceUsed"),
-)
-INTERNAL_ERROR = (500, "InternalError")
-
-MANAGER_KEY = web.AppKey("mcemu.flow_manager", FlowManager)
 LISTEN_BACKLOG = 1024
 """Pending TCP connections the API's socket queues (aiohttp's default 128 overflowed under a burst of
 2,000 connects: one health check waited 1 s for the kernel's SYN retry)."""
-
-VERIFIER_KEY = web.AppKey("mcemu.signature_verifier", SignatureVerifier)
-SIGNER_KEY = web.RequestKey("mcemu.signer", str)
-"""The access key id that signed the request; absent when it was not signed (only without keys)."""
-
-
-def error_code(exc: BaseException) -> tuple[int, str]:
-    """HTTP status and ICE ``Code`` for an exception raised while serving a request."""
-    for cls, status, code in ERROR_CODES:
-        if isinstance(exc, cls):
-            return status, code
-    return INTERNAL_ERROR
-
 
 _INTEGER_RE = re.compile(r"-?[0-9]{1,19}")
 
@@ -434,45 +391,6 @@ OPERATIONS: dict[str, Operation] = {
 # --- HTTP ------------------------------------------------------------------------------------------
 
 
-def _json(status: int, body: dict[str, Any]) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(body, ensure_ascii=False),
-        content_type="application/json",
-        charset="utf-8",
-    )
-
-
-def _error_response(request: web.Request, request_id: str, exc: BaseException) -> web.Response:
-    status, code = error_code(exc)
-    if status >= 500 and not isinstance(exc, EmulatorError):
-        logger.error("request %s failed", request_id, exc_info=exc)
-        message = "The request processing has failed due to some unknown error, exception or failure."
-    else:
-        message = str(exc)
-        logger.info("request %s refused: %s %s", request_id, code, message)
-    return _json(
-        status,
-        {
-            "RequestId": request_id,
-            "HostId": request.host,
-            "Code": code,
-            "Message": message,
-            "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product=ICE&requestId={request_id}",
-        },
-    )
-
-
-async def read_body(request: web.Request) -> bytes:
-    """The whole body. Raises RequestTooLarge past the app's ``client_max_size``."""
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise RequestTooLarge(
-            f"the request body is larger than {request.client_max_size} bytes, the most this API accepts"
-        ) from None
-
-
 def received_request(
     request: web.Request, body: bytes, form: Mapping[str, str] | None = None
 ) -> ReceivedRequest:
@@ -491,53 +409,42 @@ def received_request(
 async def _require_signature(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every route but OPEN_PATHS needs a signature the verifier accepts (see the module docstring)."""
+    """Every route but OPEN_PATHS needs a signature the verifier accepts (see the module docstring).
+    A refusal is raised (AuthError, RequestTooLarge) and answered by :mod:`emulator.api.errors`."""
     info = request.match_info
     resource = info.route.resource
     if info.http_exception is not None or resource is None or resource.canonical in OPEN_PATHS:
         return await handler(request)
-    request_id = str(uuid.uuid4()).upper()
-    try:
-        body = await read_body(request)
-        signer = request.app[VERIFIER_KEY].verify(received_request(request, body))
-    except (AuthError, RequestTooLarge) as exc:
-        return _error_response(request, request_id, exc)
+    body = await read_body(request)
+    signer = request.app[VERIFIER_KEY].verify(received_request(request, body))
     if signer is not None:
         request[SIGNER_KEY] = signer
     return await handler(request)
 
 
-def is_signed(request: web.Request) -> bool:
-    """True when the request carried a signature the verifier accepted (any key, without keys)."""
-    return SIGNER_KEY in request
-
-
 async def _rpc(request: web.Request) -> web.Response:
-    request_id = str(uuid.uuid4()).upper()
-    try:
-        body = await read_body(request)
-        form: dict[str, str] = {}
-        if body and request.content_type == "application/x-www-form-urlencoded":
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        query = {k: request.query.getone(k) for k in request.query}
-        request.app[VERIFIER_KEY].verify(received_request(request, body, form))
-        params = {**query, **form}
-        action = params.get("Action") or request.headers.get("x-acs-action")
-        if not action:
-            raise MissingValue("Action")
-        version = params.get("Version") or request.headers.get("x-acs-version")
-        if version and version != API_VERSION:
-            raise UnsupportedVersion(
-                f"Specified parameter Version {version!r} is not valid; use {API_VERSION}"
-            )
-        op = OPERATIONS.get(action)
-        if op is None:
-            raise UnknownAction(f"Specified api is not found, please check your url and method: {action}")
-        content = await op.handler(request.app[MANAGER_KEY], Params(params))
-    except Exception as exc:
-        return _error_response(request, request_id, exc)
+    request_id = request[REQUEST_ID_KEY] = new_request_id()
+    body = await read_body(request)
+    form: dict[str, str] = {}
+    if body and request.content_type == "application/x-www-form-urlencoded":
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    query = {k: request.query.getone(k) for k in request.query}
+    request.app[VERIFIER_KEY].verify(received_request(request, body, form))
+    params = {**query, **form}
+    action = params.get("Action") or request.headers.get("x-acs-action")
+    if not action:
+        raise MissingValue("Action")
+    version = params.get("Version") or request.headers.get("x-acs-version")
+    if version and version != API_VERSION:
+        raise UnsupportedVersion(f"Specified parameter Version {version!r} is not valid; use {API_VERSION}")
+    op = OPERATIONS.get(action)
+    if op is None:
+        raise UnknownAction(f"Specified api is not found, please check your url and method: {action}")
+    content = await op.handler(request.app[MANAGER_KEY], Params(params))
     logger.debug("request %s %s ok", request_id, action)
-    return _json(200, {"RequestId": request_id, op.retcode_key: 0, "Description": "OK", "Content": content})
+    return json_response(
+        200, {"RequestId": request_id, op.retcode_key: 0, "Description": "OK", "Content": content}
+    )
 
 
 def build_app(
@@ -552,11 +459,10 @@ def build_app(
     ``access_keys`` (``{access_key_id: secret}``) turns signature checks on. ``extra_state`` returns a
     dict (or an awaitable of one) merged into ``GET /_emulator/state``; ``secrets`` returns more strings
     that an unsigned state reader must not see. More routes may be added to the returned application
-    before it is started: the signature middleware covers them too (all but :data:`OPEN_PATHS`).
+    before it is started: the signature middleware covers them too (all but :data:`OPEN_PATHS`), and so
+    does the error middleware of :mod:`emulator.api.errors` (raise a domain error, it is answered).
     """
-    from .admin import add_admin_routes
-
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_require_signature])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware, _require_signature])
     app[MANAGER_KEY] = manager
     app[VERIFIER_KEY] = SignatureVerifier(access_keys)
     app.router.add_route("POST", "/", _rpc)

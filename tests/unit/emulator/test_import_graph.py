@@ -1,0 +1,149 @@
+"""The control plane's module graph: no import cycles inside ``emulator/``, and no module imports
+another's private names.
+
+Every ``import`` and ``from ... import`` of every module counts, also those inside functions and under
+``TYPE_CHECKING`` (a cycle hidden in a function or a type-only import is still a cycle of the design).
+The graph is read from the source with ``ast``; nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import emulator
+
+PACKAGE = "emulator"
+ROOT = Path(emulator.__file__).resolve().parent
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(module: str, path: Path, known: set[str]) -> list[tuple[str, list[str]]]:
+    """(imported module, names taken from it) for every import of ``module`` that stays in the package."""
+    is_package = path.name == "__init__.py"
+    found: list[tuple[str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names if a.name.split(".")[0] == PACKAGE]
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, is_package, node)
+            if target.split(".")[0] != PACKAGE:
+                continue
+            names = [a.name for a in node.names]
+            # ``from .api import admin`` imports the submodule emulator.api.admin.
+            subs = [f"{target}.{n}" for n in names if f"{target}.{n}" in known]
+            found.append((target, [n for n in names if f"{target}.{n}" not in known]))
+            found += [(s, []) for s in subs]
+    return [(t, names) for t, names in found if t in known]
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {m: {t for t, _ in _imports(m, p, known) if t != m} for m, p in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component with more than one module (Tarjan), each as a path."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _path_through(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """One cycle inside ``component``, as ``a -> b -> ... -> a``, for the failure message."""
+    start = component[0]
+    members = set(component)
+    parents: dict[str, str] = {}
+    queue = [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(graph[v] & members):
+            if w == start:
+                chain = [v]
+                while chain[-1] != start:
+                    chain.append(parents[chain[-1]])
+                return [*reversed(chain), start]
+            if w not in parents:
+                parents[w] = v
+                queue.append(w)
+    return component
+
+
+def test_the_graph_is_read_from_every_module() -> None:
+    graph = _graph()
+    assert "emulator.model.manager" in graph and "emulator.api.server" in graph
+    assert "emulator.model.flow" in graph["emulator.model.manager"]
+    assert "emulator.lastmile" in graph["emulator.runtime"]
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    (component,) = _cycles(graph)
+    assert component == ["a", "b", "c"]
+    assert _path_through(graph, component) == ["a", "b", "c", "a"]
+
+
+def test_no_import_cycles_inside_emulator() -> None:
+    graph = _graph()
+    cycles = [" -> ".join(_path_through(graph, c)) for c in _cycles(graph)]
+    assert not cycles, "import cycles inside emulator/:\n" + "\n".join(cycles)
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    modules = _modules()
+    known = set(modules)
+    private = [
+        f"{m} imports {n} from {t}"
+        for m, p in modules.items()
+        for t, names in _imports(m, p, known)
+        for n in names
+        if n.startswith("_") and not n.startswith("__")
+    ]
+    assert not private, "\n".join(private)

@@ -1,14 +1,14 @@
 """Harness for the API end-to-end tests: a real ApiServer on 127.0.0.1 (port 0) running in its own
 event-loop thread, driven by the official SDK (alibabacloud_ice20201109) exactly as users call it.
 
-The flow runtime here is a small in-test implementation of emulator.flows.FlowRuntime that records what
-the manager asked; the real one (emulator/runtime.py) brings RTMP/SRT endpoints live and is tested with
-real media elsewhere."""
+The flow runtime here is the shared fake (tests/kit/fake_runtime.py), which records what the manager
+asked and raises what the real runtime raises (test_runtime_contract.py holds the two to the same
+checks); the real one (emulator/runtime.py) brings RTMP/SRT endpoints live and is tested with real media
+elsewhere."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -19,55 +19,11 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.models import Config
 
 from emulator.api import ApiServer
-from emulator.errors import FlowStartError, PortUnavailable
-from emulator.flows import Flow, FlowInput, FlowManager, FlowOutput
-from emulator.regions import Region, RegionCatalogue
+from emulator.flows import FlowManager
+from emulator.regions import RegionCatalogue
+from tests.kit.fake_runtime import FakeRuntime
 
 T = TypeVar("T")
-
-
-class ApiTestRuntime:
-    """Records start / stop / forbid; ports from the region's range; input status settable by tests."""
-
-    def __init__(self) -> None:
-        self.live: set[str] = set()
-        self.ports: dict[str, set[int]] = {}
-        self.refuse_start: str | None = None
-        self.status: dict[tuple[str, str], str] = {}
-        self.forbidden: dict[tuple[str, str], bool] = {}
-        self._ephemeral = itertools.count(41000)
-
-    def rtmp_address(self, region: Region) -> tuple[str, int]:
-        return region.host, region.rtmp_port or 19350
-
-    def allocate_srt_port(self, region: Region) -> int:
-        taken = self.ports.setdefault(region.id, set())
-        if region.srt_port_min == 0:
-            port = next(self._ephemeral)
-        else:
-            free = [p for p in range(region.srt_port_min, region.srt_port_max + 1) if p not in taken]
-            if not free:  # what emulator.runtime.Runtime raises too
-                raise PortUnavailable(f"no free SRT port left in {region.id}")
-            port = free[0]
-        taken.add(port)
-        return port
-
-    def release_srt_port(self, region: Region, port: int) -> None:
-        self.ports[region.id].remove(port)
-
-    async def start_flow(self, flow: Flow) -> None:
-        if self.refuse_start:
-            raise FlowStartError(self.refuse_start)
-        self.live.add(flow.id)
-
-    async def stop_flow(self, flow: Flow) -> None:
-        self.live.discard(flow.id)
-
-    def input_status(self, flow: Flow, input: FlowInput) -> str:
-        return self.status.get((flow.id, input.name), "disconnected")
-
-    def set_output_forbidden(self, flow: Flow, output: FlowOutput, forbidden: bool) -> None:
-        self.forbidden[(flow.id, output.name)] = forbidden
 
 
 class ApiThread:
@@ -80,7 +36,7 @@ class ApiThread:
         catalogue: RegionCatalogue | None = None,
         extra_state: Callable[[], Any] | None = None,
     ) -> None:
-        self.runtime = ApiTestRuntime()
+        self.runtime = FakeRuntime()
         self.manager = FlowManager(
             catalogue or RegionCatalogue.default(srt_port_min=10000, srt_port_max=10099), self.runtime
         )

@@ -9,15 +9,15 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from api_harness import ApiTestRuntime
 
 from emulator.api import ApiServer, build_app
 from emulator.flows import FlowManager
 from emulator.regions import RegionCatalogue
+from tests.kit.fake_runtime import FakeRuntime
 
 
-def make_manager() -> tuple[FlowManager, ApiTestRuntime]:
-    runtime = ApiTestRuntime()
+def make_manager() -> tuple[FlowManager, FakeRuntime]:
+    runtime = FakeRuntime()
     return FlowManager(RegionCatalogue.default(srt_port_min=10000, srt_port_max=10099), runtime), runtime
 
 

@@ -13,25 +13,9 @@ from alibabacloud_ice20201109.client import Client
 from api_harness import assert_refused
 
 from emulator.testing import EmulatorThread
+from tests.kit.ports import two_free_udp_ports
 
 SG_HOST = "127.0.1.1"
-
-
-def two_free_udp_ports(host: str) -> int:
-    """A port p with p and p + 1 both free for UDP on ``host`` (checked by binding them)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
-            first.bind((host, 0))
-            port = int(first.getsockname()[1])
-            if port >= 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
-                try:
-                    second.bind((host, port + 1))
-                except OSError:
-                    continue
-        return port
-    raise AssertionError("no two consecutive free UDP ports")
 
 
 @pytest.fixture

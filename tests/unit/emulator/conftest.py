@@ -1,19 +1,19 @@
-"""Fixtures for the control-plane unit tests (see flow_doubles.py for the recording runtime)."""
+"""Fixtures for the control-plane unit tests (the runtime is tests/kit/fake_runtime.py)."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
-from flow_doubles import RecordingRuntime
 
 from emulator.flows import FlowManager
 from emulator.regions import RegionCatalogue
+from tests.kit.fake_runtime import FakeRuntime
 
 
 @pytest.fixture
-def runtime() -> RecordingRuntime:
-    return RecordingRuntime()
+def runtime() -> FakeRuntime:
+    return FakeRuntime()
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def catalogue() -> RegionCatalogue:
 
 
 @pytest.fixture
-def manager(catalogue: RegionCatalogue, runtime: RecordingRuntime) -> FlowManager:
+def manager(catalogue: RegionCatalogue, runtime: FakeRuntime) -> FlowManager:
     ids = (f"flow-{n}" for n in itertools.count(1))
     tokens = (f"{n:032x}" for n in itertools.count(1))
     return FlowManager(

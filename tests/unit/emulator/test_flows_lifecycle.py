@@ -7,10 +7,10 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from flow_doubles import RecordingRuntime, run
 
 from emulator.errors import FlowStartError, InvalidValue, MissingValue, NotFound, WrongState
 from emulator.flows import Flow, FlowInput, FlowManager
+from tests.kit.fake_runtime import FakeRuntime, run
 
 SG, FRA = "ap-southeast-1", "eu-central-1"
 
@@ -22,7 +22,7 @@ def flow_with_io(m: FlowManager, name: str = "A", protocol: str = "RTMP-PUSH") -
     return flow
 
 
-def test_start_and_stop(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_start_and_stop(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = flow_with_io(manager)
     run(manager.set_status(flow.id, "online"))
     assert flow.online and flow.status == "online" and flow.start_time == "2023-11-14T22:13:20Z"
@@ -46,14 +46,14 @@ def test_status_values(manager: FlowManager) -> None:
         run(manager.set_status("nope", "online"))
 
 
-def test_start_needs_an_input(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_start_needs_an_input(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = manager.create_flow(name="A", region=SG)
     with pytest.raises(WrongState, match="no input"):
         run(manager.set_status(flow.id, "online"))
     assert not flow.online and runtime.calls == []
 
 
-def test_runtime_refusal_keeps_flow_offline(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_runtime_refusal_keeps_flow_offline(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = flow_with_io(manager)
     runtime.refuse_start = "paired flow is gone"
     with pytest.raises(FlowStartError, match="paired flow is gone"):
@@ -86,7 +86,7 @@ def test_configuration_changes_refused_while_online(manager: FlowManager) -> Non
     assert len(flow.outputs) == 1 and len(flow.inputs) == 1 and manager.get_flow(flow.id) is flow
 
 
-def test_delete_flow_releases_everything(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_delete_flow_releases_everything(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = flow_with_io(manager, protocol="SRT-Listener")
     assert runtime.ports[SG] == {10000, 10001}
     manager.delete_flow(flow.id)
@@ -97,7 +97,7 @@ def test_delete_flow_releases_everything(manager: FlowManager, runtime: Recordin
     assert again.inputs[0].srt_port == 10000
 
 
-def test_input_deletable_only_without_outputs(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_input_deletable_only_without_outputs(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = flow_with_io(manager, protocol="SRT-Listener")
     with pytest.raises(WrongState, match="still has outputs"):
         manager.delete_input(flow.id)
@@ -178,7 +178,7 @@ def test_update_output(manager: FlowManager) -> None:
         manager.update_output(flow.id, "ghost", player_limit=2)
 
 
-def test_forbid_and_resume(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_forbid_and_resume(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = flow_with_io(manager)
     manager.forbid_output(flow.id, "out")
     assert (
@@ -196,9 +196,7 @@ def test_forbid_and_resume(manager: FlowManager, runtime: RecordingRuntime) -> N
         manager.forbid_output(flow.id, "ghost")
 
 
-def test_input_status_comes_from_the_runtime_while_online(
-    manager: FlowManager, runtime: RecordingRuntime
-) -> None:
+def test_input_status_comes_from_the_runtime_while_online(manager: FlowManager, runtime: FakeRuntime) -> None:
     flow = flow_with_io(manager)
     inp = flow.inputs[0]
     assert manager.input_status(flow, inp) == "offline"
@@ -215,7 +213,7 @@ class _Gate:
         yield
 
 
-class _SlowRuntime(RecordingRuntime):
+class _SlowRuntime(FakeRuntime):
     async def start_flow(self, flow: Flow) -> None:
         await _Gate()
         await super().start_flow(flow)
@@ -236,7 +234,7 @@ def test_changes_refused_while_status_is_changing(catalogue: Any) -> None:
     assert flow.online
 
 
-def test_reset_stops_releases_and_forgets(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_reset_stops_releases_and_forgets(manager: FlowManager, runtime: FakeRuntime) -> None:
     a = flow_with_io(manager, "A", "SRT-Listener")
     b = flow_with_io(manager, "B", "SRT-Listener")
     run(manager.set_status(a.id, "online"))
@@ -246,7 +244,7 @@ def test_reset_stops_releases_and_forgets(manager: FlowManager, runtime: Recordi
     assert a.status == "offline"
 
 
-def test_snapshot_is_json(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_snapshot_is_json(manager: FlowManager, runtime: FakeRuntime) -> None:
     a = flow_with_io(manager, "A")
     manager.add_input(
         manager.create_flow(name="B", region=FRA).id,
@@ -282,7 +280,7 @@ def test_get_input_default_is_primary(manager: FlowManager) -> None:
     assert manager.get_input(flow.id) is inp and manager.get_input(flow.id, "") is inp
 
 
-class _BrokenStopRuntime(RecordingRuntime):
+class _BrokenStopRuntime(FakeRuntime):
     async def stop_flow(self, flow: Flow) -> None:
         raise OSError("socket already gone")
 

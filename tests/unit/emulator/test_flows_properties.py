@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 
-from flow_doubles import RecordingRuntime, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emulator.errors import FlowError, PortUnavailable
 from emulator.flows import FlowManager
 from emulator.regions import RegionCatalogue
+from tests.kit.fake_runtime import FakeRuntime, run
 
 REGIONS = ["ap-southeast-1", "eu-central-1"]
 IN_PROTOCOLS = ["RTMP-PUSH", "RTMP-PULL", "SRT-Listener", "SRT-Caller", "Flow"]
@@ -77,7 +77,7 @@ def apply(m: FlowManager, action: tuple[str, int, int, int, bool], counter: iter
         (m.open_failover if flag else m.close_failover)(fid)
 
 
-def check_invariants(m: FlowManager, runtime: RecordingRuntime) -> None:
+def check_invariants(m: FlowManager, runtime: FakeRuntime) -> None:
     owned: dict[str, set[int]] = {r: set() for r in REGIONS}
     for flow in m.flows:
         assert len(flow.inputs) <= (2 if flow.failover_open else 1)
@@ -101,7 +101,7 @@ def check_invariants(m: FlowManager, runtime: RecordingRuntime) -> None:
 @settings(max_examples=300, deadline=None)
 @given(steps=st.lists(step, max_size=40))
 def test_random_operation_sequences_keep_invariants(steps: list[tuple[str, int, int, int, bool]]) -> None:
-    runtime = RecordingRuntime()
+    runtime = FakeRuntime()
     manager = FlowManager(RegionCatalogue.default(srt_port_min=20000, srt_port_max=20004), runtime)
     counter = itertools.count()
     for n in range(4):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from flow_doubles import RecordingRuntime
 
 from emulator.errors import FlowError, InvalidValue, MissingValue, NotFound, PortUnavailable, WrongState
 from emulator.flows import Family, Flow, FlowManager, InputProtocol, OutputProtocol
+from tests.kit.fake_runtime import FakeRuntime
 
 SG, FRA = "ap-southeast-1", "eu-central-1"
 
@@ -191,7 +191,7 @@ def test_pull_inputs_url_is_the_source(manager: FlowManager) -> None:
 
 
 def test_srt_listener_input_takes_a_port_from_the_region_range(
-    manager: FlowManager, runtime: RecordingRuntime
+    manager: FlowManager, runtime: FakeRuntime
 ) -> None:
     a = manager.create_flow(name="A", region=FRA)
     inp = manager.add_input(a.id, name="i", protocol="SRT-Listener")
@@ -583,7 +583,7 @@ def test_every_cross_region_combination_of_the_seed(
     assert out.family is a.family is b.family
 
 
-def test_port_exhaustion_leaves_nothing_behind(manager: FlowManager, runtime: RecordingRuntime) -> None:
+def test_port_exhaustion_leaves_nothing_behind(manager: FlowManager, runtime: FakeRuntime) -> None:
     flows = [manager.create_flow(name=f"F{n}", region=SG) for n in range(11)]
     for flow in flows[:10]:
         manager.add_input(flow.id, name="i", protocol="SRT-Listener")

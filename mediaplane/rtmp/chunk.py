@@ -32,6 +32,7 @@ __all__ = [
     "ChunkLimits",
     "RawMessage",
     "encode_fmt0",
+    "fmt0_header_lengths",
 ]
 
 DEFAULT_CHUNK_SIZE = 128
@@ -175,15 +176,30 @@ def encode_fmt0(
     if extended:
         header += _TS_LEN.pack(timestamp)
     if len(payload) <= chunk_size:
-        return bytes(header) + payload
+        header += payload
+        return bytes(header)
     cont = _basic_header(3, csid)
     if extended:
         cont += _TS_LEN.pack(timestamp)
-    parts = [bytes(header), payload[:chunk_size]]
+    return _join_chunks(header, cont, payload, chunk_size)
+
+
+def _join_chunks(header: bytearray, cont: bytes, payload: bytes, chunk_size: int) -> bytes:
+    """``header``, then ``payload`` in pieces of ``chunk_size`` with ``cont`` between them, copied once."""
+    view = memoryview(payload)
+    parts: list[bytes | bytearray | memoryview] = [header, view[:chunk_size]]
     for start in range(chunk_size, len(payload), chunk_size):
         parts.append(cont)
-        parts.append(payload[start : start + chunk_size])
+        parts.append(view[start : start + chunk_size])
     return b"".join(parts)
+
+
+def fmt0_header_lengths(*, csid: int, timestamp: int) -> tuple[int, int]:
+    """Lengths in bytes of the first chunk header and of each continuation header that
+    :func:`encode_fmt0` writes for a message on ``csid`` at ``timestamp``."""
+    basic = 1 if csid < 64 else 2 if csid < 320 else 3
+    extended = 4 if timestamp % TIMESTAMP_MODULUS >= EXTENDED_TIMESTAMP else 0
+    return basic + 11 + extended, basic + extended
 
 
 @dataclass(slots=True)
@@ -503,12 +519,9 @@ class ChunkEncoder:
             state.delta_known = fmt in (1, 2)
         size = self.chunk_size
         if length <= size:
-            return bytes(header) + payload
+            header += payload
+            return bytes(header)
         cont = _basic_header(3, csid)
         if extended:
             cont += _TS_LEN.pack(field)
-        parts = [bytes(header), payload[:size]]
-        for start in range(size, length, size):
-            parts.append(cont)
-            parts.append(payload[start : start + size])
-        return b"".join(parts)
+        return _join_chunks(header, cont, payload, size)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
 from . import amf0
-from .chunk import RawMessage, encode_fmt0
+from .chunk import RawMessage, encode_fmt0, fmt0_header_lengths
 from .errors import ParseError
 
 __all__ = [
@@ -173,19 +173,16 @@ class DataMessage:
     values: tuple[Any, ...]
 
 
-@dataclass(slots=True, eq=False)
 class MediaMessage:
     """An audio, video or data message that passes through byte for byte.
 
     ``chunked()`` caches the chunked bytes per (chunk size, message stream id): a hub fans one object
-    out to every player, so a message is chunked once whatever the number of players.
+    out to every player, so a message is chunked once whatever the number of players. Once chunked,
+    the message keeps only those bytes (they hold the payload between their chunk headers) and
+    ``payload`` is joined from them again when asked for, so a hub's cache holds each message once.
     """
 
-    type_id: int
-    timestamp: int
-    payload: bytes
-    kind: MediaKind
-    _chunked: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
+    __slots__ = ("_chunked", "_layout", "_length", "_payload", "kind", "timestamp", "type_id")
 
     CSID_BY_TYPE: ClassVar[dict[int, int]] = {
         MessageType.AUDIO: 4,
@@ -194,25 +191,62 @@ class MediaMessage:
     }
     """Fixed chunk stream per kind for pre-chunked bytes (nginx-rtmp and ffmpeg use the same split)."""
 
+    def __init__(self, *, type_id: int, timestamp: int, payload: bytes, kind: MediaKind) -> None:
+        self.type_id = type_id
+        self.timestamp = timestamp
+        self.kind = kind
+        self._payload: bytes | None = payload
+        self._length = len(payload)
+        self._chunked: dict[tuple[int, int], bytes] = {}
+        self._layout: tuple[bytes, int, int, int] | None = None
+        """(chunked bytes, first header length, chunk size, continuation header length) of the
+        chunking the payload can be joined from once it was let go."""
+
+    @property
+    def payload(self) -> bytes:
+        """The message body (joined from the chunked bytes again if the message was chunked)."""
+        payload = self._payload
+        if payload is not None:
+            return payload
+        assert self._layout is not None
+        data, first, size, cont = self._layout
+        view = memoryview(data)
+        pieces = [view[first : first + size]]
+        pos = first + size + cont
+        while pos < len(data):
+            pieces.append(view[pos : pos + size])
+            pos += size + cont
+        return b"".join(pieces)
+
+    @property
+    def size(self) -> int:
+        """Length of the payload in bytes."""
+        return self._length
+
     def chunked(self, chunk_size: int, stream_id: int) -> bytes:
         """This message as format-0-first chunks on its fixed chunk stream, cached."""
         key = (chunk_size, stream_id)
         data = self._chunked.get(key)
         if data is None:
+            csid = self.CSID_BY_TYPE.get(self.type_id, 7)
             data = self._chunked[key] = encode_fmt0(
-                csid=self.CSID_BY_TYPE.get(self.type_id, 7),
+                csid=csid,
                 timestamp=self.timestamp,
                 type_id=self.type_id,
                 stream_id=stream_id,
                 payload=self.payload,
                 chunk_size=chunk_size,
             )
+            if self._payload is not None:
+                first, cont = fmt0_header_lengths(csid=csid, timestamp=self.timestamp)
+                self._layout = (data, first, chunk_size, cont)
+                self._payload = None
         return data
 
     def __repr__(self) -> str:
         return (
             f"MediaMessage(type_id={self.type_id}, timestamp={self.timestamp}, kind={self.kind.name}, "
-            f"payload=<{len(self.payload)} bytes>)"
+            f"payload=<{self._length} bytes>)"
         )
 
 

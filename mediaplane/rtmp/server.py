@@ -135,7 +135,7 @@ class HubFeeder:
             HubUnit(
                 kind=UnitKind(kind),
                 timestamp_ms=message.timestamp,
-                size=len(message.payload),
+                size=message.size,
                 payload=message,
             )
         )

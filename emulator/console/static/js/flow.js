@@ -199,7 +199,7 @@ export function flowPage(root, ctx, flowId, initialTab) {
     );
     head.replaceChildren(
       h("div.crumbs", {}, h("a", { href: "#/flows" }, "MediaConnect / Flows"), ` / ${flow.FlowName}`),
-      h("h1", {}, flow.FlowName, badge(flow.FlowStatus), h("span.spacer"), del),
+      h("div.titlebar", {}, h("h1", {}, flow.FlowName), badge(flow.FlowStatus), h("span.spacer"), del),
       h("div.row", {}, info, status),
     );
   };

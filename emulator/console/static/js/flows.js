@@ -59,10 +59,11 @@ export function flowsPage(root, ctx) {
     },
     "Create Flow",
   );
+  const count = h("span.muted", {}, "");
   root.append(
     h("div.crumbs", {}, "MediaConnect / Flows"),
     h("h1", {}, "Flows"),
-    h("div.toolbar", {}, create, h("span.spacer"), h("span.muted", { id: "flow-count" }, "")),
+    h("div.toolbar", {}, create, h("span.spacer"), count),
     table,
   );
   let flows = [];
@@ -92,7 +93,7 @@ export function flowsPage(root, ctx) {
         ),
       );
     }
-    document.getElementById("flow-count").textContent = `${flows.length} flow(s)`;
+    count.textContent = `${flows.length} flow(s)`;
     showLive(ctx.stats);
   };
 

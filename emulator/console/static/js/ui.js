@@ -144,10 +144,10 @@ export function formDialog({ title, fields, submit, drawer = false, okText = "OK
       inputs[f.name] = input;
       errors[f.name] = h("div.error", { id: errId, role: "alert" });
       const label = h(
-        "label",
-        { for: id },
-        h("span", {}, f.label),
-        f.optional ? h("span.opt", {}, " (Optional)") : null,
+        "div.labelrow",
+        {},
+        h("label", { for: id }, h("span", {}, f.label)),
+        f.optional ? h("span.opt", {}, "(Optional)") : null,
       );
       rows[f.name] = h("div.field", {}, label, input, f.hint ? h("p.hint", {}, f.hint) : null, errors[f.name]);
       return rows[f.name];

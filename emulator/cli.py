@@ -441,6 +441,7 @@ def _banner(emu: Any, took_s: float) -> None:
     _say(f"  ICE API: http://{emu.endpoint}/   (SDK: Config(endpoint='{emu.endpoint}', protocol='http'))")
     _say(f"  admin:   http://{emu.endpoint}/_emulator/state")
     _say(f"  metrics: http://{emu.endpoint}/metrics")
+    _say(f"  console: http://{emu.endpoint}/console/")
     for region in emu.regions:
         host, port = emu.runtime.rtmp_address(region)
         _say(f"  region {region.id:<15} {region.name:<15} rtmp://{host}:{port}/live/...")

@@ -5,7 +5,7 @@
 //   to_sign   = "ACS3-HMAC-SHA256\n" + hex(sha256(canonical))
 //   Authorization: ACS3-HMAC-SHA256 Credential=<AK>,SignedHeaders=<names>,Signature=hex(HMAC-SHA256(secret, to_sign))
 //
-// WebCrypto does the hashing where the page is a secure context (http://127.0.0.1 and localhost are);
+// WebCrypto does the hashing where the page is a secure context (127.0.0.1 and localhost are);
 // elsewhere (the console opened over plain http on another address) a small SHA-256 below does it.
 
 const ALGORITHM = "ACS3-HMAC-SHA256";

@@ -7,15 +7,9 @@ import os
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.kit.peers import IN_CI, need_peer
 
-
-def need_peer(what: str, exc: BaseException | None = None) -> None:
-    """Fail (under CI) or skip (locally) because a real peer is missing."""
-    msg = f"real peer missing: {what}" + (f" ({exc})" if exc else "")
-    if IN_CI:
-        pytest.fail(msg)
-    pytest.skip(msg)  # local only: CI never reaches this line
+__all__ = ["IN_CI", "need_peer"]
 
 
 @pytest.fixture(scope="session")

@@ -14,21 +14,14 @@ There is no upper bound: how late a loaded machine delivers says nothing about t
 
 from __future__ import annotations
 
-import pathlib
-import sys
 from typing import Any
 
 import pytest
 
-_FLOWS = str(pathlib.Path(__file__).resolve().parents[1] / "flows")
-if _FLOWS not in sys.path:
-    sys.path.append(_FLOWS)
-
-from e2e_peers import FPS, Receiver, decode, median_lag_ms, publisher  # noqa: E402
-from e2e_runtime_kit import Sdk, live, stop_all, wait_until  # noqa: E402
-
-from emulator.testing import EmulatorThread  # noqa: E402
-from mediaplane.netem.link import TcpLink  # noqa: E402
+from emulator.testing import EmulatorThread
+from mediaplane.netem.link import TcpLink
+from tests.e2e.flows.e2e_peers import FPS, Receiver, decode, median_lag_ms, publisher
+from tests.e2e.flows.e2e_runtime_kit import Sdk, live, stop_all, wait_until
 
 pytestmark = pytest.mark.ffmpeg
 

@@ -9,27 +9,20 @@ loop from ``tests/e2e/flows/e2e_runtime_kit.py`` (all re-exported here).
 from __future__ import annotations
 
 import json
-import pathlib
 import queue
 import re
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-_FLOWS = str(pathlib.Path(__file__).resolve().parents[1] / "flows")
-if _FLOWS not in sys.path:
-    sys.path.append(_FLOWS)
-
-from e2e_peers import FPS, Receiver, free_port, publisher  # noqa: E402
-from e2e_runtime_kit import ClientLoop, PlayerRecord, Sdk, wait_until  # noqa: E402
-
-from emulator.testing import EmulatorThread  # noqa: E402
-from mediaplane.relay import HubUnit  # noqa: E402
-from mediaplane.rtmp import RtmpClientConfig  # noqa: E402
+from emulator.testing import EmulatorThread
+from mediaplane.relay import HubUnit
+from mediaplane.rtmp import RtmpClientConfig
+from tests.e2e.flows.e2e_peers import FPS, Receiver, free_port, publisher
+from tests.e2e.flows.e2e_runtime_kit import ClientLoop, PlayerRecord, Sdk, wait_until
 
 RTMP_VIDEO = 9
 """RTMP message type id of video messages."""

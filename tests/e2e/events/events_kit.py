@@ -6,22 +6,14 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import pathlib
-import sys
 import threading
 import time
 from typing import Any
 
-for _dir in ("flows", "api"):
-    _path = str(pathlib.Path(__file__).resolve().parents[1] / _dir)
-    if _path not in sys.path:
-        sys.path.append(_path)
-
-from admin_client import admin_call  # noqa: E402
-from e2e_peers import Receiver, free_port, publisher  # noqa: E402
-from e2e_runtime_kit import kill, wait_until  # noqa: E402
-
-from emulator.api.signature import sign_v3  # noqa: E402
+from emulator.api.signature import sign_v3
+from tests.e2e.api.admin_client import admin_call
+from tests.e2e.flows.e2e_peers import Receiver, free_port, publisher
+from tests.e2e.flows.e2e_runtime_kit import kill, wait_until
 
 __all__ = ["EventStream", "Receiver", "admin_call", "free_port", "kill", "publisher", "wait_until"]
 

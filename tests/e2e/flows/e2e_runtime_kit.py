@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from e2e_peers import VIDEO_PID, encode_args
-
 from emulator.testing import EmulatorThread
 from mediaplane.relay import Hub, HubSignal, HubUnit, UnitKind
 from mediaplane.rtmp import RtmpPuller
 from mediaplane.rtmp.synthetic import synthetic_stream
+from tests.e2e.flows.e2e_peers import VIDEO_PID, encode_args
+from tests.kit.peers import need_peer
 
 T = TypeVar("T")
 
@@ -38,8 +38,6 @@ def sdk_models() -> Any:
     try:
         from alibabacloud_ice20201109 import models
     except ImportError as exc:  # pragma: no cover - the test extra installs it
-        from conftest import need_peer
-
         need_peer("the official SDK alibabacloud_ice20201109", exc)
         raise
     return models

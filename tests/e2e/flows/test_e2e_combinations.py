@@ -33,7 +33,7 @@ def sdk_models() -> Any:
     try:
         from alibabacloud_ice20201109 import models
     except ImportError as exc:  # pragma: no cover - the test extra installs it
-        from conftest import need_peer
+        from tests.kit.peers import need_peer
 
         need_peer("the official SDK alibabacloud_ice20201109", exc)
         raise
@@ -112,7 +112,7 @@ def build_chain(
     api: Api, ffmpeg: str, row: int, a_input: str, tag: str, sources: Sources
 ) -> tuple[Chain, list[str]]:
     """Flows for one chain of ``row`` (1-4, the seed table's order); returns the chain and its flow ids."""
-    family = "rtmp" if row in (1, 2) else "srt"
+    family = ROWS[row].family
     chain = Chain(label=f"row {row} {a_input}", family=family, a_input=a_input)
     pull_out, push_out = ("RTMP-PULL", "RTMP-PUSH") if family == "rtmp" else ("SRT-Listener", "SRT-Caller")
     a = api.flow(f"A{tag}", A_REGION)
@@ -131,7 +131,7 @@ def build_chain(
         chain.push_url = api.input(a, "In", a_input)
     # Flow A's observer output, and the A -> B leg.
     observer_url = api.output(a, "Observer", pull_out)
-    if row in (1, 3):
+    if ROWS[row].leg == FLOW_INPUT:
         pair_out = api.output(a, "ToB", pull_out)
         assert pair_out
         api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB")
@@ -178,22 +178,40 @@ def wait_players(emu: EmulatorThread, flow_ids: list[str], timeout: float = 15.0
         time.sleep(0.1)
 
 
+FLOW_INPUT = "flow-input"
+"""The A -> B leg is a Flow input of Flow B paired with a listening output of Flow A."""
+FLOW_OUTPUT = "flow-output"
+"""The A -> B leg is a Flow output of Flow A paired with a listening input of Flow B."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the seed's table: the family, which side holds the Flow endpoint of the A -> B leg,
+    and the Flow A input variants run side by side."""
+
+    family: str  # "rtmp" or "srt"
+    leg: str  # FLOW_INPUT or FLOW_OUTPUT
+    a_inputs: tuple[str, str]
+
+
 ROWS = {
-    1: ("RTMP-PUSH", "RTMP-PULL"),
-    2: ("RTMP-PUSH", "RTMP-PULL"),
-    3: ("SRT-Listener", "SRT-Caller"),
-    4: ("SRT-Listener", "SRT-Caller"),
+    1: Row("rtmp", FLOW_INPUT, ("RTMP-PUSH", "RTMP-PULL")),
+    2: Row("rtmp", FLOW_OUTPUT, ("RTMP-PUSH", "RTMP-PULL")),
+    3: Row("srt", FLOW_INPUT, ("SRT-Listener", "SRT-Caller")),
+    4: Row("srt", FLOW_OUTPUT, ("SRT-Listener", "SRT-Caller")),
 }
 
 
-@pytest.mark.parametrize("row", sorted(ROWS))
+@pytest.mark.parametrize(
+    "row", sorted(ROWS), ids=[f"{n}-{r.family}-{r.leg}" for n, r in sorted(ROWS.items())]
+)
 def test_combination_row(row: int, ffmpeg_exe: str, tmp_path: Any) -> None:
     with EmulatorThread() as emu:
         api = Api(emu)
         sources = Sources(emu)
         chains: list[Chain] = []
         flows: list[str] = []
-        for i, a_input in enumerate(ROWS[row]):
+        for i, a_input in enumerate(ROWS[row].a_inputs):
             chain, ids = build_chain(api, ffmpeg_exe, row, a_input, f"{row}{i}", sources)
             chains.append(chain)
             flows += ids

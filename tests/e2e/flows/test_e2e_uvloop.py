@@ -31,7 +31,7 @@ def uvloop_policy() -> Iterator[None]:
     try:
         import uvloop  # noqa: F401
     except ImportError as exc:
-        from conftest import need_peer
+        from tests.kit.peers import need_peer
 
         need_peer("uvloop (the test extra installs it)", exc)
     before = asyncio.get_event_loop_policy()

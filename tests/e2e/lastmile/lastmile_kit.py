@@ -6,17 +6,10 @@ The real ffmpeg peers come from ``tests/e2e/flows/e2e_peers.py``.
 
 from __future__ import annotations
 
-import pathlib
-import sys
 from typing import Any
 
-_E2E = pathlib.Path(__file__).resolve().parents[1]
-for _dir in ("flows", "backbone"):
-    if str(_E2E / _dir) not in sys.path:
-        sys.path.append(str(_E2E / _dir))
-
-from backbone_kit import A_REGION, Sdk, admin, snapshot, wait_until  # noqa: E402
-from e2e_peers import Receiver, decode, free_port, publisher, stop_all  # noqa: E402
+from tests.e2e.backbone.backbone_kit import A_REGION, Sdk, admin, snapshot, wait_until
+from tests.e2e.flows.e2e_peers import Receiver, decode, free_port, publisher, stop_all
 
 __all__ = [
     "A_REGION",

@@ -7,16 +7,12 @@ the flow forwards at the cap, and ``/metrics`` shows the time media waited."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
-
-from e2e_peers import Receiver
 from test_e2e_metrics import scrape, value
 
 from emulator.testing import EmulatorThread
+from tests.e2e.flows.e2e_peers import Receiver
 
 CAP_BPS = 400_000
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
 from typing import Any
 
-for _dir in ("flows", "api", "backbone"):
-    _path = str(pathlib.Path(__file__).resolve().parents[1] / _dir)
-    if _path not in sys.path:
-        sys.path.append(_path)
-
-from admin_client import admin_call  # noqa: E402
-from backbone_kit import Lines  # noqa: E402
-from e2e_peers import free_port, publisher  # noqa: E402
-from e2e_runtime_kit import Sdk, kill, wait_until  # noqa: E402
+from tests.e2e.api.admin_client import admin_call
+from tests.e2e.backbone.backbone_kit import Lines
+from tests.e2e.flows.e2e_peers import free_port, publisher
+from tests.e2e.flows.e2e_runtime_kit import Sdk, kill, wait_until
 
 __all__ = ["KEY", "Lines", "Sdk", "admin_call", "free_port", "identity", "kill", "publisher", "wait_until"]
 

@@ -12,14 +12,20 @@ from ..relay.hub import UnitKind
 
 TS_PACKET_SIZE = 188
 TS_SYNC = 0x47
+_PUSI = 0x40
+_HAS_PUSI = bytes(1 if b & _PUSI else 0 for b in range(256))
+"""Maps the second byte of a TS packet to 1 when its payload_unit_start_indicator is set."""
 
 
 def ts_unit_kind(payload: bytes) -> UnitKind:
     """KEYFRAME when ``payload`` holds the start of a video random access point, else FRAME."""
+    # Most payloads start no PES at all: one C-level pass over the packets' second bytes decides.
+    if 1 not in payload[1::TS_PACKET_SIZE].translate(_HAS_PUSI):
+        return UnitKind.FRAME
     end = len(payload) - TS_PACKET_SIZE
     off = 0
     while off <= end:
-        if payload[off] == TS_SYNC and payload[off + 1] & 0x40:  # payload_unit_start_indicator
+        if payload[off] == TS_SYNC and payload[off + 1] & _PUSI:  # payload_unit_start_indicator
             afc = payload[off + 3] & 0x30
             if afc == 0x30:  # adaptation field and payload
                 af_len = payload[off + 4]

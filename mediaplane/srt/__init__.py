@@ -1,7 +1,8 @@
 """SRT live mode (HSv5, as libsrt 1.5 speaks it): sans-IO cores and asyncio adapters.
 
-The cores (:mod:`.packet`, :mod:`.handshake`, :mod:`.keymaterial`, :mod:`.buffers`,
-:mod:`.connection`) never touch sockets or clocks; :mod:`.endpoint` holds the asyncio
+The cores (:mod:`.packet`, :mod:`.handshake`, :mod:`.keymaterial`, :mod:`.buffers`, the live
+:mod:`.sender` and :mod:`.receiver`, :mod:`.connection`, the listener's :mod:`.acceptor` and the
+:mod:`.stats`) never touch sockets or clocks; :mod:`.endpoint` holds the asyncio
 :class:`SrtListener` and :class:`SrtCaller` that feed and drain the relay hubs.
 
 Typical use::
@@ -23,8 +24,9 @@ Typical use::
 
 from __future__ import annotations
 
+from .acceptor import AcceptorStats, SrtAcceptor
 from .config import HandshakeLimits, SrtConfig, SrtMode, parse_srt_url
-from .connection import ConnectionState, SrtAcceptor, SrtConnection, SrtStats
+from .connection import ConnectionState, SrtConnection
 from .endpoint import REFUSED_CODES, AcceptHook, SrtCaller, SrtListener, SrtSession
 from .errors import (
     ConfigError,
@@ -45,11 +47,15 @@ from .events import (
     PacketsDropped,
     PayloadReceived,
 )
+from .receiver import LiveReceiver
+from .sender import LiveSender
+from .stats import RttEstimate, SrtStats
 from .streamid import StreamId, StreamMode, parse_stream_id
 
 __all__ = [
     "REFUSED_CODES",
     "AcceptHook",
+    "AcceptorStats",
     "ConfigError",
     "ConnectTimeout",
     "ConnectionClosed",
@@ -59,12 +65,15 @@ __all__ = [
     "Event",
     "HandshakeLimits",
     "KeysRefreshed",
+    "LiveReceiver",
+    "LiveSender",
     "LocalProtocolError",
     "PacketsDropped",
     "ParseError",
     "PayloadReceived",
     "RejectReason",
     "RemoteProtocolError",
+    "RttEstimate",
     "SrtAcceptor",
     "SrtCaller",
     "SrtConfig",

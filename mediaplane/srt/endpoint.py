@@ -24,12 +24,14 @@ from typing import Any
 
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
+from .acceptor import SrtAcceptor
 from .config import HandshakeLimits, SrtConfig
-from .connection import SrtAcceptor, SrtConnection, SrtStats
+from .connection import SrtConnection
 from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
 from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
 from .mpegts import ts_unit_kind
 from .packet import HEADER_SIZE
+from .stats import SrtStats
 from .streamid import StreamMode, parse_stream_id
 
 logger = logging.getLogger(__name__)
@@ -760,6 +762,7 @@ class SrtCaller:
         self._session_task: asyncio.Task[None] | None = None
         self.connections_made = 0
         self.stats: SrtStats = SrtStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<SrtCaller {self.host}:{self.port} {self.direction} connected={self.connected}>"
@@ -873,6 +876,7 @@ class SrtCaller:
         except BaseException:
             sock.close()
             raise
+        self._loop = loop
         now = clock()
         conn = SrtConnection(config=self.config, rng=self._rng, peer_addr=peer, now=now)
         conn.set_log_prefix(f"[srt caller {peer[0]}:{peer[1]}]")
@@ -943,8 +947,9 @@ class SrtCaller:
         if isinstance(ev, PayloadReceived):
             p = ev.payload
             hub = self.hub
+            loop = self._loop
+            assert loop is not None
             if self.claim_on_media:
-                loop = asyncio.get_running_loop()
                 self._last_payload_at = loop.time()
                 if hub.publisher is not self and not hub.closed:
                     try:
@@ -957,7 +962,7 @@ class SrtCaller:
                     if self._gap_timer is None:
                         self._gap_timer = loop.call_later(self.media_gap_s, self._check_media_gap)
             if not hub.closed and hub.publisher is self:
-                ms = int(asyncio.get_running_loop().time() * 1000)
+                ms = int(loop.time() * 1000)
                 hub.feed(HubUnit(kind=ts_unit_kind(p), timestamp_ms=ms, size=len(p), payload=p))
         elif isinstance(ev, ConnectionEstablished):
             if self._established is not None and not self._established.done():

@@ -308,3 +308,21 @@ def parse_handshake(data: bytes) -> Handshake:
         other_extensions=tuple(others),
         **values,  # type: ignore[arg-type]
     )
+
+
+def make_rejection(hs: Handshake, reason: int, *, socket_id: int = 0, timestamp: int = 0) -> bytes:
+    """A handshake refusing ``hs`` with ``reason`` (the wire carries ``1000 + reason``)."""
+    return Handshake(
+        timestamp=timestamp,
+        dest_socket_id=hs.socket_id,
+        version=HS_VERSION_SRT1,
+        encryption=0,
+        extension_field=0,
+        initial_seq=hs.initial_seq,
+        mtu=hs.mtu,
+        flow_window=hs.flow_window,
+        handshake_type=REJECT_WIRE_BASE + int(reason),
+        socket_id=socket_id,
+        syn_cookie=hs.syn_cookie,
+        peer_ip=hs.peer_ip,
+    ).encode()

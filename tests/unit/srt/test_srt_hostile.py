@@ -18,9 +18,9 @@ import pytest
 from test_srt_pumped import CALLER_ADDR, LISTENER_ADDR, Sim, is_data, payloads, received
 
 from mediaplane.srt import RejectReason, SrtAcceptor, SrtConfig, SrtConnection
+from mediaplane.srt.acceptor import TokenBucket
 from mediaplane.srt.circular import SEQ_MASK, seq_add, seq_window_overlap
 from mediaplane.srt.config import HandshakeLimits
-from mediaplane.srt.connection import TokenBucket
 from mediaplane.srt.handshake import Handshake, HandshakeType, SrtHandshakeExtension, parse_handshake
 from mediaplane.srt.keymaterial import new_keyset
 from mediaplane.srt.packet import Ack, AckAck, ControlType, DropRequest, Nak
@@ -45,7 +45,7 @@ def sender_holding(n: int) -> tuple[Sim, SrtConnection]:
     for p in payloads(n):
         snd.send(p, sim.now)
     snd.datagrams_to_send(sim.now)  # they left; the peer never sees them
-    assert len(snd._sndbuf) == n
+    assert len(snd.sender.buffer) == n
     return sim, snd
 
 
@@ -87,7 +87,7 @@ def test_seq_window_overlap(
 # -- NAK ------------------------------------------------------------------------------------------
 def test_nak_covering_2_31_numbers_resends_only_the_send_buffer() -> None:
     sim, snd = sender_holding(300)
-    base = snd._sndbuf.first_seq
+    base = snd.sender.buffer.first_seq
     snd.receive_datagram(forge_nak(snd, ((base, (base - 1) & SEQ_MASK),)), LISTENER_ADDR, sim.now)
     out = snd.datagrams_to_send(sim.now)
     assert snd.connected
@@ -99,7 +99,7 @@ def test_nak_covering_2_31_numbers_resends_only_the_send_buffer() -> None:
 
 def test_nak_with_many_whole_space_ranges_resends_each_packet_once() -> None:
     sim, snd = sender_holding(200)
-    base = snd._sndbuf.first_seq
+    base = snd.sender.buffer.first_seq
     # As many ranges as fit in one datagram, each claiming the whole sequence space.
     ranges = tuple((seq_add(base, 7 * i), seq_add(base, 7 * i - 1)) for i in range(180))
     snd.receive_datagram(forge_nak(snd, ranges), LISTENER_ADDR, sim.now)
@@ -112,7 +112,7 @@ def test_nak_with_many_whole_space_ranges_resends_each_packet_once() -> None:
 def test_nak_of_2_23_numbers_from_a_player_costs_the_send_buffer() -> None:
     # The attack: a loss range ending at the last packet sent and reaching 2^23 back.
     sim, snd = sender_holding(150)
-    last = (snd._sndbuf.next_seq - 1) & SEQ_MASK
+    last = (snd.sender.buffer.next_seq - 1) & SEQ_MASK
     snd.receive_datagram(forge_nak(snd, ((seq_add(last, -(2**23) + 1), last),)), LISTENER_ADDR, sim.now)
     out = snd.datagrams_to_send(sim.now)
     assert len(retransmissions(out)) == 150
@@ -124,7 +124,7 @@ def test_nak_of_2_23_numbers_from_a_player_costs_the_send_buffer() -> None:
 
 def test_nak_beyond_the_last_packet_sent_is_clipped_and_counted() -> None:
     sim, snd = sender_holding(100)
-    nxt = snd._sndbuf.next_seq
+    nxt = snd.sender.buffer.next_seq
     snd.receive_datagram(forge_nak(snd, ((seq_add(nxt, -10), seq_add(nxt, 2**22)),)), LISTENER_ADDR, sim.now)
     snd.receive_datagram(forge_nak(snd, ((seq_add(nxt, 5), seq_add(nxt, 5)),)), LISTENER_ADDR, sim.now)
     out = snd.datagrams_to_send(sim.now)
@@ -142,7 +142,7 @@ def test_stream_goes_on_after_hostile_naks() -> None:
     start = sim.now
     sim.schedule_sends(sent, start, 0.001)
     sim.run_until(start + 0.2)
-    base = snd._sndbuf.first_seq
+    base = snd.sender.buffer.first_seq
     for rng in (((base, (base - 1) & SEQ_MASK),), ((seq_add(base, 2**30), seq_add(base, 2**30 + 5)),)):
         snd.receive_datagram(forge_nak(snd, rng), LISTENER_ADDR, sim.now)
     sim.run_until(start + 1.5)
@@ -153,7 +153,7 @@ def test_stream_goes_on_after_hostile_naks() -> None:
 # -- ACK / ACKACK ---------------------------------------------------------------------------------
 def test_ack_far_ahead_or_behind_is_ignored_and_counted() -> None:
     sim, snd = sender_holding(50)
-    sb = snd._sndbuf
+    sb = snd.sender.buffer
     first, nxt = sb.first_seq, sb.next_seq
 
     def ack(seq: int) -> bytes:
@@ -204,7 +204,7 @@ def test_stream_goes_on_after_a_dropreq_far_ahead(where: str) -> None:
     sim.schedule_sends(sent[:50], start, 0.002)
     sim.run_until(start + 0.5)
     assert len(received(sim.listener)) == 50
-    nxt = rcv._rcvbuf.next_expected
+    nxt = rcv.receiver.buffer.next_expected
     first, last = {
         "2^22 ahead": (seq_add(nxt, 2**22), seq_add(nxt, 2**22 + 1000)),
         "from next expected to 2^22 ahead": (nxt, seq_add(nxt, 2**22)),
@@ -219,7 +219,7 @@ def test_stream_goes_on_after_a_dropreq_far_ahead(where: str) -> None:
     )
     assert rcv.connected
     assert rcv.stats.dropreq_clipped_total == 1
-    assert rcv._rcvbuf.next_expected == nxt  # not waiting for anything that cannot come
+    assert rcv.receiver.buffer.next_expected == nxt  # not waiting for anything that cannot come
     resume = sim.now
     sim.schedule_sends(sent[50:], resume, 0.002)
     sim.run_until(resume + 0.5)
@@ -246,7 +246,7 @@ def test_dropreq_inside_the_window_resolves_losses_in_bounded_work() -> None:
     start = sim.now
     sim.schedule_sends(payloads(120), start, 0.001)
     sim.run_until(start + 0.13)
-    missing = len(rcv._rcvbuf.losses)
+    missing = len(rcv.receiver.buffer.losses)
     assert missing == 50
     rcv.receive_datagram(
         DropRequest(
@@ -255,7 +255,7 @@ def test_dropreq_inside_the_window_resolves_losses_in_bounded_work() -> None:
         CALLER_ADDR,
         sim.now,
     )
-    assert not rcv._rcvbuf.losses
+    assert not rcv.receiver.buffer.losses
     assert rcv.stats.pkt_rcv_drop_total == missing
     assert rcv.stats.dropreq_clipped_total == 1
     sim.run_until(start + 1.5)
@@ -462,8 +462,8 @@ def test_send_buffer_is_bounded_so_is_a_nak() -> None:
     for p in payloads(200):
         snd.send(p, sim.now)
     snd.datagrams_to_send(sim.now)
-    assert len(snd._sndbuf) == 64
+    assert len(snd.sender.buffer) == 64
     assert snd.stats.pkt_snd_drop_total == 136
-    base = snd._sndbuf.first_seq
+    base = snd.sender.buffer.first_seq
     snd.receive_datagram(forge_nak(snd, ((base, (base - 1) & SEQ_MASK),)), LISTENER_ADDR, sim.now)
     assert len(retransmissions(snd.datagrams_to_send(sim.now))) == 64 == cfg.send_buffer_packets

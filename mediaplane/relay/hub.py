@@ -111,6 +111,7 @@ class Subscription:
         self._queue: collections.deque[HubUnit | HubSignal] = collections.deque()
         self._queued_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._listener: Callable[[], None] | None = None
         self._skip_to_keyframe = False
         self._forbidden = False
         self.closed = False
@@ -186,8 +187,18 @@ class Subscription:
         self._queued_bytes = 0
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
+        if self._listener is not None:
+            self._listener()
+        elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener()`` whenever an item is queued (and once now if some are), instead of waking
+        :meth:`get`: an adapter that drains with :meth:`get_nowait` from a callback it schedules needs
+        no task per subscriber. None: back to :meth:`get`."""
+        self._listener = listener
+        if listener is not None and self._queue:
+            listener()
 
     # -- drained by the adapter -----------------------------------------------------------------
     def get_nowait(self) -> HubUnit | HubSignal | None:
@@ -241,6 +252,7 @@ class Subscription:
         self._queued_bytes = 0
         self.hub._remove(self)
         self._wake()
+        self._listener = None
 
 
 @dataclass(slots=True)

@@ -273,7 +273,9 @@ class RtmpPuller(_RtmpClient):
             while True:
                 timeout = self.config.idle_timeout_s if self.connected else deadline - time.monotonic()
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_BYTES), max(timeout, 0.001))
+                    # asyncio.timeout, not wait_for: no task per read (wait_for wraps the read in one).
+                    async with asyncio.timeout(max(timeout, 0.001)):
+                        data = await reader.read(READ_BYTES)
                 except TimeoutError:
                     if not self.connected or pinged:
                         raise
@@ -314,8 +316,11 @@ class RtmpPuller(_RtmpClient):
                         self._flush(writer, session)
                         raise _SessionEnded(event.reason)
                 self._flush(writer, session)
-                # A server that does not read our acknowledgements and pings must not grow our buffer.
-                await asyncio.wait_for(writer.drain(), self.config.idle_timeout_s)
+                # A server that does not read our acknowledgements and pings must not grow our buffer
+                # (drained only when over the high-water mark: a drain that need not wait costs a task).
+                if writer.transport.get_write_buffer_size() > self.config.write_buffer_high_bytes:
+                    async with asyncio.timeout(self.config.idle_timeout_s):
+                        await writer.drain()
         finally:
             if feeder is not None:
                 self.hub.release(self)

@@ -4,8 +4,8 @@ A thin adapter around :class:`~mediaplane.rtmp.session.RtmpServerSession`: bytes
 events -> hub (publishers) or subscription -> pre-chunked bytes -> socket (players). Routing goes
 through the control plane's :class:`~mediaplane.relay.routing.StreamRouter`.
 
-Players are flow-controlled: while a player's socket buffer is above the high-water mark its pump stops
-draining the subscription, so the subscription's byte cap (not our memory) absorbs a slow player, which
+Players are flow-controlled: while a player's socket buffer is above the high-water mark nothing drains
+its subscription, so the subscription's byte cap (not our memory) absorbs a slow player, which
 then skips to the next keyframe. A player whose socket stays blocked for ``send_stall_timeout_s`` is
 closed, and while any client's socket is blocked its input is not read either (a peer that does not
 read our answers cannot make us queue them without end).
@@ -67,7 +67,7 @@ class RtmpServerConfig:
     player_max_queue_bytes: int | None = None
     """Backlog cap per player before it skips to the next keyframe (None: the router's choice)."""
     write_buffer_high_bytes: int = 512 * 1024
-    """Socket write buffer above which a player's pump stops draining its subscription."""
+    """Socket write buffer above which nothing drains a player's subscription."""
     handshake_timeout_s: float = 10.0
     """Time a client has to complete the handshake."""
     authorise_timeout_s: float = 10.0
@@ -85,7 +85,7 @@ class RtmpServerConfig:
     send_stall_timeout_s: float = 30.0
     """Close a player whose socket accepted nothing for this long."""
     max_batch_bytes: int = 256 * 1024
-    """Most bytes a player pump hands to the socket in one write."""
+    """Most bytes a player's feed hands to the socket in one write."""
     seed: int | None = None
     """Seed of the handshake's random bytes (None: from the OS)."""
     log_prefix: str = ""
@@ -181,9 +181,9 @@ class RtmpServerConnection(asyncio.Protocol):
         self._grace_timer: asyncio.TimerHandle | None = None
         self._authorise_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
-        self._pump_task: asyncio.Task[None] | None = None
-        self._can_write = asyncio.Event()
-        self._can_write.set()
+        self._drain_scheduled = False
+        self._writable = True
+        """False while the socket is above its high-water mark (pause_writing until resume_writing)."""
         self._closed = False
         self.log: logging.LoggerAdapter[logging.Logger] = PrefixAdapter(logger, "[rtmp]")
 
@@ -240,7 +240,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self._server._connections.discard(self)
 
     def pause_writing(self) -> None:
-        self._can_write.clear()
+        self._writable = False
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
         if self._stall_timer is None and self._config.send_stall_timeout_s > 0:
@@ -249,7 +249,8 @@ class RtmpServerConnection(asyncio.Protocol):
             )
 
     def resume_writing(self) -> None:
-        self._can_write.set()
+        self._writable = True
+        self._schedule_drain()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
         if self._stall_timer is not None:
@@ -348,35 +349,41 @@ class RtmpServerConnection(asyncio.Protocol):
         self.session.accept_play(event.stream_id)
         self._flush()
         self._cancel_timer()
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump(sub), name=f"rtmp-play {path}")
+        sub.set_listener(self._schedule_drain)
         self.log.info("playing %s", path)
 
-    # -- player pump ------------------------------------------------------------------------------
-    async def _pump(self, sub: Subscription) -> None:
+    # -- player feed ------------------------------------------------------------------------------
+    # No task per player: the subscription calls _schedule_drain when the hub queues something, and
+    # one callback per loop iteration moves everything queued into one write (at most max_batch_bytes;
+    # the rest in the next iteration). While the socket is above its high-water mark nothing is drained,
+    # so the subscription's byte cap absorbs a slow player; resume_writing drains again.
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled and not self._closed:
+            self._drain_scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        sub = self.subscription
+        if sub is None or self._closed or not self._writable:
+            return
         session = self.session
         max_batch = self._config.max_batch_bytes
+        batch = 0
         try:
-            while not self._closed:
-                if not self._can_write.is_set():
-                    await self._can_write.wait()
-                    continue
-                item: HubUnit | HubSignal | None = await sub.get()
-                batch = 0
-                while item is not None:
-                    if isinstance(item, HubUnit):
-                        session.send_media(item.payload)
-                        batch += item.size
-                    elif not self._handle_signal(item):
-                        return
+            while (item := sub.get_nowait()) is not None:
+                if isinstance(item, HubUnit):
+                    session.send_media(item.payload)
+                    batch += item.size
                     if batch >= max_batch:
+                        self._schedule_drain()
                         break
-                    item = sub.get_nowait()
-                self._flush()
-        except asyncio.CancelledError:
-            raise
+                elif not self._handle_signal(item):
+                    return
+            self._flush()
         except Exception:  # a bug in one player must not take the loop down
-            self.log.exception("player pump failed")
-            self.close("internal error in player pump")
+            self.log.exception("player feed failed")
+            self.close("internal error in player feed")
 
     def _handle_signal(self, signal: HubSignal) -> bool:
         """Apply a hub signal; False when the player must stop."""
@@ -455,12 +462,10 @@ class RtmpServerConnection(asyncio.Protocol):
             self.hub = None
 
     def _stop_playing(self) -> None:
-        if self._pump_task is not None and self._pump_task is not asyncio.current_task():
-            self._pump_task.cancel()
-        self._pump_task = None
-        if self.subscription is not None:
-            self.subscription.close()
-            self.subscription = None
+        sub, self.subscription = self.subscription, None
+        if sub is not None:
+            sub.set_listener(None)
+            sub.close()
 
     def close(self, reason: str) -> None:
         """End this session with a logged reason; the others are untouched. Idempotent."""
@@ -475,7 +480,6 @@ class RtmpServerConnection(asyncio.Protocol):
                 timer.cancel()
         self._release_hub()
         self._stop_playing()
-        self._can_write.set()
         if self.transport is not None:
             self.transport.close()
             if self._stall_timer is not None:

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .circular import SEQ_HALF, SEQ_MASK, seq_diff, seq_window_overlap
+from .circular import (
+    SEQ_HALF,
+    seq_add,
+    seq_count,
+    seq_diff,
+    seq_next,
+    seq_offset,
+    seq_prev,
+    seq_window_overlap,
+)
 
 
 class SendEntry:
@@ -48,7 +57,7 @@ class SendBuffer:
     def add(self, word1: int, timestamp: int, payload: bytes, origin: float) -> int:
         seq = self.next_seq
         self.entries[seq] = SendEntry(word1, timestamp, payload, origin)
-        self.next_seq = (seq + 1) & SEQ_MASK
+        self.next_seq = seq_next(seq)
         return seq
 
     def acknowledge(self, ack_seq: int) -> int:
@@ -63,14 +72,14 @@ class SendBuffer:
         seq = self.first_seq
         for _ in range(d):
             entries.pop(seq, None)
-            seq = (seq + 1) & SEQ_MASK
+            seq = seq_next(seq)
         self.first_seq = ack_seq
         return d
 
     def drop_oldest(self) -> int:
         """Forget the oldest packet held (the buffer is full); returns its payload size."""
         e = self.entries.pop(self.first_seq, None)
-        self.first_seq = (self.first_seq + 1) & SEQ_MASK
+        self.first_seq = seq_next(self.first_seq)
         return 0 if e is None else len(e.payload)
 
     def get(self, seq: int) -> SendEntry | None:
@@ -92,7 +101,7 @@ class SendBuffer:
                 del entries[self.first_seq]
                 n += 1
                 size += len(e.payload)
-            self.first_seq = (self.first_seq + 1) & SEQ_MASK
+            self.first_seq = seq_next(self.first_seq)
         return n, size
 
 
@@ -112,7 +121,7 @@ class ReceiveBuffer:
         self.too_late_drop = too_late_drop
 
     def occupancy(self) -> int:
-        return (self.next_expected - self.next_deliver) & SEQ_MASK
+        return seq_offset(self.next_expected, self.next_deliver)
 
     def accepts(self, seq: int) -> int:
         """0 when ``seq`` is new and fits, 1 when it is a duplicate or already delivered / dropped,
@@ -134,7 +143,7 @@ class ReceiveBuffer:
         self.packets[seq] = (play_time, timestamp, payload)
         exp = self.next_expected
         if seq == exp:
-            self.next_expected = (seq + 1) & SEQ_MASK
+            self.next_expected = seq_next(seq)
             return None
         d = seq_diff(seq, exp)
         if d > 0:
@@ -142,9 +151,9 @@ class ReceiveBuffer:
             s = exp
             for _ in range(d):
                 losses[s] = now
-                s = (s + 1) & SEQ_MASK
-            self.next_expected = (seq + 1) & SEQ_MASK
-            return exp, (seq - 1) & SEQ_MASK
+                s = seq_next(s)
+            self.next_expected = seq_next(seq)
+            return exp, seq_prev(seq)
         self.losses.pop(seq, None)
         return None
 
@@ -165,7 +174,7 @@ class ReceiveBuffer:
             if s not in losses:
                 # Dropped by a DROPREQ and not a loss any more: keep walking.
                 pass
-            s = (s + 1) & SEQ_MASK
+            s = seq_next(s)
         return None
 
     def next_release_time(self) -> float | None:
@@ -191,13 +200,13 @@ class ReceiveBuffer:
                     break
                 del packets[seq]
                 out.append((seq, item[1], item[2]))
-                self.next_deliver = (seq + 1) & SEQ_MASK
+                self.next_deliver = seq_next(seq)
                 continue
             if seq == self.next_expected:
                 break
             if seq not in self.losses:
                 # Given up by the sender (DROPREQ): nothing will ever come for it.
-                self.next_deliver = (seq + 1) & SEQ_MASK
+                self.next_deliver = seq_next(seq)
                 continue
             if not self.too_late_drop:
                 break
@@ -208,8 +217,8 @@ class ReceiveBuffer:
             x = seq
             while x != s:
                 losses.pop(x, None)
-                x = (x + 1) & SEQ_MASK
-            dropped.append((seq, (s - 1) & SEQ_MASK))
+                x = seq_next(x)
+            dropped.append((seq, seq_prev(s)))
             self.next_deliver = s
         return dropped
 
@@ -226,7 +235,7 @@ class ReceiveBuffer:
 
         Returns ``(resolved, clipped)``: how many missing packets this resolved, and whether part of
         the range was beyond what we have seen (or the range was reversed)."""
-        count = ((last - first) & SEQ_MASK) + 1
+        count = seq_count(first, last)
         clipped = count > SEQ_HALF or seq_diff(last, self.next_expected) >= 0
         base = self.next_deliver
         losses = self.losses
@@ -234,21 +243,21 @@ class ReceiveBuffer:
         for a, b in seq_window_overlap(first, count, base, self.occupancy()):
             if b - a > len(losses):
                 # Fewer losses than numbers in the range: walk the losses instead.
-                for s in [s for s in losses if a <= ((s - base) & SEQ_MASK) < b]:
+                for s in [s for s in losses if a <= seq_offset(s, base) < b]:
                     del losses[s]
                     n += 1
                 continue
-            s = (base + a) & SEQ_MASK
+            s = seq_add(base, a)
             for _ in range(b - a):
                 if losses.pop(s, None) is not None:
                     n += 1
-                s = (s + 1) & SEQ_MASK
+                s = seq_next(s)
         # Skip directly over the dropped range when it sits at the head.
         while self.next_deliver != self.next_expected:
             nd = self.next_deliver
             if nd in self.packets or nd in losses:
                 break
-            self.next_deliver = (nd + 1) & SEQ_MASK
+            self.next_deliver = seq_next(nd)
         return n, clipped
 
     def loss_ranges(self, now: float, older_than: float) -> Iterator[tuple[int, int]]:
@@ -259,7 +268,7 @@ class ReceiveBuffer:
             if t > older_than:
                 continue
             losses[seq] = now
-            if first >= 0 and seq == (last + 1) & SEQ_MASK:
+            if first >= 0 and seq == seq_next(last):
                 last = seq
                 continue
             if first >= 0:

@@ -21,6 +21,27 @@ def seq_add(seq: int, n: int) -> int:
     return (seq + n) & SEQ_MASK
 
 
+def seq_next(seq: int) -> int:
+    """The sequence number after ``seq``."""
+    return (seq + 1) & SEQ_MASK
+
+
+def seq_prev(seq: int) -> int:
+    """The sequence number before ``seq``."""
+    return (seq - 1) & SEQ_MASK
+
+
+def seq_offset(seq: int, base: int) -> int:
+    """Forward distance from ``base`` to ``seq`` in [0, 2^31): where ``seq`` sits in a window that
+    starts at ``base``."""
+    return (seq - base) & SEQ_MASK
+
+
+def seq_count(first: int, last: int) -> int:
+    """How many numbers the inclusive range ``first..last`` covers (1 to 2^31)."""
+    return ((last - first) & SEQ_MASK) + 1
+
+
 def seq_diff(a: int, b: int) -> int:
     """Signed distance ``a - b`` in (-2^30, 2^30]: positive when ``a`` is later than ``b``."""
     d = (a - b) & SEQ_MASK

@@ -17,7 +17,7 @@ import collections
 import logging
 
 from .buffers import ReceiveBuffer
-from .circular import SEQ_MASK, TimestampUnwrapper
+from .circular import TIMESTAMP_MASK, TimestampUnwrapper, seq_count, seq_next
 from .events import Event, PacketsDropped, PayloadReceived
 from .keymaterial import KeySet
 from .packet import HEADER_SIZE, KEY_MASK, KEY_SHIFT, RETRANSMITTED_FLAG, Ack, Nak
@@ -129,7 +129,7 @@ class LiveReceiver:
         self._rate_start = now
 
     def _timestamp(self, now: float) -> int:
-        return int((now - self._start) * 1_000_000) & 0xFFFFFFFF
+        return int((now - self._start) * 1_000_000) & TIMESTAMP_MASK
 
     # -- data ------------------------------------------------------------------------------------
     def push(self, data: bytes, now: float) -> None:
@@ -183,7 +183,7 @@ class LiveReceiver:
         loss = buf.insert(seq, self.tsbpd_base + tsu / 1_000_000 + self.latency_s, ts, payload, now)
         if loss is not None:
             first, last = loss
-            st.pkt_rcv_loss_total += ((last - first) & SEQ_MASK) + 1
+            st.pkt_rcv_loss_total += seq_count(first, last)
             # Immediate NAK on a gap (section 4.8.2).
             self._send_nak([(first, last)], now)
 
@@ -224,7 +224,7 @@ class LiveReceiver:
             item = buf.packets.pop(seq, None)
             if item is not None:
                 ev.append(PayloadReceived(payload=item[2], seq=seq, timestamp_us=item[1]))
-            seq = (seq + 1) & SEQ_MASK
+            seq = seq_next(seq)
         buf.next_deliver = seq
         buf.losses.clear()
 
@@ -270,7 +270,7 @@ class LiveReceiver:
         if dropped:
             st = self.stats
             for first, last in dropped:
-                n = ((last - first) & SEQ_MASK) + 1
+                n = seq_count(first, last)
                 st.pkt_rcv_drop_total += n
                 # The bytes never arrived: estimated from the average payload, as libsrt does.
                 st.byte_rcv_drop_total += n * (st.byte_recv_unique_total // max(1, st.pkt_recv_unique_total))

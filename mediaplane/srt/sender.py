@@ -16,7 +16,17 @@ import logging
 import struct
 
 from .buffers import SendBuffer, SendEntry
-from .circular import SEQ_HALF, SEQ_MASK, msgno_next, seq_diff, seq_window_overlap
+from .circular import (
+    SEQ_HALF,
+    TIMESTAMP_MASK,
+    msgno_next,
+    seq_add,
+    seq_count,
+    seq_diff,
+    seq_next,
+    seq_prev,
+    seq_window_overlap,
+)
 from .keymaterial import SenderKeys
 from .packet import IN_ORDER_FLAG, KEY_SHIFT, RETRANSMITTED_FLAG, DropRequest, PacketPosition
 from .stats import RttEstimate, SrtStats
@@ -105,7 +115,7 @@ class LiveSender:
         Returns True when the sender's keys were just refreshed and must be announced (KMREQ)."""
         buf = self.buffer
         seq = buf.next_seq
-        ts = int((now - self._start) * 1_000_000) & 0xFFFFFFFF
+        ts = int((now - self._start) * 1_000_000) & TIMESTAMP_MASK
         word1 = _SOLO_IN_ORDER | self._msgno
         announce = False
         keys = self.keys
@@ -121,7 +131,7 @@ class LiveSender:
             st.pkt_snd_drop_total += 1
             st.byte_snd_drop_total += buf.drop_oldest()
         buf.entries[seq] = SendEntry(word1, ts, payload, now)
-        buf.next_seq = (seq + 1) & SEQ_MASK
+        buf.next_seq = seq_next(seq)
         self.out.append(DATA_HEADER.pack(seq, word1, ts, self.peer_socket_id) + payload)
         n = len(payload)
         st.pkt_sent_total += 1
@@ -187,7 +197,7 @@ class LiveSender:
         wanted: list[tuple[int, int]] = []
         gone_first = gone_last = -1
         for first, last in losses:
-            count = ((last - first) & SEQ_MASK) + 1
+            count = seq_count(first, last)
             wanted.extend(seq_window_overlap(first, count, base, held))
             if count > SEQ_HALF or seq_diff(last, buf.next_seq) >= 0:
                 st.nak_clipped_total += 1
@@ -197,7 +207,7 @@ class LiveSender:
                     )
             elif seq_diff(first, base) < 0:
                 # Before the buffer: packets acknowledged or dropped already.
-                gone_end = last if seq_diff(last, base) < 0 else (base - 1) & SEQ_MASK
+                gone_end = last if seq_diff(last, base) < 0 else seq_prev(base)
                 if gone_first < 0 or seq_diff(first, gone_first) < 0:
                     gone_first = first
                 if gone_last < 0 or seq_diff(gone_end, gone_last) > 0:
@@ -211,16 +221,16 @@ class LiveSender:
                 continue
             done = b
             st.pkt_snd_loss_total += b - a
-            seq = (base + a) & SEQ_MASK
+            seq = seq_add(base, a)
             for _ in range(b - a):
                 e = entries.get(seq)
                 if e is not None:
                     self._retransmit(seq, e, now)
-                seq = (seq + 1) & SEQ_MASK
+                seq = seq_next(seq)
         if gone_first >= 0:
             self.out.append(
                 DropRequest(
-                    timestamp=int((now - self._start) * 1_000_000) & 0xFFFFFFFF,
+                    timestamp=int((now - self._start) * 1_000_000) & TIMESTAMP_MASK,
                     dest_socket_id=self.peer_socket_id,
                     msgno=0,
                     first_seq=gone_first,
@@ -285,7 +295,7 @@ class LiveSender:
             if e is not None and now >= e.last_sent + timeout:
                 self._retransmit(seq, e, now)
                 sent += 1
-            seq = (seq + 1) & SEQ_MASK
+            seq = seq_next(seq)
         if sent:
             self.stats.rexmit_timeouts_total += 1
             self.rexmit_count += 1

@@ -9,6 +9,7 @@ one line saying how to install them, except under CI (``CI=true``), where they f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -90,8 +91,19 @@ class Console:
         return out
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def console_factory(browser: Any, tmp_path: pathlib.Path) -> Iterator[Any]:
+def console_factory(browser: Any, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     contexts: list[Any] = []
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
@@ -115,7 +127,18 @@ def console_factory(browser: Any, tmp_path: pathlib.Path) -> Iterator[Any]:
         )
         return con
 
-    yield make
+    made: list[Console] = []
+
+    def make_kept(base: str) -> Console:
+        con = make(base)
+        made.append(con)
+        return con
+
+    yield make_kept
+    if request.node.stash.get(_FAILED, False):
+        for con in made:  # what the page showed when the test failed
+            with contextlib.suppress(Exception):
+                con.shot("failed")
     for context in contexts:
         context.close()
     print(f"\nconsole screenshots: {artifacts}")

@@ -15,6 +15,20 @@ def exact(page: Any, role: str, name: str) -> Any:
     return page.get_by_role(role, name=name, exact=True)
 
 
+def wait_js(page: Any, predicate: str, what: str, explain: str = "''") -> None:
+    """Wait (up to WAIT_MS) until the JavaScript ``predicate`` (an expression) is true on the page;
+    on timeout fail saying ``what`` was awaited and what the page showed (``explain``, an expression)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => {predicate}", timeout=WAIT_MS)
+    except PlaywrightTimeout:
+        shown = page.evaluate(
+            f"() => {{ try {{ return String({explain}); }} catch (e) {{ return String(e); }} }}"
+        )
+        raise AssertionError(f"timed out waiting for {what}; the page shows: {shown}") from None
+
+
 def go_to_flows(page: Any) -> None:
     """ "In the left-side navigation pane, choose MediaConnect > Flows."""
     page.get_by_role("navigation").get_by_role("link", name="Flows", exact=True).click()

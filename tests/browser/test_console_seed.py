@@ -23,7 +23,6 @@ if _HERE not in sys.path:
     sys.path.append(_HERE)
 
 from console_steps import (  # noqa: E402
-    WAIT_MS,
     add_output,
     add_source,
     create_flow,
@@ -36,6 +35,7 @@ from console_steps import (  # noqa: E402
     source_url,
     start,
     stop,
+    wait_js,
 )
 
 from emulator.testing import EmulatorThread  # noqa: E402
@@ -104,12 +104,12 @@ def walkthrough(con: Any, ffmpeg: str, family: str) -> None:
 
         # Live on Flow B's page: the input's bitrate, and the preview plays.
         open_flow(page, "FlowB")
-        page.wait_for_function(
-            """() => {
-                const el = document.querySelector('[data-input="FlowBInput"] [data-live="bitrate"]');
-                return el !== null && /[1-9][0-9.]* (kbps|Mbps)/.test(el.textContent);
-            }""",
-            timeout=WAIT_MS,
+        live = 'document.querySelector(\'[data-input="FlowBInput"] [data-live="bitrate"]\')'
+        wait_js(
+            page,
+            f"{live} !== null && /[1-9][0-9.]* (kbps|Mbps)/.test({live}.textContent)",
+            "Flow B's input bitrate",
+            f"{live}?.textContent + ' | ' + document.getElementById('conn').textContent",
         )
         assert page.locator('[data-input="FlowBInput"] [data-live="media"]').inner_text() == "receiving"
         con.shot(f"{family}-flow-b-source")
@@ -119,11 +119,10 @@ def walkthrough(con: Any, ffmpeg: str, family: str) -> None:
         card = page.locator('[data-preview="input/FlowBInput"]')
         exact(card, "button", "Play input FlowBInput").click()
         video = "document.querySelector('[data-preview=\"input/FlowBInput\"] video')"
-        page.wait_for_function(
-            f"() => {{ const v = {video}; return v && v.videoWidth > 0 && v.currentTime > 0 }}"
-        )
+        status = "document.querySelector('[data-preview=\"input/FlowBInput\"] .status').textContent"
+        wait_js(page, f"{video}.videoWidth > 0 && {video}.currentTime > 0", "the preview to play", status)
         t0 = page.evaluate(f"() => {video}.currentTime")
-        page.wait_for_function(f"() => {video}.currentTime > {t0} + 1.0")
+        wait_js(page, f"{video}.currentTime > {t0} + 1.0", f"the preview to advance past {t0} + 1 s", status)
         assert page.evaluate(f"() => {video}.videoWidth") == 320
         con.shot(f"{family}-flow-b-preview")
     finally:

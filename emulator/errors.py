@@ -2,7 +2,7 @@
 
 Domain errors say *what* is wrong (a value, a missing value, an unknown id, a state that forbids the
 operation) and name the API field concerned; they never carry HTTP codes. The API maps each class to its
-HTTP status and ICE error code in exactly one place (``emulator.api.server.ERROR_CODES``).
+HTTP status and ICE error code in exactly one place (``emulator.api.errors.ERROR_CODES``).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class RequestError(EmulatorError):
 
 
 class RequestTooLarge(RequestError):
-    """The request body is larger than the API accepts (``emulator.api.server.MAX_BODY_BYTES``)."""
+    """The request body is larger than the API accepts (``emulator.api.bodies.MAX_BODY_BYTES``)."""
 
 
 class UnknownAction(RequestError):

@@ -43,7 +43,7 @@ from mediaplane.netem import Impairment
 from .errors import EmulatorError, FlowStartError, PortUnavailable
 from .flows import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowManager, FlowOutput
 from .lastmile import LastMile, LastMileSpec
-from .model.flow import endpoint_fields
+from .model.flow import Role, endpoint_fields
 from .regions import Region
 from .runtime import Backbone, Runtime
 
@@ -232,11 +232,11 @@ class _Replay:
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise StateError(f"{where}: {type(exc).__name__}: {exc}") from None
 
-    def _ready(self, pair_id: Any, kind: str, name: Any) -> bool:
+    def _ready(self, pair_id: Any, role: Role, name: Any) -> bool:
         pair = self._by_id().get(pair_id) if isinstance(pair_id, str) else None
         if pair is None:
             return False
-        return (name in pair.outputs) if kind == "output" else pair.input_named(str(name)) is not None
+        return (name in pair.outputs) if role is Role.OUTPUT else pair.input_named(str(name)) is not None
 
     def _endpoints(self, n: int, doc: dict[str, Any], *, final: bool) -> bool:
         """Add what flow ``n`` still lacks; False when a pair is not there yet (unless ``final``)."""
@@ -247,7 +247,7 @@ class _Replay:
             idoc = _mapping(idoc, where)
             if flow.input_named(str(idoc.get("name"))) is not None:
                 continue
-            pair = (idoc.get("pair_flow_id"), "output", idoc.get("pair_output_name"))
+            pair = (idoc.get("pair_flow_id"), Role.OUTPUT, idoc.get("pair_output_name"))
             if idoc.get("protocol") == "Flow" and not final and not self._ready(*pair):
                 return False
             if flow.inputs and doc.get("failover_open") and not flow.failover_open:
@@ -277,7 +277,7 @@ class _Replay:
             odoc = _mapping(odoc, where)
             if str(odoc.get("name")) in flow.outputs:
                 continue
-            pair = (odoc.get("pair_flow_id"), "input", odoc.get("pair_input_name"))
+            pair = (odoc.get("pair_flow_id"), Role.INPUT, odoc.get("pair_input_name"))
             if odoc.get("protocol") == "Flow" and not final and not self._ready(*pair):
                 return False
             self._pin(odoc, where)
@@ -394,23 +394,23 @@ def topology_of(state: dict[str, Any], topology: dict[str, Any]) -> dict[str, An
         f = by_id.get(flow_id)
         return f"{f['region']}/{f['name']}" if f else None
 
-    def endpoint(flow_id: str, role: str, e: dict[str, Any]) -> dict[str, Any]:
+    def endpoint(flow_id: str, role: Role, e: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"name": e["name"], "protocol": e["protocol"]}
         keys = ["cidrs", "srt_latency", "srt_passphrase", "srt_pbkeylen"]
-        keys += ["from_url"] if role == "input" else ["to_url", "player_limit"]
+        keys += ["from_url"] if role is Role.INPUT else ["to_url", "player_limit"]
         for key in keys:
             if e.get(key) not in (None, "", 0):
                 out[key] = e[key]
-        if role == "input":
+        if role is Role.INPUT:
             if e.get("max_bitrate") not in (None, DEFAULT_MAX_BITRATE):
                 out["max_bitrate"] = e["max_bitrate"]
             if e.get("inner_url"):
                 out["with_internal_vip"] = True
         if e["protocol"] == "Flow":
             out["pair_flow"] = pair(e["pair_flow_id"])
-            pk = "pair_output_name" if role == "input" else "pair_input_name"
-            out["pair_output" if role == "input" else "pair_input"] = e[pk]
-        if role == "output" and e.get("forbid"):
+            pk = "pair_output_name" if role is Role.INPUT else "pair_input_name"
+            out["pair_output" if role is Role.INPUT else "pair_input"] = e[pk]
+        if role is Role.OUTPUT and e.get("forbid"):
             out["forbid"] = True
         lm = last_mile.get((flow_id, role, e["name"]))
         if lm is not None:
@@ -424,11 +424,11 @@ def topology_of(state: dict[str, Any], topology: dict[str, Any]) -> dict[str, An
             doc["failover"] = True
         inputs = f["inputs"]
         if inputs:
-            doc["input"] = endpoint(f["id"], "input", inputs[0])
+            doc["input"] = endpoint(f["id"], Role.INPUT, inputs[0])
         if len(inputs) > 1:
-            doc["backup_input"] = endpoint(f["id"], "input", inputs[1])
+            doc["backup_input"] = endpoint(f["id"], Role.INPUT, inputs[1])
         if f["outputs"]:
-            doc["outputs"] = [endpoint(f["id"], "output", o) for o in f["outputs"]]
+            doc["outputs"] = [endpoint(f["id"], Role.OUTPUT, o) for o in f["outputs"]]
         flows.append(doc)
     result = {k: v for k, v in topology.items() if k != "access_keys"}
     result["links"] = [{"from": e["from"], "to": e["to"], **e["impairment"]} for e in state["links"]]

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from .api import ApiServer, build_app
 from .api.admin import VERSION, add_event_routes, add_state_routes
+from .api.preview import add_preview_routes
 from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
@@ -72,6 +73,7 @@ class Emulator:
         add_link_routes(self.app, self.backbone)
         add_lastmile_routes(self.app, self.runtime.lastmile)
         add_event_routes(self.app, self.events)
+        add_preview_routes(self.app, self.runtime)
         add_state_routes(
             self.app, export=self.export_state, topology=self.topology_of, load=self.import_state
         )

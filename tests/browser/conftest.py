@@ -19,19 +19,12 @@ from typing import Any
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.kit.peers import need_peer
 
 INSTALL_HINT = "apt-get install -y chromium (Debian/Ubuntu) and pip install -e '.[test]' (Playwright)"
 VIEWPORT = {"width": 1280, "height": 800}
 WAIT_MS = 30_000
 """Generous bound on every wait for a page condition (a loaded 2-core machine)."""
-
-
-def need_browser(what: str) -> None:
-    """Fail under CI, else skip with one line saying how to install what is missing."""
-    if IN_CI:
-        pytest.fail(what)
-    pytest.skip(what)
 
 
 def chromium_path() -> str | None:
@@ -46,11 +39,11 @@ def chromium_path() -> str | None:
 def browser() -> Iterator[Any]:
     path = chromium_path()
     if path is None:
-        need_browser(f"chromium is not installed: {INSTALL_HINT}")
+        need_peer(f"chromium is not installed: {INSTALL_HINT}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        need_browser(f"playwright is not installed: {INSTALL_HINT}")
+        need_peer(f"playwright is not installed: {INSTALL_HINT}")
         raise
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])

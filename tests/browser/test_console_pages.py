@@ -6,19 +6,12 @@ and failover on the flow details page change the flow (a refusal while online sh
 from __future__ import annotations
 
 import json
-import pathlib
-import sys
 import urllib.request
 from typing import Any
 
-_HERE = str(pathlib.Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.append(_HERE)
-
-from console_steps import exact, open_flow, wait_js  # noqa: E402
-
-from emulator.testing import EmulatorThread  # noqa: E402
-from mediaplane.netem import profile  # noqa: E402
+from emulator.testing import EmulatorThread
+from mediaplane.netem import profile
+from tests.browser.console_steps import exact, open_flow, wait_js
 
 RELAY = {
     "flows": [

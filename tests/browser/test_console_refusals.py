@@ -8,20 +8,13 @@ Then the console with access keys: it asks for an AccessKey pair and signs every
 from __future__ import annotations
 
 import json
-import pathlib
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-_HERE = str(pathlib.Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.append(_HERE)
-
-from console_steps import add_output, add_source, create_flow, exact, go_to_flows, start  # noqa: E402
-
-from emulator.testing import EmulatorThread  # noqa: E402
+from emulator.testing import EmulatorThread
+from tests.browser.console_steps import add_output, add_source, create_flow, exact, go_to_flows, start
 
 AK = ("console-key", "console-secret-0123456789")
 

@@ -12,17 +12,12 @@ grows and it has a picture size). No console error on the way; a screenshot of e
 
 from __future__ import annotations
 
-import pathlib
-import sys
 from typing import Any
 
 import pytest
 
-_HERE = str(pathlib.Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.append(_HERE)
-
-from console_steps import (  # noqa: E402
+from emulator.testing import EmulatorThread
+from tests.browser.console_steps import (
     add_output,
     add_source,
     create_flow,
@@ -37,8 +32,6 @@ from console_steps import (  # noqa: E402
     stop,
     wait_js,
 )
-
-from emulator.testing import EmulatorThread  # noqa: E402
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -112,6 +105,14 @@ def walkthrough(con: Any, ffmpeg: str, family: str) -> None:
             f"{live}?.textContent + ' | ' + document.getElementById('conn').textContent",
         )
         assert page.locator('[data-input="FlowBInput"] [data-live="media"]').inner_text() == "receiving"
+        if family == "SRT":  # Flow B's input is an SRT connection across the backbone: its RTT and counters
+            srt = 'document.querySelector(\'[data-input="FlowBInput"] [data-live="srt"]\')'
+            wait_js(
+                page,
+                f"/RTT [0-9.]+ ms, loss [0-9]+, retransmitted [0-9]+/.test({srt}?.textContent)",
+                "Flow B's SRT connection figures",
+                f"{srt}?.textContent",
+            )
         con.shot(f"{family}-flow-b-source")
         exact(page, "tab", "Outputs").click()
         con.shot(f"{family}-flow-b-outputs")

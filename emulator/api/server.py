@@ -11,29 +11,9 @@ Transport (what the official SDK sends, ICE-API.md "Transport"):
   are configured; by default any key is accepted and nothing is checked.
 * Success: HTTP 200 ``{"RequestId", "RetCode": 0, "Description": "OK", "Content"}`` (``Retcode`` for
   GetMediaConnectFlow, as the SDK model reads it); operations without a result send ``"Content": ""``.
-* Errors: HTTP 4xx / 5xx ``{"RequestId", "Code", "Message", "HostId", "Recommend"}``. The mapping from
-  :mod:`emulator.errors` to status and code is :data:`emulator.api.errors.ERROR_CODES`, the only place
-  it is made (this table is a copy for the reader):
-
-  ======================================  ======  ==============================
-  error                                   status  Code
-  ======================================  ======  ==============================
-  MissingValue                            400     MissingParameter
-  InvalidValue                            400     InvalidParameter
-  NotFound                                404     ResourceNotFound
-  WrongState, FlowStartError              403     OperationDenied
-  PortUnavailable                         503     ServiceUnAvailable
-  RequestTooLarge                         413     RequestEntityTooLarge
-  UnknownAction                           404     InvalidAction.NotFound
-  UnsupportedVersion                      400     InvalidVersion
-  IncompleteSignature                     400     IncompleteSignature
-  UnknownAccessKey                        404     InvalidAccessKeyId.NotFound
-  SignatureMismatch                       400     SignatureDoesNotMatch
-  BadTimestamp                            400     InvalidTimeStamp.Format
-  StaleTimestamp                          400     InvalidTimeStamp.Expired
-  NonceReused                             400     SignatureNonceUsed
-  anything else                           500     InternalError
-  ======================================  ======  ==============================
+* Errors: HTTP 4xx / 5xx ``{"RequestId", "Code", "Message", "HostId", "Recommend"}``. The handlers
+  raise :mod:`emulator.errors`; the mapping to status and code is
+  :data:`emulator.api.errors.ERROR_CODES` and its middleware, the only place it is made.
 
 Limits: a body over :data:`MAX_BODY_BYTES` (1 MiB) answers 413; a request line or header over aiohttp's
 8190 bytes, or anything that is not HTTP, answers 400 and is logged at DEBUG without a traceback.

@@ -326,7 +326,7 @@ class FlowManager:
         srt = srt_settings(
             inp.family, latency=srt_latency, passphrase=srt_passphrase, pbkeylen=srt_pbkeylen, what=what
         )
-        inp.srt_latency, inp.srt_passphrase, inp.srt_pbkeylen = srt.latency, srt.passphrase, srt.pbkeylen
+        srt.apply_to(inp)
 
         # Everything is valid: take resources.
         if proto is InputProtocol.RTMP_PUSH:
@@ -374,15 +374,13 @@ class FlowManager:
             latency=srt_latency,
             passphrase=srt_passphrase,
             pbkeylen=srt_pbkeylen,
-            current=SrtSettings(
-                latency=inp.srt_latency, passphrase=inp.srt_passphrase, pbkeylen=inp.srt_pbkeylen
-            ),
+            current=SrtSettings.of(inp),
             what=f"input {inp.name!r}",
         )
         if dialing(inp):
             inp.from_url = inp.url = new_from
         inp.max_bitrate, inp.cidrs = new_bitrate, new_cidrs
-        inp.srt_latency, inp.srt_passphrase, inp.srt_pbkeylen = srt.latency, srt.passphrase, srt.pbkeylen
+        srt.apply_to(inp)
         return inp
 
     def delete_input(self, flow_id: str | None, name: str | None = None) -> None:
@@ -501,7 +499,7 @@ class FlowManager:
         srt = srt_settings(
             out.family, latency=srt_latency, passphrase=srt_passphrase, pbkeylen=srt_pbkeylen, what=what
         )
-        out.srt_latency, out.srt_passphrase, out.srt_pbkeylen = srt.latency, srt.passphrase, srt.pbkeylen
+        srt.apply_to(out)
 
         if proto is OutputProtocol.RTMP_PULL:
             out.stream_key, out.url = self._rtmp_endpoint(flow.region, name)
@@ -545,15 +543,13 @@ class FlowManager:
             latency=srt_latency,
             passphrase=srt_passphrase,
             pbkeylen=srt_pbkeylen,
-            current=SrtSettings(
-                latency=out.srt_latency, passphrase=out.srt_passphrase, pbkeylen=out.srt_pbkeylen
-            ),
+            current=SrtSettings.of(out),
             what=f"output {out.name!r}",
         )
         if dialing(out):
             out.to_url = out.url = new_to
         out.player_limit, out.cidrs = new_limit, new_cidrs
-        out.srt_latency, out.srt_passphrase, out.srt_pbkeylen = srt.latency, srt.passphrase, srt.pbkeylen
+        srt.apply_to(out)
         return out
 
     def delete_output(self, flow_id: str | None, name: str | None) -> None:

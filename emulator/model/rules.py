@@ -301,6 +301,20 @@ class SrtSettings:
     passphrase: str
     pbkeylen: int
 
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> SrtSettings:
+        """The endpoint's current values (what an update keeps)."""
+        return cls(
+            latency=endpoint.srt_latency, passphrase=endpoint.srt_passphrase, pbkeylen=endpoint.srt_pbkeylen
+        )
+
+    def apply_to(self, endpoint: Endpoint) -> None:
+        endpoint.srt_latency, endpoint.srt_passphrase, endpoint.srt_pbkeylen = (
+            self.latency,
+            self.passphrase,
+            self.pbkeylen,
+        )
+
 
 def srt_settings(
     family: Family,

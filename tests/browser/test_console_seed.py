@@ -6,8 +6,9 @@ Outputs tab, "Add Output" (FlowAOutput, RTMP-PULL). Step 2: Flow B in Germany (F
 protocol Flow naming Flow A's Flow ID (read off Flow A's page) and FlowAOutput, output FlowBOutput
 RTMP-PULL. Step 3: Start on the Status panel of each. Step 4: a real ffmpeg pushes to the Source URL
 read off Flow A's page; a real ffmpeg plays the output URL read off Flow B's page and decodes frames.
-Then Flow B's page shows it live: the input's bitrate, and the preview video plays (its currentTime
-grows and it has a picture size). No console error on the way; a screenshot of every page.
+Then Flow B's page shows it live: the input's bitrate (and over SRT the backbone connection's RTT, loss
+and retransmissions), the preview video plays (its currentTime grows and it has a picture size), and the
+output's thumbnail is a decoded picture. No console error on the way; a screenshot of every page.
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ def walkthrough(con: Any, ffmpeg: str, family: str) -> None:
         t0 = page.evaluate(f"() => {video}.currentTime")
         wait_js(page, f"{video}.currentTime > {t0} + 1.0", f"the preview to advance past {t0} + 1 s", status)
         assert page.evaluate(f"() => {video}.videoWidth") == 320
+        thumb = "document.querySelector('[data-preview=\"output/FlowBOutput\"] img')"
+        wait_js(page, f"{thumb}.naturalWidth > 0", "the output's thumbnail", f"{thumb}.alt")
+        assert page.evaluate(f"() => {thumb}.naturalWidth") == 320
         con.shot(f"{family}-flow-b-preview")
     finally:
         stop(pub)

@@ -3,6 +3,7 @@ that names the field (the SDK raises ClientException for 4xx with the error body
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -314,102 +315,121 @@ def test_output_rules(sdk: Client) -> None:
     )
 
 
-def test_flow_pairing_says_exactly_what_is_wrong(sdk: Client) -> None:
-    a = create(sdk, "FlowA", SG)
-    add_input(sdk, a, "FlowAInput", "RTMP-PUSH")
-    add_output(sdk, a, "FlowAPush", "RTMP-PUSH", output_to_url="rtmp://10.0.0.1/live/x")
-    b = create(sdk, "FlowB", FRA)
-    msg = assert_refused(
-        add_input,
-        sdk,
-        b,
-        "FlowBInput",
-        "Flow",
-        pair_flow_id="wrong-id",
-        pair_output_name="FlowAOutput",
+@dataclass(frozen=True)
+class PairingRefusal:
+    """A Flow endpoint added with a pair that is wrong in one way, and the refusal that names it."""
+
+    what: str
+    role: str  # the Flow endpoint added: "input" (pairs with an output) or "output" (with an input)
+    to: str  # the flow it is added to
+    pair: str | None  # the flow it names as PairFlowId (a key of the test's flows, or a bad id)
+    pair_name: str  # PairOutputName / PairInputName
+    status: int
+    code: str
+    field: str
+    says: str  # in the message
+
+
+PAIRING_REFUSALS = [
+    PairingRefusal(
+        what="unknown pair flow",
+        role="input",
+        to="B",
+        pair="wrong-id",
+        pair_name="FlowAOutput",
         status=404,
         code="ResourceNotFound",
         field="PairFlowId",
-    )
-    assert "wrong-id" in msg
-    msg = assert_refused(
-        add_input,
-        sdk,
-        b,
-        "FlowBInput",
-        "Flow",
-        pair_flow_id=a,
-        pair_output_name="FlowAOutput",
+        says="wrong-id",
+    ),
+    PairingRefusal(
+        what="unknown pair output",
+        role="input",
+        to="B",
+        pair="A",
+        pair_name="FlowAOutput",
         status=404,
         code="ResourceNotFound",
         field="PairOutputName",
-    )
-    assert "FlowAOutput" in msg
-    msg = assert_refused(
-        add_input,
-        sdk,
-        b,
-        "FlowBInput",
-        "Flow",
-        pair_flow_id=a,
-        pair_output_name="FlowAPush",
+        says="FlowAOutput",
+    ),
+    PairingRefusal(
+        what="pair output not listening",
+        role="input",
+        to="B",
+        pair="A",
+        pair_name="FlowAPush",
         status=400,
         code="InvalidParameter",
         field="PairOutputName",
-    )
-    assert "RTMP-PULL or SRT-Listener" in msg
-    assert_refused(
-        add_input,
-        sdk,
-        b,
-        "FlowBInput",
-        "Flow",
-        pair_output_name="FlowAPush",
+        says="RTMP-PULL or SRT-Listener",
+    ),
+    PairingRefusal(
+        what="no pair flow",
+        role="input",
+        to="B",
+        pair=None,
+        pair_name="FlowAPush",
         status=400,
         code="MissingParameter",
         field="PairFlowId",
-    )
-    c = create(sdk, "FlowC", FRA)
-    add_input(sdk, c, "pull", "RTMP-PULL", input_from_url="rtmp://10.0.0.1/live/x")
-    msg = assert_refused(
-        add_output,
-        sdk,
-        a,
-        "toC",
-        "Flow",
-        pair_flow_id=c,
-        pair_input_name="pull",
+        says="PairFlowId",
+    ),
+    PairingRefusal(
+        what="pair input not listening",
+        role="output",
+        to="A",
+        pair="C",
+        pair_name="pull",
         status=400,
         code="InvalidParameter",
         field="PairInputName",
-    )
-    assert "RTMP-PUSH or SRT-Listener" in msg
-    assert_refused(
-        add_output,
-        sdk,
-        a,
-        "toC",
-        "Flow",
-        pair_flow_id=c,
-        pair_input_name="ghost",
+        says="RTMP-PUSH or SRT-Listener",
+    ),
+    PairingRefusal(
+        what="unknown pair input",
+        role="output",
+        to="A",
+        pair="C",
+        pair_name="ghost",
         status=404,
         code="ResourceNotFound",
         field="PairInputName",
-    )
-    s = create(sdk, "FlowS", FRA)
-    add_input(sdk, s, "srtin", "SRT-Listener")
-    assert "no RTMP<->SRT conversion" in assert_refused(
-        add_output,
-        sdk,
-        a,
-        "toS",
-        "Flow",
-        pair_flow_id=s,
-        pair_input_name="srtin",
+        says="ghost",
+    ),
+    PairingRefusal(
+        what="pair input of the other family",
+        role="output",
+        to="A",
+        pair="S",
+        pair_name="srtin",
         status=400,
         code="InvalidParameter",
         field="PairInputName",
-    )
+        says="no RTMP<->SRT conversion",
+    ),
+]
+
+
+def test_flow_pairing_says_exactly_what_is_wrong(sdk: Client) -> None:
+    flows = {"A": create(sdk, "FlowA", SG), "B": create(sdk, "FlowB", FRA)}
+    add_input(sdk, flows["A"], "FlowAInput", "RTMP-PUSH")
+    add_output(sdk, flows["A"], "FlowAPush", "RTMP-PUSH", output_to_url="rtmp://10.0.0.1/live/x")
+    flows["C"] = create(sdk, "FlowC", FRA)
+    add_input(sdk, flows["C"], "pull", "RTMP-PULL", input_from_url="rtmp://10.0.0.1/live/x")
+    flows["S"] = create(sdk, "FlowS", FRA)
+    add_input(sdk, flows["S"], "srtin", "SRT-Listener")
+    for r in PAIRING_REFUSALS:
+        if r.role == "input":
+            call, name, kw = add_input, "FlowBInput", {"pair_output_name": r.pair_name}
+        else:
+            call, name, kw = add_output, "toOther", {"pair_input_name": r.pair_name}
+        if r.pair is not None:
+            kw["pair_flow_id"] = flows.get(r.pair, r.pair)
+        msg = assert_refused(
+            call, sdk, flows[r.to], name, "Flow", status=r.status, code=r.code, field=r.field, **kw
+        )
+        assert r.says in msg, f"{r.what}: {msg}"
 
 
 def test_state_rules(api: ApiThread, sdk: Client) -> None:

@@ -347,6 +347,7 @@ export function flowPage(root, ctx, flowId, initialTab) {
   ];
 
   const stopPreview = () => {
+    thumbGeneration += 1;
     for (const p of players) p.stop();
     players.length = 0;
     if (thumbTimer !== null) clearTimeout(thumbTimer);
@@ -402,10 +403,17 @@ export function flowPage(root, ctx, flowId, initialTab) {
     if (online) refreshThumbnails();
   };
 
-  const refreshThumbnails = async () => {
+  // One refresh loop per rendering of the Preview tab: a loop whose generation is gone ends.
+  let thumbGeneration = 0;
+  const refreshThumbnails = async (generation = ++thumbGeneration) => {
     thumbTimer = null;
+    const again = () => {
+      if (generation === thumbGeneration && previewKey !== null) {
+        thumbTimer = setTimeout(() => refreshThumbnails(generation), THUMBNAIL_MS);
+      }
+    };
     if (tab !== "preview" || !flow || flow.FlowStatus !== "online" || document.visibilityState !== "visible") {
-      thumbTimer = setTimeout(refreshThumbnails, THUMBNAIL_MS);
+      again();
       return;
     }
     const stats = currentStats();
@@ -425,7 +433,7 @@ export function flowPage(root, ctx, flowId, initialTab) {
         img.alt = `Thumbnail of ${role} ${name}: ${exc.text || exc}`;
       }
     }
-    if (previewKey !== null) thumbTimer = setTimeout(refreshThumbnails, THUMBNAIL_MS);
+    again();
   };
 
   const showLive = (stats) => {

@@ -200,3 +200,34 @@ def test_a_preview_that_stops_reading_does_not_slow_a_player(monkeypatch: pytest
         assert result.error is None, result.error
         assert result.frames_numbered >= 50, result
         assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0), result
+
+
+def test_routes_need_a_signature_with_access_keys() -> None:
+    from tests.e2e.api.admin_client import admin_call
+
+    key = ("AKPREVIEW", "preview-secret")
+    doc = {"access_keys": {key[0]: key[1]}, **topology("rtmp")}
+    with EmulatorThread(doc) as emu:
+        fid = flow_id(emu)
+        for path in ("/_emulator/stats", f"/_emulator/preview/{fid}/input/In.mp4",
+                     f"/_emulator/thumbnail/{fid}/input/In.jpg"):  # fmt: skip
+            status, _headers, body = get(emu, path)
+            assert status in (400, 401, 403) and b"Signature" in body, (path, status, body)
+        signed = admin_call(emu.api_url, "GET", "/_emulator/stats", key=key)
+        assert signed.status == 200 and fid in signed.body["flows"]
+
+
+def test_stats_sample_only_while_someone_asks() -> None:
+    with EmulatorThread(topology("rtmp")) as emu:
+        live = service(emu).stats
+        clock = [0.0]
+        live._clock = lambda: clock[0]  # the 30 s watch on the test's clock
+        assert not live.running and live.samples == 0
+        stats(emu)
+        assert live.running
+        wait_until("a few samples", lambda: live.samples >= 3)
+        clock[0] += 31.0  # nobody asked for 31 s
+        wait_until("the sampler to stop", lambda: not live.running)
+        taken = live.samples
+        stats(emu)  # asked again: it runs again
+        assert live.running and live.samples == taken + 1

@@ -103,7 +103,36 @@ class HandshakeState(enum.Enum):
     DONE = "done"
 
 
-class ServerHandshake:
+class HandshakeInput(enum.Enum):
+    """What moves a handshake on: a complete packet from the peer (section 5.2.5)."""
+
+    C0C1_RECEIVED = "c0c1_received"
+    C2_RECEIVED = "c2_received"
+    S0S1S2_RECEIVED = "s0s1s2_received"
+
+
+HANDSHAKE_TRANSITIONS: dict[tuple[HandshakeState, HandshakeInput], HandshakeState] = {
+    (HandshakeState.WAIT_C0C1, HandshakeInput.C0C1_RECEIVED): HandshakeState.WAIT_C2,
+    (HandshakeState.WAIT_C2, HandshakeInput.C2_RECEIVED): HandshakeState.DONE,
+    (HandshakeState.WAIT_S0S1S2, HandshakeInput.S0S1S2_RECEIVED): HandshakeState.DONE,
+}
+"""Both roles' handshake state machine (the server starts at WAIT_C0C1, the client at WAIT_S0S1S2)."""
+
+
+class _HandshakeStates:
+    """The one place a handshake changes state."""
+
+    state: HandshakeState
+
+    def _set_state(self, event: HandshakeInput) -> None:
+        new = HANDSHAKE_TRANSITIONS.get((self.state, event))
+        if new is None:
+            raise LocalProtocolError(f"unexpected {event.value} in handshake state {self.state.value}")
+        logger.debug("handshake %s -> %s", self.state.value, new.value)
+        self.state = new
+
+
+class ServerHandshake(_HandshakeStates):
     """Server side: consume C0+C1 then C2; produce S0+S1+S2 as soon as C1 is complete.
 
     ``receive_data`` returns the bytes to send, and leaves any bytes past C2 in :attr:`leftover`
@@ -140,12 +169,12 @@ class ServerHandshake:
             c1 = bytes(self._buffer[1 : 1 + HANDSHAKE_PACKET_BYTES])
             del self._buffer[: 1 + HANDSHAKE_PACKET_BYTES]
             out = bytes([RTMP_VERSION]) + self._answer(c1)
-            self.state = HandshakeState.WAIT_C2
+            self._set_state(HandshakeInput.C0C1_RECEIVED)
         if self.state is HandshakeState.WAIT_C2 and len(self._buffer) >= HANDSHAKE_PACKET_BYTES:
             # C2 is not checked: ffmpeg, nginx-rtmp and librtmp do not sign it consistently.
             self.leftover = bytes(self._buffer[HANDSHAKE_PACKET_BYTES:])
             self._buffer.clear()
-            self.state = HandshakeState.DONE
+            self._set_state(HandshakeInput.C2_RECEIVED)
         return out
 
     def _answer(self, c1: bytes) -> bytes:
@@ -162,7 +191,7 @@ class ServerHandshake:
         return s1 + _signed_response(self._rng, FMS_KEY, client_digest)
 
 
-class ClientHandshake:
+class ClientHandshake(_HandshakeStates):
     """Client side: :meth:`initiate` gives C0+C1; feeding S0+S1+S2 gives C2.
 
     Bytes past S2 are kept in :attr:`leftover`.
@@ -205,7 +234,7 @@ class ClientHandshake:
         s1 = bytes(self._buffer[1 : 1 + HANDSHAKE_PACKET_BYTES])
         self.leftover = bytes(self._buffer[need:])
         self._buffer.clear()
-        self.state = HandshakeState.DONE
+        self._set_state(HandshakeInput.S0S1S2_RECEIVED)
         found = find_digest(s1, FMS_KEY_PARTIAL) if struct.unpack_from(">I", s1, 4)[0] else None
         if found is None:
             return s1  # simple handshake: C2 echoes S1

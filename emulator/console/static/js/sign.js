@@ -60,15 +60,16 @@ function utcTimestamp(date) {
 }
 
 /**
- * Sign one request. Returns the headers to send: `headers` (names lowercased) plus x-acs-date,
- * x-acs-signature-nonce, x-acs-content-sha256 (all signed) and Authorization.
+ * Sign one request. Returns the headers to send: `headers` (names lowercased) plus x-acs-date (`now`,
+ * default the clock), x-acs-signature-nonce (`nonce`, default 16 random bytes in hex),
+ * x-acs-content-sha256 (all signed) and Authorization.
  * `path` is the path as sent (already percent-encoded, no query); `query` is an object of strings.
  */
-export async function signV3({ method, path, query, headers, body, accessKeyId, secret, now }) {
+export async function signV3({ method, path, query, headers, body, accessKeyId, secret, now, nonce: given }) {
   const out = {};
   for (const [k, v] of Object.entries(headers || {})) out[k.toLowerCase()] = String(v).trim();
   out["x-acs-date"] = utcTimestamp(now || new Date());
-  out["x-acs-signature-nonce"] = nonce();
+  out["x-acs-signature-nonce"] = given || nonce();
   const bodyHash = await sha256Hex(body ? encoder.encode(body) : new Uint8Array(0));
   out["x-acs-content-sha256"] = bodyHash;
   const signed = Object.keys(out).sort();

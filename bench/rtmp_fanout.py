@@ -32,18 +32,18 @@ import json
 import os
 import random
 import resource
-import shutil
-import socket
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import _kit
 
 from mediaplane.relay import Hub, HubUnit, OpenRouter, UnitKind
 from mediaplane.rtmp import PlayStarted, RtmpClientConfig, RtmpClientSession, RtmpPusher
@@ -51,15 +51,8 @@ from mediaplane.rtmp.chunk import encode_fmt0
 from mediaplane.rtmp.server import RtmpServer, RtmpServerConfig
 from mediaplane.rtmp.synthetic import synthetic_stream
 
-NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 KEEP_UP_FRACTION = 0.99
 LATENCY_SLACK_S = 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the server under test (child process) -------------------------------------------------------
@@ -91,7 +84,7 @@ class OurServer:
     name = "mcemu RtmpServer"
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = _kit.free_port()
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)],
             stdin=subprocess.PIPE,
@@ -119,59 +112,19 @@ class OurServer:
 
 
 class NginxServer:
-    """nginx with the RTMP module, one worker, in a temporary prefix."""
+    """nginx with the RTMP module, one worker (``_kit.Nginx``); CPU of its master and worker."""
 
     name = "nginx-rtmp"
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="mcemu-nginx-")
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(
-                f"load_module {NGINX_MODULE};\n"
-                "worker_processes 1;\ndaemon off;\nuser root;\n"
-                f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log warn;\n"
-                "events { worker_connections 4096; }\n"
-                "rtmp { server { listen 127.0.0.1:%d; chunk_size 4096;\n"
-                "  application live { live on; } } }\n" % self.port
-            )
-        self.proc = subprocess.Popen(["nginx", "-p", self.dir, "-c", conf], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        self.worker = 0
-        while time.monotonic() < deadline and not self.worker:
-            time.sleep(0.1)
-            try:
-                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
-                    kids = f.read().split()
-                if kids:
-                    self.worker = int(kids[0])
-            except FileNotFoundError:
-                pass
-        if not self.worker:
-            self.close()
-            raise RuntimeError("nginx worker did not start")
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        self._nginx = _kit.Nginx()
+        self.port = self._nginx.port
 
     def stats(self) -> dict[str, float]:
-        with open(f"/proc/{self.worker}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return {"cpu_s": (int(fields[11]) + int(fields[12])) / ticks, "skips": 0, "dropped": 0}
+        return {"cpu_s": self._nginx.cpu_s(), "skips": 0, "dropped": 0}
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self._nginx.close()
 
 
 # -- the load (this process) ---------------------------------------------------------------------
@@ -358,7 +311,7 @@ async def main() -> None:
         f"{args.seconds:.0f} s windows, ladder {ladder}, rounds {args.rounds} (ours, nginx in turn)"
     )
     nginx = not args.no_nginx
-    if nginx and (shutil.which("nginx") is None or not os.path.exists(NGINX_MODULE)):  # noqa: ASYNC240
+    if nginx and not _kit.nginx_available():
         print("nginx with libnginx-mod-rtmp not installed: skipping the nginx reference runs")
         nginx = False
     results: dict[str, dict[int, list[StepResult]]] = {"ours": {}, "nginx": {}}

@@ -33,6 +33,7 @@ from .flow import (
     PLAYER_LIMIT_MIN,
     PROTOCOL_FAMILY,
     RTMP_APP,
+    Family,
     Flow,
     FlowInput,
     FlowOutput,
@@ -328,15 +329,9 @@ class FlowManager:
         )
         srt.apply_to(inp)
 
-        # Everything is valid: take resources.
-        if proto is InputProtocol.RTMP_PUSH:
-            inp.stream_key, inp.url = self._rtmp_endpoint(flow.region, name)
-        elif proto is InputProtocol.SRT_LISTENER:
-            inp.srt_port = self.runtime.allocate_srt_port(flow.region)
-            inp.url = f"srt://{flow.region.host}:{inp.srt_port}"
+        self._take_resources(flow, inp)  # everything is valid
         if with_internal_vip and listening(inp):
             inp.inner_url = inp.url
-        inp.create_time = _utc(self._clock())
         flow.inputs.append(inp)
         logger.info("[%s] flow %s: %r added", flow.region.id, flow.id, inp)
         return inp
@@ -501,12 +496,7 @@ class FlowManager:
         )
         srt.apply_to(out)
 
-        if proto is OutputProtocol.RTMP_PULL:
-            out.stream_key, out.url = self._rtmp_endpoint(flow.region, name)
-        elif proto is OutputProtocol.SRT_LISTENER:
-            out.srt_port = self.runtime.allocate_srt_port(flow.region)
-            out.url = f"srt://{flow.region.host}:{out.srt_port}"
-        out.create_time = _utc(self._clock())
+        self._take_resources(flow, out)
         flow.outputs[name] = out
         logger.info("[%s] flow %s: %r added", flow.region.id, flow.id, out)
         return out
@@ -643,10 +633,18 @@ class FlowManager:
             raise NotFound("OutputName", f"flow {flow.id} has no output named {name!r}")
         return out
 
-    def _rtmp_endpoint(self, region: Region, name: str) -> tuple[str, str]:
-        host, port = self.runtime.rtmp_address(region)
-        key = f"{name}_{self._new_token()}"
-        return key, f"rtmp://{host}:{port}/{RTMP_APP}/{key}"
+    def _take_resources(self, flow: Flow, endpoint: FlowInput | FlowOutput) -> None:
+        """A valid new endpoint's URL and CreateTime: a listening RTMP endpoint gets a stream key on the
+        region's RTMP server, a listening SRT one a UDP port of the region's range (PortUnavailable)."""
+        if listening(endpoint):
+            if endpoint.family is Family.RTMP:
+                host, port = self.runtime.rtmp_address(flow.region)
+                endpoint.stream_key = f"{endpoint.name}_{self._new_token()}"
+                endpoint.url = f"rtmp://{host}:{port}/{RTMP_APP}/{endpoint.stream_key}"
+            else:
+                endpoint.srt_port = self.runtime.allocate_srt_port(flow.region)
+                endpoint.url = f"srt://{flow.region.host}:{endpoint.srt_port}"
+        endpoint.create_time = _utc(self._clock())
 
     def _find_endpoint(
         self, region_id: str, match: Callable[[FlowInput | FlowOutput], bool]

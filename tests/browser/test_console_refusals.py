@@ -1,8 +1,9 @@
-"""The seed's note, in the browser: "If adding the source fails, verify that the Flow ID and Output Name
-match the values from Flow A." A wrong Flow ID and then a wrong Output Name each show the API's own
-refusal (its Code and Message, exactly as the ICE API answers the same call) under the field it names,
-and adding nothing; the right pair is then accepted. Deleting an online flow shows the API's refusal too.
-Then the console with access keys: it asks for an AccessKey pair and signs every call (V3 in the browser).
+"""Refusals in the browser, each shown as the ICE API words it (its Code and Message, exactly as the API
+answers the same call) under the field it names, and changing nothing: a flow name the API refuses, then
+the seed's note ("If adding the source fails, verify that the Flow ID and Output Name match the values
+from Flow A"): a wrong Flow ID and a wrong Output Name, after which the right pair is accepted; deleting
+an online flow. Then the console with access keys: it asks for an AccessKey pair and signs every call
+(V3 in the browser).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def test_wrong_flow_id_and_output_name_show_the_api_refusal(console_factory: Any
         page = con.page
         con.open("#/flows")
         go_to_flows(page)
+        exact(page, "button", "Create Flow").click()  # a name the API refuses: its message under Flow Name
+        dialog = page.get_by_role("dialog", name="Create Flow")
+        dialog.get_by_label("Flow Name").fill("Flow A!")
+        exact(dialog, "button", "OK").click()
+        want = refusal_text(emu, "CreateMediaConnectFlow", FlowName="Flow A!", FlowRegion="ap-southeast-1")
+        dialog.get_by_text(want, exact=True).wait_for()
+        assert field_error(dialog, "Flow Name") == want
+        exact(dialog, "button", "Cancel").click()
         a_id = create_flow(page, "FlowA", "Singapore")
         add_source(page, {"Source Name": "FlowAInput", "Protocol": "RTMP-PUSH"})
         add_output(page, {"Output Name": "FlowAOutput", "Protocol": "RTMP-PULL"})

@@ -111,6 +111,10 @@ class RtmpServerConfig:
                 raise ValueError(f"{name} must not be negative")
 
 
+_UNIT_KIND = {kind: UnitKind(kind) for kind in MediaKind}
+"""The hub's kind of each RTMP media kind (the same values; a lookup is cheaper than a conversion)."""
+
+
 class HubFeeder:
     """Turns one publisher's media messages into hub units, one unit per message (never copied).
 
@@ -133,7 +137,7 @@ class HubFeeder:
             kind = MediaKind.KEYFRAME
         self.hub.feed(
             HubUnit(
-                kind=UnitKind(kind),
+                kind=_UNIT_KIND[kind],
                 timestamp_ms=message.timestamp,
                 size=message.size,
                 payload=message,

@@ -1,4 +1,9 @@
-"""Backbone and last-mile impairment: sans-IO models, named profiles, timelines, and the link relays."""
+"""Backbone and last-mile impairment: sans-IO models, named profiles, timelines, and the link relays.
+
+Cores (sans-IO): ``models``, ``profiles``, ``timeline``, ``schedule`` (what the relays share: directions,
+counters, the delivery queue). Adapters: ``udp_link`` (:class:`UdpLink`), ``tcp_link`` (:class:`TcpLink`),
+``link_base`` (their delivery timer and timeline runner); ``link`` re-exports both relays.
+"""
 
 from typing import TYPE_CHECKING
 
@@ -21,7 +26,8 @@ from .profiles import profile, profile_description, profile_names
 from .timeline import Timeline, TimelineStep
 
 if TYPE_CHECKING:
-    from .link import TcpLink, UdpLink
+    from .tcp_link import TcpLink
+    from .udp_link import UdpLink
 
 __all__ = [
     "JITTER_DISTRIBUTIONS",
@@ -49,8 +55,12 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # The asyncio relays load on first use, so `import mediaplane.netem` stays free of asyncio.
-    if name in ("UdpLink", "TcpLink"):
-        from . import link
+    if name == "UdpLink":
+        from .udp_link import UdpLink
 
-        return getattr(link, name)
+        return UdpLink
+    if name == "TcpLink":
+        from .tcp_link import TcpLink
+
+        return TcpLink
     raise AttributeError(name)

@@ -181,3 +181,22 @@ async def test_timeline_and_recurring_reset_outage() -> None:
         writer.close()
         writer2.close()
     server.close()
+
+
+def test_bytes_sent_before_the_upstream_connects_arrive_under_uvloop() -> None:
+    """uvloop reads an accepted connection before the link has its upstream (its transports start reading
+    after ``connection_made`` even when paused there): those bytes wait and leave once it connects (they
+    were stranded, and the test above hung under ``MCEMU_LOOP=uvloop``)."""
+    import uvloop
+
+    async def body() -> None:
+        server = await echo_server()
+        async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
+            for n in range(5):  # each connection races its own upstream connect
+                reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+                writer.write(b"first%d" % n)
+                assert await asyncio.wait_for(reader.readexactly(6), WAIT_S) == b"first%d" % n
+                writer.close()
+        server.close()
+
+    uvloop.run(body())

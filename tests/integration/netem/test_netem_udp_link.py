@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import statistics
 import struct
 import time
@@ -42,9 +43,18 @@ class Sink(asyncio.DatagramProtocol):
             self.transport.sendto(data, addr)
 
 
+SINK_RCVBUF_BYTES = 4 * 1024 * 1024
+"""The sink's receive buffer: room for a whole test's datagrams. The sink shares the loop with the link, so
+after a stall the link's burst of due datagrams lands before the sink reads any; the default buffer
+(~200 KiB) overflowed then and lost datagrams on a loaded machine."""
+
+
 async def open_sink(echo: bool = False) -> tuple[asyncio.DatagramTransport, Sink]:
     loop = asyncio.get_running_loop()
-    transport, sink = await loop.create_datagram_endpoint(lambda: Sink(echo), local_addr=("127.0.0.1", 0))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SINK_RCVBUF_BYTES)
+    sock.bind(("127.0.0.1", 0))
+    transport, sink = await loop.create_datagram_endpoint(lambda: Sink(echo), sock=sock)
     return transport, sink
 
 
@@ -250,6 +260,32 @@ async def test_set_impairment_at_runtime_and_duplicates() -> None:
         t.close()
     sink_t.close()
     assert sorted(seq for _, seq, *_ in sink.got) == sorted(list(range(50)) * 2)
+
+
+async def test_a_delay_cut_at_run_time_overtakes_what_waits_under_the_old_delay() -> None:
+    """The backbone's constant delay queues in order; when it shrinks (a timeline step, the admin API),
+    what arrives under the new delay is due first and leaves first, and nothing misses its schedule."""
+    sink_t, sink = await open_sink()
+    port = sink_t.get_extra_info("sockname")[1]
+    async with UdpLink(
+        target=("127.0.0.1", port), impairment=Impairment(delay_ms=2000.0), record_deliveries=True
+    ) as link:
+        t, _ = await open_sender(link)
+        await send_stream(t, 0, 20, 1000.0)
+        await until(lambda: link.stats()[FORWARD]["packets_in"] == 20, "the first 20 read by the link")
+        link.set_impairment(FORWARD, Impairment(delay_ms=10.0))
+        await send_stream(t, 1, 20, 1000.0)
+        await until(lambda: len(sink.got) >= 40, "all 40 datagrams at the sink")
+        t.close()
+        deliveries = list(link.deliveries or [])
+    sink_t.close()
+    late = [d for d in deliveries if d.scheduled_at - d.arrived_at < 1.0]
+    early = [d for d in deliveries if d.scheduled_at - d.arrived_at > 1.0]
+    assert len(late) == len(early) == 20
+    assert max(d.sent_at for d in late) < min(d.sent_at for d in early)  # the second stream overtook
+    assert [d.scheduled_at for d in deliveries] == sorted(d.scheduled_at for d in deliveries)
+    assert all(d.sent_at >= d.scheduled_at - DELIVER_AHEAD_S for d in deliveries)
+    assert [seq for stream, seq, *_ in sink.got if stream == 1] == list(range(20))
 
 
 async def test_idle_clients_are_forgotten() -> None:

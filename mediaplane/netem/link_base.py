@@ -1,0 +1,103 @@
+"""What the link relays share on the event loop: the delivery timer and the timeline runner.
+
+The selector rounds its timeout up to whole milliseconds (epoll), so :class:`DeliveryTimer` fires
+``EARLY_WAKE_S`` before the deadline and the link sends anything due within ``DELIVER_AHEAD_S`` of the
+wake-up with it: deliveries land within about half a millisecond of their deadline either way instead of
+up to a millisecond late. One timer per queue, armed for the earliest deadline, never one per packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .models import Impairment
+from .schedule import EARLY_WAKE_S, INFINITY
+from .timeline import Timeline
+
+clock = time.monotonic
+"""The links' clock (seconds): every time a model sees, schedules and records. asyncio's ``loop.time()``
+is this same clock; uvloop's is libuv's cached millisecond, too coarse for deliveries scheduled to a
+fraction of a millisecond (a datagram stamped up to 1 ms early left up to 1 ms short of its delay)."""
+
+
+def call_at_clock(
+    loop: asyncio.AbstractEventLoop, when: float, callback: Callable[..., None], *args: Any
+) -> asyncio.TimerHandle:
+    """``loop.call_at`` for a time on :data:`clock` (any loop, whatever its own clock)."""
+    return loop.call_later(max(0.0, when - clock()), callback, *args)
+
+
+class DeliveryTimer:
+    """One timer for the earliest deadline (on :data:`clock`) of a queue; ``callback()`` runs when it fires
+    (on uvloop possibly a little before the deadline: the callback arms again for what is not due yet)."""
+
+    __slots__ = ("_at", "_callback", "_handle", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self._loop = loop
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = INFINITY
+
+    def arm(self, due: float) -> None:
+        """Fire (``EARLY_WAKE_S`` ahead) for ``due`` unless already armed for that time or earlier."""
+        if due >= self._at:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._at = due
+        self._handle = call_at_clock(self._loop, due - EARLY_WAKE_S, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._at = INFINITY
+        self._callback()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._at = INFINITY
+
+
+class TimelineRunner:
+    """Applies a :class:`Timeline` to a link as time passes (one ``call_at`` per change)."""
+
+    def __init__(self) -> None:
+        self._handles: list[asyncio.TimerHandle] = []
+        self.done = asyncio.Event()
+        self.done.set()
+
+    def cancel(self) -> None:
+        for handle in self._handles:
+            handle.cancel()
+        self._handles.clear()
+        self.done.set()
+
+    def run(
+        self,
+        timeline: Timeline,
+        bases: dict[str, Impairment],
+        apply: Callable[[str, Impairment], None],
+    ) -> None:
+        """Run ``timeline`` from now over ``bases`` (direction -> impairment in force), calling
+        ``apply(direction, impairment)`` at each change; replaces a running timeline."""
+        self.cancel()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        self.done.clear()
+        last = 0.0
+        for direction, base in bases.items():
+            for at_s, imp in timeline.schedule(base):
+                last = max(last, at_s)
+                if at_s <= 0.0:
+                    apply(direction, imp)
+                else:
+                    self._handles.append(loop.call_at(start + at_s, apply, direction, imp))
+        self._handles.append(loop.call_at(start + last, self.done.set))
+
+
+__all__ = ["DeliveryTimer", "TimelineRunner", "call_at_clock", "clock"]

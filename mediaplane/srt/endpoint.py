@@ -54,8 +54,11 @@ _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswit
 _TIMESPEC = struct.Struct("@qq")
 _ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 MAX_DATAGRAM_BYTES = 65536
-DRAIN_BUDGET = 256
-"""Datagrams read per wake-up of a socket before the loop gets a turn for everything else."""
+DRAIN_BUDGET = 32
+"""Datagrams read per wake-up of a socket before the loop gets a turn for everything else. Past
+capacity every socket is always readable: a small budget keeps one loop iteration (every ready
+socket's drain) short, so timers (ACK, NAK, TSBPD release) keep their timing and what the loop
+cannot take is dropped by the kernel, in proportion, rather than delayed for everybody."""
 TICK_S = 0.004
 """Granularity of an endpoint's timer: it fires at its connections' earliest deadline, but no sooner
 than this after its last firing, so TSBPD releases, ACKs and NAKs of a busy connection are batched

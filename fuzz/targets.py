@@ -51,10 +51,10 @@ from mediaplane.rtmp.message import (
     split_aggregate,
 )
 from mediaplane.rtmp.session import ClientMode, RtmpClientSession, RtmpServerSession
+from mediaplane.srt import SrtAcceptor, SrtConnection
 from mediaplane.srt import errors as srt_errors
 from mediaplane.srt.circular import SEQ_MASK
 from mediaplane.srt.config import SrtConfig
-from mediaplane.srt.connection import SrtAcceptor, SrtConnection
 from mediaplane.srt.events import ConnectionClosed as SrtConnectionClosed
 from mediaplane.srt.handshake import HandshakeType, decode_peer_ip, parse_handshake
 from mediaplane.srt.keymaterial import KeyMaterialMessage, KeySet, new_keyset

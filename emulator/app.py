@@ -31,7 +31,7 @@ from .api.preview import add_preview_routes
 from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
-from .flows import Flow, FlowInput, FlowManager, FlowOutput
+from .flows import Flow, FlowInput, FlowManager, FlowOutput, listening
 from .lastmile import LastMileSpec
 from .lastmile_api import add_lastmile_routes
 from .links_api import add_link_routes
@@ -348,13 +348,13 @@ class Emulator:
         for flow in self.manager.flows:
             where = f"{flow.region.id}/{flow.name}"
             for inp in flow.inputs:
-                if inp.protocol.value in ("RTMP-PUSH", "SRT-Listener"):
+                if listening(inp):
                     rows.append((where, f"push to {inp.name}", inp.url))
                     impaired = lastmile.impaired_url(flow.id, "input", inp.name)
                     if impaired:
                         rows.append((where, f"push to {inp.name} (last mile)", impaired))
             for out in flow.outputs.values():
-                if out.protocol.value in ("RTMP-PULL", "SRT-Listener"):
+                if listening(out):
                     rows.append((where, f"play {out.name}", out.url))
                     impaired = lastmile.impaired_url(flow.id, "output", out.name)
                     if impaired:

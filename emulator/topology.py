@@ -68,9 +68,10 @@ from typing import Any
 
 import yaml
 
-from mediaplane.netem import Impairment, Timeline, profile
+from mediaplane.netem import Impairment, Timeline
 
 from .errors import ConfigError
+from .model.impairment import impairment_from_body
 from .regions import RegionCatalogue
 
 __all__ = [
@@ -264,6 +265,11 @@ class Topology:
         )
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line: control characters (a key that is a newline) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _link(entry: Any, regions: RegionCatalogue, index: int) -> LinkSpec:
     where = f"links[{index}]"
     if not isinstance(entry, Mapping):
@@ -279,20 +285,16 @@ def _link(entry: Any, regions: RegionCatalogue, index: int) -> LinkSpec:
     for i, step in enumerate(steps if isinstance(steps, list) else []):
         if isinstance(step, Mapping):
             _check(step, ("mapping", _TIMELINE_STEP), f"{where}.timeline[{i}]")
+    if "profile" in entry:
+        fields["profile"] = entry["profile"]
     try:
-        if "profile" in entry:
-            base = profile(str(entry["profile"])).to_dict()
-            base.update(fields)
-            fields = base
-        elif "delay_ms" not in fields:
-            fields["delay_ms"] = regions.default_latency_ms(str(entry["from"]), str(entry["to"]))
-        impairment = Impairment.from_dict(fields)
-        impairment.validate()
+        default_ms = regions.default_latency_ms(str(entry["from"]), str(entry["to"]))
+        impairment = impairment_from_body(fields, default_delay_ms=default_ms)
         timeline = Timeline.from_dict(entry["timeline"]) if entry.get("timeline") else None
         if timeline is not None:
             timeline.schedule(impairment)  # a step may be invalid only over this link's impairment
     except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+        raise ConfigError(f"{where}: {_printable(str(exc))}") from exc
     return LinkSpec(
         src=str(entry["from"]),
         dst=str(entry["to"]),

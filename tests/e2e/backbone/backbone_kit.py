@@ -9,11 +9,6 @@ loop from ``tests/e2e/flows/e2e_runtime_kit.py`` (all re-exported here).
 from __future__ import annotations
 
 import json
-import queue
-import re
-import subprocess
-import threading
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -23,6 +18,7 @@ from mediaplane.relay import HubUnit
 from mediaplane.rtmp import RtmpClientConfig
 from tests.e2e.flows.e2e_peers import FPS, Receiver, free_port, publisher
 from tests.e2e.flows.e2e_runtime_kit import ClientLoop, PlayerRecord, Sdk, wait_until
+from tests.kit.lines import Lines
 
 RTMP_VIDEO = 9
 """RTMP message type id of video messages."""
@@ -82,30 +78,3 @@ class RtmpPlayer(PlayerRecord):
 
     def _tag(self, unit: HubUnit) -> bool:
         return getattr(unit.payload, "type_id", None) == RTMP_VIDEO
-
-
-class Lines:
-    """A subprocess's stdout lines, read by a thread so a test can wait for one with a timeout."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        assert proc.stdout is not None
-        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            self.lines.put(line)
-
-    def until(self, pattern: str, timeout: float) -> re.Match[str]:
-        """The first line (from here on) matching ``pattern``; AssertionError after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {timeout} s: {self.seen}") from None
-            self.seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found

@@ -9,7 +9,11 @@ at the same offered load:
 2. impaired: delay 20 ms, jitter 2 ms (normal), loss 1 %;
 3. delay-only: delay 20 ms, to measure the end-to-end added-delay error at the sink.
 
-The three alternate, ``--rounds`` times (plain, impaired, delay-only, plain, ...), and each ratio is
+4. streams: ``--streams`` rungs (default 4 and 16) of N flows of 8 Mbit/s in 1316-byte datagrams (760 pps
+   each, one client address per flow, as N SRT legs over one backbone link) through a constant 80 ms
+   delay: packets per link-CPU-second of the backbone's own case.
+
+The first three alternate, ``--rounds`` times (plain, impaired, delay-only, plain, ...), and each ratio is
 against the plain run of its own round. Printed figures: packets in/out, where the offered packets
 went (refused at the sender, dropped by the link, lost after it in socket buffers) and a mark on any
 run that lost more than its configured loss (the reference included: a reference that lost data is
@@ -17,7 +21,7 @@ not a like-for-like anchor), wall-clock throughput, link CPU time per packet (pa
 what one core sustains), scheduling error (actual minus scheduled send time, measured in the link)
 percentiles, end-to-end delay error at the sink, and every round's ratio against the plain run.
 
-    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332] [--rounds 2] [--no-pin]
+    python bench/netem.py [--rate 60000] [--seconds 3] [--size 1332] [--rounds 2] [--streams 4,16] [--no-pin]
 """
 
 from __future__ import annotations
@@ -49,10 +53,13 @@ def pin(cpu: int | None) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def role_sender(host: str, port: int, rate: int, seconds: float, size: int) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    sock.connect((host, port))
+def role_sender(host: str, port: int, rate: int, seconds: float, size: int, streams: int = 1) -> None:
+    socks = []
+    for _ in range(streams):  # one client address per stream, each its own session in the link
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        sock.connect((host, port))
+        socks.append(sock)
     pad = b"\0" * (size - STAMP.size)
     total = int(rate * seconds)
     batch = max(1, rate // 1000)  # one burst per millisecond
@@ -66,7 +73,7 @@ def role_sender(host: str, port: int, rate: int, seconds: float, size: int) -> N
             time.sleep(delay)
         for _ in range(min(batch, total - seq)):
             try:
-                sock.send(STAMP.pack(seq, time.monotonic()) + pad)
+                socks[seq % streams].send(STAMP.pack(seq, time.monotonic()) + pad)
             except (BlockingIOError, ConnectionRefusedError):
                 refused += 1
             seq += 1
@@ -122,7 +129,11 @@ def _cpu_args() -> list[str]:
     return ["--cpu", *LOAD_CPU] if LOAD_CPU else []
 
 
-async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dict[str, object]:
+async def run_once(
+    label: str, imp: Impairment, args: argparse.Namespace, *, rate: int = 0, size: int = 0, streams: int = 1
+) -> dict[str, object]:
+    rate = rate or args.rate
+    size = size or args.size
     here = __file__
     py = sys.executable
     sink = await asyncio.create_subprocess_exec(
@@ -144,8 +155,8 @@ async def run_once(label: str, imp: Impairment, args: argparse.Namespace) -> dic
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             wall0 = time.monotonic()
             sender = await asyncio.create_subprocess_exec(
-                py, here, "--role", "sender", "--port", str(link.port), "--rate", str(args.rate),
-                "--seconds", str(args.seconds), "--size", str(args.size), *_cpu_args(),
+                py, here, "--role", "sender", "--port", str(link.port), "--rate", str(rate),
+                "--seconds", str(args.seconds), "--size", str(size), "--streams", str(streams), *_cpu_args(),
                 stdout=subprocess.PIPE,
             )  # fmt: skip
             out, _ = await sender.communicate()
@@ -215,7 +226,7 @@ async def main(args: argparse.Namespace) -> None:
         + ("link pinned to CPU 0, sender and sink to CPU 1" if LOAD_CPU else "not pinned")
     )
     ratios: dict[str, list[str]] = {label: [] for label, _, _ in runs[1:]}
-    for rnd in range(args.rounds):
+    for rnd in range(0 if args.no_relay else args.rounds):
         plain: dict[str, object] = {}
         for label, imp, expected in runs:
             r = await run_once(label, imp, args)
@@ -242,6 +253,38 @@ async def main(args: argparse.Namespace) -> None:
             )
     for label, values in ratios.items():
         print(f"{label} / plain, packets per link-CPU-second, every round: {', '.join(values)}")
+    await run_streams(args)
+
+
+STREAM_BITRATE_BPS = 8_000_000
+"""Bitrate of one backbone flow in the streams runs."""
+STREAM_DATAGRAM_BYTES = 1316
+"""Its datagrams: SRT-sized (7 MPEG-TS packets)."""
+STREAM_DELAY_MS = 80.0
+"""A constant one-way backbone delay (no jitter, no reordering)."""
+
+
+async def run_streams(args: argparse.Namespace) -> None:
+    """N constant-delay flows through one link: packets per link-CPU-second, every round."""
+    rungs = [int(n) for n in args.streams.split(",") if n.strip()]
+    pps = STREAM_BITRATE_BPS // (8 * STREAM_DATAGRAM_BYTES)
+    imp = Impairment(delay_ms=STREAM_DELAY_MS)
+    figures: dict[int, list[str]] = {n: [] for n in rungs}
+    for rnd in range(args.rounds):
+        for n in rungs:
+            r = await run_once(f"streams-{n}", imp, args, rate=n * pps, size=STREAM_DATAGRAM_BYTES, streams=n)
+            sent = int(r["sent"])  # type: ignore[call-overload]
+            lost = 1 - int(r["sink_received"]) / sent if sent else 0.0  # type: ignore[call-overload]
+            r["lost_pct"] = round(lost * 100, 2)
+            print(f"round {rnd + 1} {json.dumps(r)}")
+            print(f"round {rnd + 1} streams-{n}: {loss_line(r, 0.0)}{loss_mark(lost, 'run')}")
+            mark = " (lost data)" if lost > 0 else ""
+            figures[n].append(f"{r['pps_per_cpu_s']}{mark}")
+    for n, values in figures.items():
+        print(
+            f"streams-{n} ({n} x 8 Mbit/s of {STREAM_DATAGRAM_BYTES}-byte datagrams, {n * pps} pps, "
+            f"constant {STREAM_DELAY_MS:g} ms): packets per link-CPU-second, every round: {', '.join(values)}"
+        )
 
 
 def loss_mark(lost_fraction: float, what: str) -> str:
@@ -257,6 +300,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--size", type=int, default=1332)
     parser.add_argument("--rounds", type=int, default=2, help="plain, impaired, delay-only this many times")
+    parser.add_argument("--streams", default="4,16", help="rungs of N 8 Mbit/s flows at 80 ms ('' for none)")
+    parser.add_argument("--no-relay", action="store_true", help="only the streams runs")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
@@ -269,7 +314,7 @@ if __name__ == "__main__":
         pin(0)
         LOAD_CPU.append("1")
     if parsed.role == "sender":
-        role_sender("127.0.0.1", parsed.port, parsed.rate, parsed.seconds, parsed.size)
+        role_sender("127.0.0.1", parsed.port, parsed.rate, parsed.seconds, parsed.size, int(parsed.streams))
     elif parsed.role == "sink":
         role_sink(parsed.delay_ms, 1.0)
     else:

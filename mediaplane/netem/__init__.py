@@ -1,8 +1,9 @@
 """Backbone and last-mile impairment: sans-IO models, named profiles, timelines, and the link relays.
 
-Cores (sans-IO): ``models``, ``profiles``, ``timeline``, ``schedule`` (what the relays share: directions,
-counters, the delivery queue). Adapters: ``udp_link`` (:class:`UdpLink`), ``tcp_link`` (:class:`TcpLink`),
-``link_base`` (their delivery timer and timeline runner); ``link`` re-exports both relays.
+Cores (sans-IO): ``models`` (the impairment, the UDP model), ``tcp_model``, ``profiles``, ``timeline``,
+``schedule`` (what the relays share: directions, counters, the delivery queue). Adapters: ``udp_link``
+(:class:`UdpLink`), ``tcp_link`` (:class:`TcpLink`), ``link_base`` (their delivery timer and timeline
+runner); ``link`` re-exports both relays.
 """
 
 from typing import TYPE_CHECKING
@@ -16,13 +17,11 @@ from .models import (
     JitterProcess,
     LossProcess,
     NetemError,
-    TcpCounters,
-    TcpModel,
-    TcpOutage,
     UdpCounters,
     UdpModel,
 )
 from .profiles import profile, profile_description, profile_names
+from .tcp_model import TcpCounters, TcpModel, TcpOutage
 from .timeline import Timeline, TimelineStep
 
 if TYPE_CHECKING:

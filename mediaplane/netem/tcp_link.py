@@ -1,4 +1,4 @@
-"""A userspace TCP relay on real sockets: the asyncio adapter of :class:`~mediaplane.netem.models.TcpModel`.
+"""A userspace TCP relay on real sockets: the asyncio adapter of the TCP impairment model.
 
 :class:`TcpLink` accepts connections and opens one upstream connection for each. Each direction has its
 own model, so ``forward`` (client -> target) and ``reverse`` (target -> client) can be impaired
@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any, cast
 
 from .link_base import DeliveryTimer, TimelineRunner, call_at_clock, clock
-from .models import Impairment, TcpModel
+from .models import Impairment
 from .schedule import (
     BOTH,
     DELIVER_AHEAD_S,
@@ -31,6 +31,7 @@ from .schedule import (
     directions,
     link_rng,
 )
+from .tcp_model import TcpModel
 from .timeline import Timeline
 
 logger = logging.getLogger(__name__)

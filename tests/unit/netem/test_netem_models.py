@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from mediaplane.netem import Impairment, ImpairmentError, TcpModel, UdpModel
-from mediaplane.netem.models import TCP_MIN_RTO_S, TCP_SEGMENT_BYTES
+from mediaplane.netem.tcp_model import TCP_MIN_RTO_S, TCP_SEGMENT_BYTES
 
 
 def run_udp(model: UdpModel, count: int, *, size: int = 1000, pps: float = 1000.0) -> list[tuple[float, ...]]:

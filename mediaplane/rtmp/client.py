@@ -16,7 +16,7 @@ import random
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from .chunk import MAX_CHUNK_SIZE, MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkLimits
@@ -224,7 +224,13 @@ class _RtmpClient(abc.ABC):
             self.config.connect_timeout_s,
         )
         writer.transport.set_write_buffer_limits(high=self.config.write_buffer_high_bytes)
-        session = RtmpClientSession(
+        session = self._new_session()
+        session.initiate()
+        return reader, writer, session
+
+    def _new_session(self) -> RtmpClientSession:
+        t = self.target
+        return RtmpClientSession(
             self._rng,
             app=t.app,
             key=t.key,
@@ -235,8 +241,6 @@ class _RtmpClient(abc.ABC):
             limits=self.config.unauthorised_limits,
             media_limits=self.config.media_limits,
         )
-        session.initiate()
-        return reader, writer, session
 
     def _flush(self, writer: asyncio.StreamWriter, session: RtmpClientSession) -> None:
         data = session.data_to_send()
@@ -254,6 +258,99 @@ def _close_writer(writer: asyncio.StreamWriter) -> None:
         writer.close()
 
 
+class _PullPipe(asyncio.Protocol):
+    """One connection of an :class:`RtmpPuller`: bytes in -> session -> events -> hub, synchronously.
+
+    ``ended`` gets the reason the session ended (or the exception that ended it); ``last_input`` the
+    loop time of the last bytes, for the puller's idle check. A server that stops reading our
+    acknowledgements pauses our reading too, so we never queue answers without end.
+    """
+
+    def __init__(self, client: RtmpPuller) -> None:
+        self.client = client
+        self.session = client._new_session()
+        self.session.initiate()
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.ended: asyncio.Future[str] = loop.create_future()
+        self.last_input = loop.time()
+        self.pinged = False
+        self.feeder: HubFeeder | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCPTransport has asyncio.Transport's API but is no subclass of it (issue 9).
+        self.transport = cast("asyncio.Transport", transport)
+        self.transport.set_write_buffer_limits(high=self.client.config.write_buffer_high_bytes)
+
+    def flush(self) -> None:
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+            self.client.bytes_sent += len(data)
+
+    def _end(self, reason: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result(reason)
+
+    def data_received(self, data: bytes) -> None:
+        if self.ended.done():
+            return
+        client = self.client
+        self.last_input = self.loop.time()
+        self.pinged = False
+        if client._stopping:
+            self._end("closing")
+            return
+        client.bytes_received += len(data)
+        session = self.session
+        try:
+            session.receive_data(data)
+            while (event := session.next_event()) is not None:
+                if isinstance(event, MediaReceived):
+                    if self.feeder is not None:
+                        client.messages += 1
+                        self.feeder.feed(event.message)
+                elif isinstance(event, PlayStarted):
+                    client.connected = True
+                    client.sessions_started += 1
+                    self.feeder = client._claim()
+                    client.log.log(logging.DEBUG if client._quiet else logging.INFO, "playing")
+                elif isinstance(event, StatusReceived):
+                    if event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY and self.feeder is not None:
+                        client.hub.release(client)
+                        self.feeder = None
+                    elif (
+                        event.code in (StatusCode.PLAY_PUBLISH_NOTIFY, StatusCode.PLAY_START)
+                        and client.connected
+                        and self.feeder is None
+                    ):
+                        self.feeder = client._claim()
+                elif isinstance(event, ConnectionClosed):
+                    self.flush()
+                    self._end(event.reason)
+                    return
+            self.flush()
+        except Exception as exc:  # HubClosed (the flow went offline) or a bug: the puller's task decides
+            if not self.ended.done():
+                self.ended.set_exception(exc)
+
+    def eof_received(self) -> bool | None:
+        self._end("server closed the connection")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(f"connection lost: {exc}" if exc else "server closed the connection")
+
+    def pause_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+
 class RtmpPuller(_RtmpClient):
     """Plays ``url`` and feeds what arrives into ``hub`` as its publisher (an RTMP-PULL input).
 
@@ -264,71 +361,43 @@ class RtmpPuller(_RtmpClient):
     _mode = ClientMode.PLAY
 
     async def _session_once(self) -> None:
-        reader, writer, session = await self._open()
-        feeder: HubFeeder | None = None
-        deadline = time.monotonic() + self.config.connect_timeout_s
-        pinged = False
+        # A protocol, not a stream reader: what arrives goes from data_received through the session into
+        # the hub at once, with no copy into a reader's buffer and no task wake-up per read; this task
+        # only watches the deadlines.
+        loop = asyncio.get_running_loop()
+        t = self.target
+        transport, pipe = await asyncio.wait_for(
+            loop.create_connection(lambda: _PullPipe(self), t.host, t.port, local_addr=self.local_addr),
+            self.config.connect_timeout_s,
+        )
+        session = pipe.session
+        deadline = loop.time() + self.config.connect_timeout_s
         try:
-            self._flush(writer, session)
-            while True:
-                timeout = self.config.idle_timeout_s if self.connected else deadline - time.monotonic()
-                try:
-                    # asyncio.timeout, not wait_for: no task per read (wait_for wraps the read in one).
-                    async with asyncio.timeout(max(timeout, 0.001)):
-                        data = await reader.read(READ_BYTES)
-                except TimeoutError:
-                    if not self.connected or pinged:
-                        raise
+            pipe.flush()
+            while not pipe.ended.done():
+                now = loop.time()
+                due = pipe.last_input + self.config.idle_timeout_s if self.connected else deadline
+                if now >= due:
+                    if not self.connected or pipe.pinged:
+                        raise TimeoutError("no answer from the server")
                     # A stream without a publisher is silent: ask whether the server is still there
                     # (its PingResponse is bytes) rather than reconnecting every idle_timeout_s.
-                    pinged = True
+                    pipe.pinged = True
+                    pipe.last_input = now
                     session.ping(int(time.monotonic() * 1000))
-                    self._flush(writer, session)
+                    pipe.flush()
                     continue
-                pinged = False
-                if self._stopping:
-                    raise _SessionEnded("closing")
-                if not data:
-                    raise _SessionEnded("server closed the connection")
-                self.bytes_received += len(data)
-                session.receive_data(data)
-                while (event := session.next_event()) is not None:
-                    if isinstance(event, MediaReceived):
-                        if feeder is not None:
-                            self.messages += 1
-                            feeder.feed(event.message)
-                    elif isinstance(event, PlayStarted):
-                        self.connected = True
-                        self.sessions_started += 1
-                        feeder = self._claim()
-                        self.log.log(logging.DEBUG if self._quiet else logging.INFO, "playing")
-                    elif isinstance(event, StatusReceived):
-                        if event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY and feeder is not None:
-                            self.hub.release(self)
-                            feeder = None
-                        elif (
-                            event.code in (StatusCode.PLAY_PUBLISH_NOTIFY, StatusCode.PLAY_START)
-                            and self.connected
-                            and feeder is None
-                        ):
-                            feeder = self._claim()
-                    elif isinstance(event, ConnectionClosed):
-                        self._flush(writer, session)
-                        raise _SessionEnded(event.reason)
-                self._flush(writer, session)
-                # A server that does not read our acknowledgements and pings must not grow our buffer
-                # (drained only when over the high-water mark: a drain that need not wait costs a task).
-                if writer.transport.get_write_buffer_size() > self.config.write_buffer_high_bytes:
-                    async with asyncio.timeout(self.config.idle_timeout_s):
-                        await writer.drain()
+                await asyncio.wait({pipe.ended}, timeout=due - now)
+            raise _SessionEnded(pipe.ended.result())
         finally:
-            if feeder is not None:
+            if pipe.feeder is not None:
+                pipe.feeder = None
                 self.hub.release(self)
             if not session.closed:
                 session.stop()
                 with contextlib.suppress(Exception):
-                    self._flush(writer, session)
-            _close_writer(writer)
+                    pipe.flush()
+            transport.close()
 
     def _claim(self) -> HubFeeder | None:
         """Become the hub's publisher; None (and a warning) when another publisher holds it."""

@@ -1,11 +1,13 @@
 """asyncio adapters: :class:`SrtListener` (one UDP socket, many callers) and :class:`SrtCaller`.
 
 Thin by design (STYLE.md): datagrams go into the sans-IO :class:`SrtConnection`, its datagrams go out,
-its events feed or drain a :class:`~mediaplane.relay.hub.Hub`, and one ``loop.call_at`` per connection
-runs its timer. Payloads are MPEG-TS units of up to 1316 bytes, carried as
-``HubUnit(kind=UnitKind.FRAME, payload=bytes)``, or ``UnitKind.KEYFRAME`` when the unit starts a video
-random access point (:func:`.mpegts.ts_unit_kind`), so a subscriber that lagged or was forbidden
-resumes on a decodable picture.
+its events feed or drain a :class:`~mediaplane.relay.hub.Hub`. Per endpoint (listener or caller) one
+UDP socket is read with ``loop.add_reader`` and drained in batches (:class:`_UdpSocket`: kernel receive
+times, the touched connections pumped once per wake-up, sends straight to the socket), and one timer
+(:class:`_Ticker`) runs the ``handle_timer`` of all its connections. Payloads are MPEG-TS units of
+up to 1316 bytes, carried as ``HubUnit(kind=UnitKind.FRAME, payload=bytes)``, or
+``UnitKind.KEYFRAME`` when the unit starts a video random access point (:func:`.mpegts.ts_unit_kind`),
+so a subscriber that lagged or was forbidden resumes on a decodable picture.
 """
 
 from __future__ import annotations
@@ -303,8 +305,11 @@ async def _drain_subscription(
             if isinstance(item, HubUnit):
                 payload = item.payload
                 if isinstance(payload, (bytes, bytearray, memoryview)):
-                    for chunk in _split(bytes(payload), size):
-                        conn.send(chunk, now)
+                    if len(payload) <= size:
+                        conn.send(bytes(payload), now)
+                    else:
+                        for chunk in _split(bytes(payload), size):
+                            conn.send(chunk, now)
             elif item is HubSignal.CLOSED:
                 conn.close(now, "stream closed")
                 driver.pump(now)

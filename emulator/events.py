@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from mediaplane.relay import Hub, Subscription
 
+from .model.rules import listening
+
 if TYPE_CHECKING:
     from .flows import Flow, FlowInput, FlowOutput
 
@@ -367,9 +369,7 @@ class OutputWatcher:
         now: dict[tuple[str, str], tuple[Flow, Any]] = {}
         for flow, outputs in self._live():
             for name, (cfg, client) in outputs.items():
-                if cfg.protocol.value in ("RTMP-PUSH", "SRT-Caller", "Flow") and bool(
-                    getattr(client, "connected", False)
-                ):
+                if not listening(cfg) and bool(getattr(client, "connected", False)):
                     now[(flow.id, name)] = (flow, cfg)
         for key in [k for k in self._connected if k not in now]:
             flow, cfg = self._connected.pop(key)

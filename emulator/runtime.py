@@ -76,6 +76,7 @@ from .flows import (
     OutputProtocol,
 )
 from .lastmile import LastMile
+from .model.rules import listening
 from .regions import Region, RegionCatalogue
 
 logger = logging.getLogger(__name__)
@@ -549,7 +550,7 @@ class Runtime:
             return
         for sub in lo.live_players() + lo.live_backbone_legs():
             sub.forbidden = forbidden
-        if lo.client is not None or lo.config.protocol in _PUSH_OUTPUTS:
+        if lo.client is not None or not listening(lo.config):
             # Push outputs stop delivering by leaving the remote; resume reconnects.
             self._spawn(self._restart_output_client(live, lo, forbidden), f"forbid {output.name}")
 
@@ -738,7 +739,7 @@ class Runtime:
         proto = cfg.protocol
         if proto is OutputProtocol.SRT_LISTENER:
             lo.listener = await self._srt_listener(live, cfg, "play")
-        elif proto in _PUSH_OUTPUTS and not cfg.forbid:
+        elif not listening(cfg) and not cfg.forbid:
             await self._start_output_client(live, lo)
 
     async def _make_output_client(self, live: _LiveFlow, lo: _LiveOutput) -> Client:
@@ -895,9 +896,6 @@ def _tcp_stats(link: TcpLink) -> dict[str, Any]:
         result: dict[str, Any] = stats()
         return result
     return {d: c.to_dict() for d, c in link.counters.items()}
-
-
-_PUSH_OUTPUTS = (OutputProtocol.RTMP_PUSH, OutputProtocol.SRT_CALLER, OutputProtocol.FLOW)
 
 
 __all__ = [

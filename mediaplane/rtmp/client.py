@@ -223,6 +223,10 @@ class _RtmpClient(abc.ABC):
             asyncio.open_connection(t.host, t.port, local_addr=self.local_addr, limit=READ_BYTES),
             self.config.connect_timeout_s,
         )
+        if writer.transport.is_closing():  # reset as it was accepted (a link in a reset outage)
+            writer.close()
+            raise ConnectionResetError(f"connection to {t.host}:{t.port} closed as it opened")
+        # uvloop raises on a closed transport here where asyncio does not: checked just above.
         writer.transport.set_write_buffer_limits(high=self.config.write_buffer_high_bytes)
         session = self._new_session()
         session.initiate()

@@ -24,7 +24,6 @@ import logging
 import random
 import struct
 
-from .buffers import SendBuffer
 from .circular import SEQ_MASK, TIMESTAMP_MASK
 from .config import SrtConfig
 from .errors import (
@@ -186,11 +185,6 @@ class SrtConnection:
             f"<SrtConnection {self.peer_addr[0]}:{self.peer_addr[1]} sock={self.socket_id:#x} "
             f"peer={self.peer_socket_id:#x} {self.state.value}>"
         )
-
-    @property
-    def _sndbuf(self) -> SendBuffer:
-        # Read by tests/e2e/attacks/attack_kit.py, written before the split; use sender.buffer.
-        return self.sender.buffer
 
     def set_log_prefix(self, prefix: str) -> None:
         """Prefix this connection's log lines (the adapter's ``[srt 127.0.0.1:5000]``)."""

@@ -772,7 +772,7 @@ class RawSrtCaller:
     @property
     def next_seq(self) -> int:
         """The sequence number our next data packet gets."""
-        return self.conn._sndbuf.next_seq
+        return self.conn.sender.buffer.next_seq
 
     def inject(self, wire: bytes) -> None:
         """Put forged bytes on this connection's socket (same address and port as the real peer)."""

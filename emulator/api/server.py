@@ -19,8 +19,9 @@ Limits: a body over :data:`MAX_BODY_BYTES` (1 MiB) answers 413; a request line o
 8190 bytes, or anything that is not HTTP, answers 400 and is logged at DEBUG without a traceback.
 
 Authentication of the other routes (:func:`build_app`): with access keys configured, every route but
-:data:`OPEN_PATHS` (``/`` checks its own signature; ``/metrics`` and ``/_emulator/health`` are open and
-hold no secret) needs a V1 or V3 signature checked by the same :class:`SignatureVerifier`; a refusal
+:data:`OPEN_PATHS` (``/`` checks its own signature; ``/metrics``, ``/_emulator/health`` and the
+console's static files under ``/console/`` are open and hold no secret: every call the console makes is
+signed) needs a V1 or V3 signature checked by the same :class:`SignatureVerifier`; a refusal
 answers the ICE error body above. The access key id that signed (None: unsigned, only possible without
 keys) is ``request[SIGNER_KEY]``.
 """

@@ -39,6 +39,7 @@ import os
 import pathlib
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +57,7 @@ A_REGION, B_REGION = "ap-southeast-1", "eu-central-1"
 SRT_LATENCY_MS = 120
 WARMUP_S = 2.0
 START_TIMEOUT_S = 30.0
+CLEANUP_TIMEOUT_S = 10.0
 READ_CHUNK = 1 << 16
 
 
@@ -507,13 +509,21 @@ async def run_one(
         result.lost = [b[2] - a[2] for a, b in zip(snap0, snap1, strict=True)]
         result.stalls = [p.max_gap for p in players]
     finally:
+        # Every step bounded: a peer that will not die must not hang the ladder (the leftovers go in
+        # the process-group sweep at exit).
         for p in players:
-            await p.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(p.stop(), CLEANUP_TIMEOUT_S)
         for pub in publishers:
             if pub.returncode is None:
-                pub.kill()
-                await pub.wait()
-        await loop.run_in_executor(None, setup.close)
+                with contextlib.suppress(ProcessLookupError):
+                    pub.kill()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pub.wait(), CLEANUP_TIMEOUT_S)
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, setup.close), 3 * CLEANUP_TIMEOUT_S)
+        except TimeoutError:
+            result.error = result.error or "the servers did not close in time (killed at exit)"
     return result, note
 
 
@@ -609,6 +619,14 @@ async def main(args: argparse.Namespace) -> list[Run]:
     return runs
 
 
+def sweep_children() -> None:
+    """Kill whatever this run started and left (a hung peer, a ^C mid-run): the bench leads its own
+    process group, so one signal to the group reaches every publisher, player, server and link child."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+
+
 def raise_fd_limit() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -628,7 +646,12 @@ if __name__ == "__main__":
     ap.add_argument("--json", default="", help="also write every run to this JSON file")
     raise_fd_limit()
     parsed = ap.parse_args()
-    all_runs = asyncio.run(main(parsed))
+    with contextlib.suppress(PermissionError):  # already a group leader (e.g. an interactive shell's job)
+        os.setpgid(0, 0)
+    try:
+        all_runs = asyncio.run(main(parsed))
+    finally:
+        sweep_children()
     if parsed.json:
         with open(parsed.json, "w") as f:
             json.dump([r.__dict__ for r in all_runs], f, indent=1)

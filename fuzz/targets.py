@@ -509,7 +509,7 @@ class _Pair:
 
     @property
     def isn(self) -> int:
-        return self.sender._sndbuf.first_seq  # a test harness may look inside
+        return self.sender.sender.buffer.first_seq
 
     def send(self, payload: bytes) -> None:
         self.sender.send(payload, self.now)

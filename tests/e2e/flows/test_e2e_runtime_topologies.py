@@ -14,13 +14,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import queue
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from typing import Any
 
@@ -31,6 +27,7 @@ from e2e_runtime_kit import Sdk, live, stop_all, wait_until
 
 from emulator.testing import TEST_PORTS, EmulatorThread
 from emulator.topology import Topology, load_topology
+from tests.kit.lines import Lines
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 TOPOLOGIES = sorted((ROOT / "fixtures" / "topologies").glob("*.yaml"))
@@ -68,32 +65,6 @@ def test_topology_loads_and_starts(path: pathlib.Path) -> None:
             for pair in pairs:
                 assert pair in overrides, f"link {pair} not in force"
                 assert (pair in timelines) == (link.timeline is not None), f"timeline of {pair}"
-
-
-class Lines:
-    """A subprocess's stdout lines, read by a thread so a test can wait for one with a timeout."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        assert proc.stdout is not None
-        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            self.lines.put(line)
-
-    def until(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {timeout} s: {self.seen}") from None
-            self.seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
 
 
 def test_mcemu_up_answers_and_stops_on_ctrl_c(ffmpeg_exe: str) -> None:

@@ -45,7 +45,7 @@ from mediaplane.relay import Hub, Subscription
 from .model.rules import listening
 
 if TYPE_CHECKING:
-    from .flows import Flow, FlowInput, FlowOutput
+    from .model.flow import Flow, FlowInput, FlowOutput
 
 __all__ = [
     "EVENT_TYPES",

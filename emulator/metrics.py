@@ -18,7 +18,7 @@ from aiohttp import web
 
 from mediaplane.netem.link import DIRECTIONS
 
-from .flows import FlowManager
+from .model.manager import FlowManager
 from .runtime import Runtime
 
 __all__ = ["Metrics", "add_metrics_route"]

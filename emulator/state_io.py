@@ -13,7 +13,7 @@
 It holds secrets (stream keys, SRT passphrases), so the API gives it only to a signed caller.
 
 An import replaces everything: the document is first replayed into a scratch
-:class:`~emulator.flows.FlowManager` (every rule of the API applies; nothing live changes when it is
+:class:`~emulator.model.manager.FlowManager` (every rule of the API applies; nothing live changes when it is
 refused), then the current flows are reset and the new ones adopted with their FlowIds, stream keys,
 SRT ports (reserved again), CreateTimes, Forbid and failover; links and last-mile impairments are set,
 and the flows that were online are started. RTMP URLs are rebuilt on the region's RTMP server as it is
@@ -41,9 +41,9 @@ from typing import Any
 from mediaplane.netem import Impairment
 
 from .errors import EmulatorError, FlowStartError, PortUnavailable
-from .flows import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowManager, FlowOutput
 from .lastmile import LastMile, LastMileSpec
-from .model.flow import Role, endpoint_fields
+from .model.flow import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowOutput, Role, endpoint_fields
+from .model.manager import FlowManager
 from .regions import Region
 from .runtime import Backbone, Runtime
 

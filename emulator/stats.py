@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .flows import OutputProtocol
+from .model.flow import OutputProtocol
 from .runtime import Runtime
 
 __all__ = ["HISTORY_SAMPLES", "SAMPLE_PERIOD_S", "WATCH_S", "LiveStats"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..flows import FlowManager
+from ..model.manager import FlowManager
 from .signature import SignatureVerifier
 
 __all__ = ["MANAGER_KEY", "SIGNER_KEY", "VERIFIER_KEY", "is_signed"]

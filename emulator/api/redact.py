@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from ..flows import FlowManager
+from ..model.manager import FlowManager
 
 __all__ = ["REDACTED", "SECRET_FIELDS", "flow_secrets", "redact", "redact_url"]
 

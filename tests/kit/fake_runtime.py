@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from emulator.errors import FlowStartError, PortUnavailable
-from emulator.flows import Flow, FlowInput, FlowOutput, InputStatus
+from emulator.model.flow import Flow, FlowInput, FlowOutput, InputStatus
 from emulator.regions import Region
 
 __all__ = ["FIRST_EPHEMERAL_PORT", "FakeRuntime", "run"]

@@ -19,7 +19,7 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.models import Config
 
 from emulator.api import ApiServer
-from emulator.flows import FlowManager
+from emulator.model.manager import FlowManager
 from emulator.regions import RegionCatalogue
 from tests.kit.fake_runtime import FakeRuntime
 

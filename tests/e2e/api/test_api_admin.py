@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from emulator.api import ApiServer, build_app
-from emulator.flows import FlowManager
+from emulator.model.manager import FlowManager
 from emulator.regions import RegionCatalogue
 from tests.kit.fake_runtime import FakeRuntime
 

@@ -24,7 +24,7 @@ from emulator.errors import (
     WrongState,
 )
 from emulator.events import EventBus
-from emulator.flows import FlowManager
+from emulator.model.manager import FlowManager
 from emulator.regions import RegionCatalogue
 from tests.kit.fake_runtime import FakeRuntime
 

@@ -17,7 +17,7 @@ from api_harness import ApiThread, assert_refused
 from darabonba.runtime import ExtendsParameters, RuntimeOptions
 
 from emulator.api import ApiServer
-from emulator.flows import FlowManager
+from emulator.model.manager import FlowManager
 from emulator.regions import RegionCatalogue
 
 pytestmark = pytest.mark.sdk

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from emulator.errors import FlowStartError, PortUnavailable
-from emulator.flows import Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
+from emulator.model.flow import Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
 from emulator.regions import Region, RegionCatalogue
 from emulator.runtime import Runtime
 from tests.kit.fake_runtime import FakeRuntime

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from emulator.flows import FlowManager
+from emulator.model.manager import FlowManager
 from emulator.regions import RegionCatalogue
 from tests.kit.fake_runtime import FakeRuntime
 

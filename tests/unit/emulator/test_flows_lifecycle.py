@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from emulator.errors import FlowStartError, InvalidValue, MissingValue, NotFound, WrongState
-from emulator.flows import Flow, FlowInput, FlowManager
+from emulator.model.flow import Flow, FlowInput
+from emulator.model.manager import FlowManager
 from tests.kit.fake_runtime import FakeRuntime, run
 
 SG, FRA = "ap-southeast-1", "eu-central-1"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emulator.errors import FlowError, PortUnavailable
-from emulator.flows import FlowManager
+from emulator.model.manager import FlowManager
 from emulator.regions import RegionCatalogue
 from tests.kit.fake_runtime import FakeRuntime, run
 

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from emulator.errors import FlowError, InvalidValue, MissingValue, NotFound, PortUnavailable, WrongState
-from emulator.flows import Family, Flow, FlowManager, InputProtocol, OutputProtocol
+from emulator.model.flow import Family, Flow, InputProtocol, OutputProtocol
+from emulator.model.manager import FlowManager
 from tests.kit.fake_runtime import FakeRuntime
 
 SG, FRA = "ap-southeast-1", "eu-central-1"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.flows import FlowInput, FlowOutput, InputProtocol, OutputProtocol
 from emulator.lastmile import (
     LastMileSpec,
     dialing,
@@ -13,6 +12,7 @@ from emulator.lastmile import (
     remote_address,
     replace_address,
 )
+from emulator.model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol
 from mediaplane.netem import Impairment, profile
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.errors import InvalidValue
-from emulator.flows import FlowInput, FlowOutput, InputProtocol, OutputProtocol, Role
+from emulator.model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol, Role
 from emulator.model.rules import (
     APPLIES_TO,
     CONNECTIONS,

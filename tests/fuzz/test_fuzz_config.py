@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from emulator.topology import DEFAULT_TOPOLOGY
 from fuzz.harness import guarded, run_one
-from fuzz.targets import NETEM_ERRORS, TARGETS, TOPOLOGY_ERRORS, netem_timeline_value, topology_value
+from fuzz.targets import TARGETS
+from fuzz.targets.config import NETEM_ERRORS, TOPOLOGY_ERRORS, netem_timeline_value, topology_value
 
 CONFIG_TARGETS = ["netem_timeline", "topology"]
 

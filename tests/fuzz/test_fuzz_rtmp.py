@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz.harness import DEFAULT_BUDGET_BYTES, run_one
-from fuzz.targets import RTMP_HANDSHAKE_BYTES, RTMP_SERVER_CAPTURE, TARGETS
+from fuzz.targets import TARGETS
+from fuzz.targets.rtmp import RTMP_HANDSHAKE_BYTES, RTMP_SERVER_CAPTURE
 from mediaplane.rtmp import amf0
 from mediaplane.rtmp.chunk import ChunkEncoder
 

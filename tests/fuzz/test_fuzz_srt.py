@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz.harness import run_one
-from fuzz.targets import (
+from fuzz.targets import TARGETS
+from fuzz.targets.srt import (
     LISTENER_SOCKET_ID,
     PUMP,
     SEND_FIRST,
-    TARGETS,
     TO_RECEIVER,
     established_isn,
     frame_datagrams,

@@ -64,9 +64,15 @@ class HubSignal(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class HubUnit:
-    """One unit of media as it travels through a hub."""
+    """One unit of media as it travels through a hub.
+
+    A plain slots class, not a frozen dataclass: one is built per message on the hot path and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) costs twice as much. Treat it as
+    immutable: the same object is queued to every subscriber and kept in the late-joiner cache.
+    """
+
+    __slots__ = ("kind", "payload", "size", "timestamp_ms")
 
     kind: UnitKind
     timestamp_ms: int
@@ -75,6 +81,15 @@ class HubUnit:
     """Bytes this unit weighs in caches and queues."""
     payload: Any
     """The protocol's own object; never copied by the hub."""
+
+    def __init__(self, *, kind: UnitKind, timestamp_ms: int, size: int, payload: Any) -> None:
+        self.kind = kind
+        self.timestamp_ms = timestamp_ms
+        self.size = size
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"HubUnit(kind={self.kind!r}, timestamp_ms={self.timestamp_ms}, size={self.size})"
 
 
 class PublisherBusy(Exception):

@@ -1,4 +1,5 @@
-"""What the link relays share on the event loop: the delivery timer and the timeline runner.
+"""What the link relays share on the event loop: the :class:`Link` interface, the delivery timer and the
+timeline runner.
 
 The selector rounds its timeout up to whole milliseconds (epoll), so :class:`DeliveryTimer` fires
 ``EARLY_WAKE_S`` before the deadline and the link sends anything due within ``DELIVER_AHEAD_S`` of the
@@ -8,13 +9,14 @@ up to a millisecond late. One timer per queue, armed for the earliest deadline, 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from .models import Impairment
-from .schedule import EARLY_WAKE_S, INFINITY
+from .schedule import BOTH, EARLY_WAKE_S, INFINITY, directions
 from .timeline import Timeline
 
 clock = time.monotonic
@@ -100,4 +102,52 @@ class TimelineRunner:
         self._handles.append(loop.call_at(start + last, self.done.set))
 
 
-__all__ = ["DeliveryTimer", "TimelineRunner", "call_at_clock", "clock"]
+Address = tuple[str, int]
+
+
+class Link(abc.ABC):
+    """What the UDP and TCP relays offer their owner alike: ``async with`` around start and close, the
+    listening port, and timelines run over the impairment in force per direction."""
+
+    _timelines: TimelineRunner
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def address(self) -> Address:
+        """Where clients connect or send: the bound listening address."""
+
+    @abc.abstractmethod
+    def impairment(self, direction: str) -> Impairment:
+        """The impairment in force in ``direction`` (``forward`` or ``reverse``)."""
+
+    @abc.abstractmethod
+    def set_impairment(self, direction: str, impairment: Impairment) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    def run_timeline(self, timeline: Timeline, direction: str = BOTH) -> asyncio.Event:
+        """Run ``timeline`` from now over the impairments in force (replacing a running one).
+
+        Returns an event set when its last change has been applied.
+        """
+        bases = {d: self.impairment(d) for d in directions(direction)}
+        self._timelines.run(timeline, bases, self.set_impairment)
+        return self._timelines.done
+
+
+__all__ = ["Address", "DeliveryTimer", "Link", "TimelineRunner", "call_at_clock", "clock"]

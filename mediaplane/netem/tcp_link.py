@@ -19,10 +19,9 @@ import struct
 from collections import deque
 from typing import Any, cast
 
-from .link_base import DeliveryTimer, TimelineRunner, call_at_clock, clock
+from .link_base import Address, DeliveryTimer, Link, TimelineRunner, call_at_clock, clock
 from .models import Impairment
 from .schedule import (
-    BOTH,
     DELIVER_AHEAD_S,
     DIRECTIONS,
     FORWARD,
@@ -35,8 +34,6 @@ from .tcp_model import TcpModel
 from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
-
-Address = tuple[str, int]
 
 
 class _Side(asyncio.Protocol):
@@ -350,7 +347,7 @@ def _abort(transport: asyncio.Transport) -> None:
     transport.abort()
 
 
-class TcpLink:
+class TcpLink(Link):
     """A TCP relay from ``listen`` to ``target`` applying an impairment to each direction's bytes.
 
     Each accepted connection gets its own upstream connection and its own pair of models (the bandwidth
@@ -430,23 +427,12 @@ class TcpLink:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> TcpLink:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @property
     def address(self) -> Address:
         if self._server is None or not self._server.sockets:
             raise RuntimeError("link not started")
         host, port = self._server.sockets[0].getsockname()[:2]
         return (host, port)
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
 
     @property
     def connections(self) -> int:
@@ -468,12 +454,6 @@ class TcpLink:
                 pipe.set_impairment(d, impairment)
         logger.info("%s %s impairment: %s", self.name, direction, impairment.summary())
         self._watch_outages()
-
-    def run_timeline(self, timeline: Timeline, direction: str = BOTH) -> asyncio.Event:
-        """Run ``timeline`` from now over the impairments in force; returns an event set at its end."""
-        bases = {d: self.impairments[d] for d in directions(direction)}
-        self._timelines.run(timeline, bases, self.set_impairment)
-        return self._timelines.done
 
     def reset_outage_now(self) -> bool:
         """Whether a reset outage is in force in either direction (new connections are refused)."""

@@ -23,10 +23,9 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .link_base import DeliveryTimer, TimelineRunner, clock
+from .link_base import Address, DeliveryTimer, Link, TimelineRunner, clock
 from .models import Impairment, UdpModel
 from .schedule import (
-    BOTH,
     DELIVER_AHEAD_S,
     DIRECTIONS,
     FORWARD,
@@ -41,7 +40,6 @@ from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
 
-Address = tuple[str, int]
 
 UDP_READ_BATCH = 64
 """Datagrams read per readiness event before yielding to the loop (small, so due deliveries wait at most
@@ -82,7 +80,7 @@ _Entry = tuple[float, bytes, _UdpSession, float]
 """A queued datagram: (send time, data, session, arrival time)."""
 
 
-class UdpLink:
+class UdpLink(Link):
     """A datagram relay from ``listen`` to ``target`` applying an impairment in each direction.
 
     ``impairment`` applies to both directions unless ``reverse_impairment`` is given; ``seed`` (or the
@@ -178,13 +176,6 @@ class UdpLink:
         for counters in self.counters.values():
             counters.queued = counters.queued_bytes = 0
 
-    async def __aenter__(self) -> UdpLink:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @property
     def address(self) -> Address:
         """Where clients send: the bound listening address."""
@@ -192,10 +183,6 @@ class UdpLink:
             raise RuntimeError("link not started")
         host, port = self._sock.getsockname()[:2]
         return (host, port)
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
 
     @property
     def clients(self) -> int:
@@ -218,15 +205,6 @@ class UdpLink:
         for d in directions(direction):
             self.models[d].set_impairment(impairment, now)
         logger.info("%s %s impairment: %s", self.name, direction, impairment.summary())
-
-    def run_timeline(self, timeline: Timeline, direction: str = BOTH) -> asyncio.Event:
-        """Run ``timeline`` from now over the impairments in force (replacing a running one).
-
-        Returns an event set when its last change has been applied.
-        """
-        bases = {d: self.models[d].impairment for d in directions(direction)}
-        self._timelines.run(timeline, bases, self.set_impairment)
-        return self._timelines.done
 
     def stats(self) -> dict[str, Any]:
         """Counters per direction, with the model's own counters under ``model``."""

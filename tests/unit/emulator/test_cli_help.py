@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.cli import _api_url, _parser, _port_clash, _probe_reason
+from emulator.cli.media import probe_reason as _probe_reason
+from emulator.cli.parser import build_parser as _parser
+from emulator.cli.remote import api_url as _api_url
+from emulator.cli.up import port_clash as _port_clash
 from emulator.topology import DEFAULT_TOPOLOGY, Topology
 
 

@@ -12,6 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "mediaplane"
 # Modules that are adapters (they own sockets, tasks and clocks) or instruments; everything else under
 # rtmp/, srt/ and netem/ is a protocol core.
 ADAPTERS = {"server.py", "client.py", "endpoint.py", "link.py", "__init__.py", "cli.py"}
+ADAPTERS |= {"caller.py", "socket_driver.py"}  # srt: the caller and the driver both endpoints run on
 ADAPTERS |= {"udp_link.py", "tcp_link.py", "link_base.py"}  # netem: the two relays and their loop helpers
 CORE_DIRS = ("rtmp", "srt", "netem")
 FORBIDDEN_MODULES = {"asyncio", "socket", "selectors", "time", "threading", "uvloop"}

@@ -1,0 +1,299 @@
+"""The asyncio side every SRT endpoint shares: the UDP socket drained in batches with kernel receive
+times (:class:`UdpSocket`), one timer per endpoint for all its connections (:class:`Ticker`), the
+:class:`Driver` that pumps one sans-IO :class:`~.connection.SrtConnection` into them, and the loop that
+sends a hub subscription over a connection (:func:`drain_subscription`). Used by :mod:`.endpoint`
+(listener) and :mod:`.caller`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..relay.hub import HubSignal, HubUnit, Subscription
+from .config import SrtConfig
+from .connection import SrtConnection
+from .events import Event
+
+logger = logging.getLogger(__name__)
+
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
+_TIMESPEC = struct.Struct("@qq")
+_ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+MAX_DATAGRAM_BYTES = 65536
+DRAIN_BUDGET = 32
+"""Datagrams read per wake-up of a socket before the loop gets a turn for everything else. Past
+capacity every socket is always readable: a small budget keeps one loop iteration (every ready
+socket's drain) short, so timers (ACK, NAK, TSBPD release) keep their timing and what the loop
+cannot take is dropped by the kernel, in proportion, rather than delayed for everybody."""
+TICK_S = 0.004
+"""Granularity of an endpoint's timer: it fires at its connections' earliest deadline, but no sooner
+than this after its last firing, so TSBPD releases, ACKs and NAKs of a busy connection are batched
+instead of one timer per packet (ACKs are due every 10 ms, the latency is 120 ms or more)."""
+_TIMER_SLACK_S = 0.0005
+
+clock = time.monotonic
+"""The connections' clock: monotonic seconds (uvloop's ``loop.time()`` has millisecond steps)."""
+
+
+def tune_socket(sock: socket.socket, config: SrtConfig) -> None:
+    for force, plain, size in (
+        (_SO_RCVBUFFORCE, socket.SO_RCVBUF, config.udp_recv_buffer_bytes),
+        (_SO_SNDBUFFORCE, socket.SO_SNDBUF, config.udp_send_buffer_bytes),
+    ):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+
+
+def seeded_rng() -> random.Random:
+    return random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
+class UdpSocket:
+    """A non-blocking UDP socket read through ``loop.add_reader`` (asyncio and uvloop alike).
+
+    Each wake-up drains up to :data:`DRAIN_BUDGET` datagrams, each handed to ``on_datagram(data,
+    addr, at)`` with ``at`` the kernel's receive time (``SO_TIMESTAMPNS``) on the :data:`clock`, so
+    the RTT and loss timing the connections measure do not include the time a datagram waited for a
+    busy loop; then ``on_drained(now)`` runs once, where the owner pumps the connections it touched.
+    Sends go straight to the socket; a full socket buffer drops the datagram (as the network would)
+    and counts it in :attr:`send_dropped`."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_datagram: Callable[[bytes, Any, float], None],
+        on_drained: Callable[[float], None],
+        *,
+        connected: bool = False,
+    ) -> None:
+        self.sock = sock
+        self.on_datagram = on_datagram
+        self.on_drained = on_drained
+        self.connected = connected
+        self.loop = asyncio.get_running_loop()
+        self.send_dropped = 0
+        self.closed = False
+        self._anc = 0
+        if _SO_TIMESTAMPNS is not None and _ANC_SIZE:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self._anc = _ANC_SIZE
+            except OSError:
+                self._anc = 0
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        sock = self.sock
+        on_datagram = self.on_datagram
+        anc_size = self._anc
+        now = clock()
+        # Kernel stamps are CLOCK_REALTIME: moved onto the monotonic clock with one offset per wake-up.
+        offset = time.time() - now
+        unpack = _TIMESPEC.unpack
+        for _ in range(DRAIN_BUDGET):
+            try:
+                if anc_size:
+                    data, anc, _flags, addr = sock.recvmsg(MAX_DATAGRAM_BYTES, anc_size)
+                    if anc:
+                        sec, nsec = unpack(anc[0][2][: _TIMESPEC.size])
+                        at = sec + nsec * 1e-9 - offset
+                        if not now - 1.0 < at <= now:
+                            at = now
+                    else:
+                        at = now
+                else:
+                    data, addr = sock.recvfrom(MAX_DATAGRAM_BYTES)
+                    at = now
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # ICMP errors (port unreachable) surface on the next read of a connected socket.
+                logger.debug("UDP receive error: %s", exc)
+                break
+            on_datagram(data, addr, at)
+            if self.closed:
+                return
+        self.on_drained(clock())
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        try:
+            if self.connected:
+                self.sock.send(data)
+            else:
+                self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.send_dropped += 1
+        except OSError as exc:
+            if not self.closed:
+                logger.debug("UDP send error: %s", exc)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+class Ticker:
+    """One timer per endpoint for all its connections (:class:`Driver`): it fires at their earliest
+    deadline (``get_timer()``), no sooner than :data:`TICK_S` after its previous firing, and runs
+    every connection that is due."""
+
+    def __init__(self, drivers: Callable[[], Iterable[Driver]]) -> None:
+        self.drivers = drivers
+        self.loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = float("inf")
+        self._last_fire = float("-inf")
+        self._firing = False
+        self._pending = float("inf")
+
+    def want(self, at: float) -> None:
+        """Make sure the timer fires by ``at`` (monotonic seconds, :data:`clock`)."""
+        if self._firing:
+            # A connection already visited in this firing changed its deadline: seen at the end.
+            if at < self._pending:
+                self._pending = at
+            return
+        if at < self._at - _TIMER_SLACK_S:
+            self._arm(at)
+
+    def _arm(self, at: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        at = max(at, self._last_fire + TICK_S)
+        self._at = at
+        self._handle = self.loop.call_later(max(0.0, at - clock()), self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._at = float("inf")
+        now = clock()
+        self._last_fire = now
+        due = now + _TIMER_SLACK_S
+        earliest = float("inf")
+        self._pending = float("inf")
+        self._firing = True
+        try:
+            for driver in list(self.drivers()):
+                t = driver.deadline
+                if t is not None and t <= due:
+                    driver.conn.handle_timer(now)
+                    driver.pump(now)
+                    t = driver.deadline
+                if t is not None and t < earliest:
+                    earliest = t
+        finally:
+            self._firing = False
+        earliest = min(earliest, self._pending)
+        if earliest != float("inf"):
+            self._arm(earliest)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._at = float("inf")
+
+
+class Driver:
+    """Runs one connection: its output goes straight to the socket, its events to ``on_event``, its
+    timer is its endpoint's :class:`Ticker`."""
+
+    __slots__ = ("addr", "conn", "deadline", "dirty", "on_event", "sock", "ticker")
+
+    def __init__(
+        self, conn: SrtConnection, sock: UdpSocket, ticker: Ticker, on_event: Callable[[Event], None]
+    ) -> None:
+        self.conn = conn
+        self.sock = sock
+        self.ticker = ticker
+        self.on_event = on_event
+        self.addr = conn.peer_addr
+        self.deadline: float | None = None
+        self.dirty = False
+        """Fed datagrams since the last pump (the owner pumps it once per socket wake-up)."""
+
+    def pump(self, now: float | None = None) -> None:
+        conn = self.conn
+        self.dirty = False
+        if now is None:
+            now = clock()
+        out = conn.datagrams_to_send(now)
+        if out and not self.sock.closed:
+            sendto = self.sock.sendto
+            addr = self.addr
+            for d in out:
+                sendto(d, addr)
+        ev = conn.next_event()
+        while ev is not None:
+            self.on_event(ev)
+            ev = conn.next_event()
+        if conn.closed:
+            self.deadline = None
+            return
+        t = self.deadline = conn.get_timer()
+        if t is not None:
+            self.ticker.want(t)
+
+    def cancel(self) -> None:
+        self.deadline = None
+
+
+def split_payload(payload: bytes, size: int) -> list[bytes]:
+    if len(payload) <= size:
+        return [payload]
+    return [payload[i : i + size] for i in range(0, len(payload), size)]
+
+
+async def drain_subscription(
+    sub: Subscription,
+    driver: Driver,
+    on_closed: Callable[[], None],
+    on_unpublished: Callable[[], None] | None = None,
+) -> None:
+    """Send every unit of ``sub`` over ``driver``'s connection until the hub closes, or, with
+    ``on_unpublished``, until its publisher leaves: then the connection closes (SHUTDOWN, so the peer's
+    player ends as an RTMP player does on UnpublishNotify) and ``on_unpublished`` runs."""
+    conn = driver.conn
+    size = conn.config.payload_size
+    while not conn.closed:
+        item: HubUnit | HubSignal | None = await sub.get()
+        now = clock()
+        while item is not None:
+            if isinstance(item, HubUnit):
+                payload = item.payload
+                if isinstance(payload, (bytes, bytearray, memoryview)):
+                    if len(payload) <= size:
+                        conn.send(bytes(payload), now)
+                    else:
+                        for chunk in split_payload(bytes(payload), size):
+                            conn.send(chunk, now)
+            elif item is HubSignal.CLOSED:
+                conn.close(now, "stream closed")
+                driver.pump(now)
+                on_closed()
+                return
+            elif item is HubSignal.UNPUBLISHED and on_unpublished is not None:
+                conn.close(now, "source unpublished")
+                driver.pump(now)
+                on_unpublished()
+                return
+            item = sub.get_nowait()
+        driver.pump(now)

@@ -120,7 +120,7 @@ def test_the_graph_is_read_from_every_module() -> None:
     graph = _graph()
     assert "emulator.model.manager" in graph and "emulator.api.server" in graph
     assert "emulator.model.flow" in graph["emulator.model.manager"]
-    assert "emulator.lastmile" in graph["emulator.runtime"]
+    assert "emulator.runtime.lastmile" in graph["emulator.runtime.core"]
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

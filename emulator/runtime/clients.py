@@ -1,0 +1,153 @@
+"""The dialing clients of live endpoints: RTMP pullers and pushers, SRT callers, and the backbone legs
+of Flow inputs and outputs (a client through a :class:`~emulator.runtime.backbone.Backbone` link to the
+paired flow's listening endpoint)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mediaplane.relay import Hub
+from mediaplane.rtmp import RtmpClientConfig, RtmpPuller, RtmpPusher
+from mediaplane.srt import SrtCaller, SrtConfig, parse_srt_url
+
+from ..errors import FlowStartError
+from ..model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol
+from ..model.manager import FlowManager
+from ..regions import Region
+from .backbone import Backbone, Link
+from .lastmile import LastMile
+from .live import Client, LiveFlow, LiveInput, LiveOutput
+
+__all__ = ["ClientHost", "Clients", "srt_config"]
+
+
+def srt_config(latency: int | None, passphrase: str, pbkeylen: int, streamid: str = "") -> SrtConfig:
+    """The SRT settings of an endpoint (the API's defaults where it left them out)."""
+    return SrtConfig(
+        latency_ms=latency if latency is not None else 120,
+        passphrase=passphrase,
+        pbkeylen=pbkeylen if pbkeylen in (16, 24, 32) else 16,
+        streamid=streamid,
+    )
+
+
+class ClientHost(Protocol):
+    """What :class:`Clients` needs of the runtime."""
+
+    @property
+    def manager(self) -> FlowManager: ...
+
+    @property
+    def backbone(self) -> Backbone: ...
+
+    @property
+    def backbone_app(self) -> str: ...
+
+    @property
+    def lastmile(self) -> LastMile[LiveFlow]: ...
+
+    @property
+    def rtmp_client_config(self) -> RtmpClientConfig | None: ...
+
+    def rtmp_address(self, region: Region) -> tuple[str, int]: ...
+
+
+class Clients:
+    """Makes the (not yet started) client of a dialing input or output; Flow legs open their backbone
+    link here and keep it on the live input or output."""
+
+    def __init__(self, host: ClientHost) -> None:
+        self.host = host
+
+    def srt_caller(
+        self, url: str, endpoint: FlowInput | FlowOutput, hub: Hub, direction: str, name: str
+    ) -> SrtCaller:
+        """A reconnecting caller to an SRT-Caller endpoint's URL; the URL's query fills what the API left
+        empty (passphrase, streamid)."""
+        host, port, url_cfg, _mode = parse_srt_url(url)
+        config = srt_config(
+            endpoint.srt_latency,
+            endpoint.srt_passphrase or url_cfg.passphrase,
+            endpoint.srt_pbkeylen,
+            url_cfg.streamid,
+        )
+        return SrtCaller(host, port, config=config, hub=hub, direction=direction, reconnect=True,
+                         max_backoff_s=5.0, name=name,
+                         end_on_unpublish=True, claim_on_media=True)  # fmt: skip
+
+    def backbone_srt_caller(
+        self,
+        link: Link,
+        far: FlowInput | FlowOutput,
+        near_latency: int | None,
+        hub: Hub,
+        direction: str,
+        name: str,
+    ) -> SrtCaller:
+        """The caller of a Flow leg: through ``link`` to the paired flow's SRT-Listener ``far``, with its
+        passphrase and the larger latency of both ends."""
+        mode = "publish" if direction == "publish" else "request"
+        config = srt_config(
+            max(near_latency or 0, far.srt_latency or 0) or None,
+            far.srt_passphrase,
+            far.srt_pbkeylen,
+            streamid=f"#!::r={self.host.backbone_app},m={mode}",
+        )
+        return SrtCaller(link.address[0], link.port, config=config, hub=hub, direction=direction,
+                         reconnect=True, max_backoff_s=2.0, name=name,
+                         end_on_unpublish=True, claim_on_media=True)  # fmt: skip
+
+    async def input_client(self, live: LiveFlow, li: LiveInput) -> Client:
+        """The client of an RTMP-PULL / SRT-Caller input (through its last-mile link, if any)."""
+        cfg = li.config
+        url = await self.host.lastmile.dial(live.flow, cfg, cfg.from_url)
+        if cfg.protocol is InputProtocol.RTMP_PULL:
+            return RtmpPuller(url, li.hub, config=self.host.rtmp_client_config)
+        return self.srt_caller(url, cfg, li.hub, "receive", f"{live.flow.name}/{cfg.name}")
+
+    async def flow_input_client(self, live: LiveFlow, li: LiveInput) -> Client:
+        """A Flow input pulls from the paired flow's RTMP-PULL / SRT-Listener output over the backbone."""
+        host = self.host
+        cfg = li.config
+        flow = live.flow
+        pair = host.manager.get_flow(cfg.pair_flow_id)
+        out = pair.outputs.get(cfg.pair_output_name)
+        if out is None:
+            raise FlowStartError(f"PairOutputName {cfg.pair_output_name!r} no longer exists in {pair.name}")
+        name = f"backbone {pair.region.id}/{pair.name}/{out.name} -> {flow.region.id}/{flow.name}"
+        if out.protocol is OutputProtocol.RTMP_PULL:
+            address = host.rtmp_address(pair.region)
+            li.link = link = await host.backbone.open_link("tcp", flow.region, pair.region, address, name)
+            url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{out.stream_key}"
+            return RtmpPuller(url, li.hub, config=host.rtmp_client_config)
+        assert out.srt_port is not None
+        target = (pair.region.host, out.srt_port)
+        li.link = link = await host.backbone.open_link("udp", flow.region, pair.region, target, name)
+        return self.backbone_srt_caller(link, out, cfg.srt_latency, li.hub, "receive", name)
+
+    async def output_client(self, live: LiveFlow, lo: LiveOutput) -> Client:
+        """The client of an RTMP-PUSH / SRT-Caller output, or of a Flow output (which pushes into the
+        paired flow's RTMP-PUSH / SRT-Listener input over the backbone)."""
+        host = self.host
+        cfg = lo.config
+        flow = live.flow
+        if cfg.protocol is OutputProtocol.RTMP_PUSH:
+            url = await host.lastmile.dial(flow, cfg, cfg.to_url)
+            return RtmpPusher(url, live.hub, config=host.rtmp_client_config)
+        if cfg.protocol is OutputProtocol.SRT_CALLER:
+            url = await host.lastmile.dial(flow, cfg, cfg.to_url)
+            return self.srt_caller(url, cfg, live.hub, "publish", f"{flow.name}/{cfg.name}")
+        pair = host.manager.get_flow(cfg.pair_flow_id)
+        inp = pair.input_named(cfg.pair_input_name)
+        if inp is None:
+            raise FlowStartError(f"PairInputName {cfg.pair_input_name!r} no longer exists in {pair.name}")
+        name = f"backbone {flow.region.id}/{flow.name}/{cfg.name} -> {pair.region.id}/{pair.name}/{inp.name}"
+        if inp.protocol is InputProtocol.RTMP_PUSH:
+            address = host.rtmp_address(pair.region)
+            lo.link = link = await host.backbone.open_link("tcp", flow.region, pair.region, address, name)
+            url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{inp.stream_key}"
+            return RtmpPusher(url, live.hub, config=host.rtmp_client_config)
+        assert inp.srt_port is not None
+        target = (pair.region.host, inp.srt_port)
+        lo.link = link = await host.backbone.open_link("udp", flow.region, pair.region, target, name)
+        return self.backbone_srt_caller(link, inp, cfg.srt_latency, live.hub, "publish", name)

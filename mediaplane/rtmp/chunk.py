@@ -121,9 +121,15 @@ class ChunkFormat(enum.IntEnum):
     """No message header."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class RawMessage:
-    """One complete message as the chunk layer sees it."""
+    """One complete message as the chunk layer sees it.
+
+    A plain slots class, not a frozen dataclass: one is built per received message and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) costs twice as much. Equal and hashed by
+    value as before; treat it as immutable.
+    """
+
+    __slots__ = ("csid", "payload", "stream_id", "timestamp", "type_id")
 
     csid: int
     """Chunk stream id it travelled on."""
@@ -133,6 +139,24 @@ class RawMessage:
     stream_id: int
     """Message stream id."""
     payload: bytes
+
+    def __init__(self, *, csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes) -> None:
+        self.csid = csid
+        self.timestamp = timestamp
+        self.type_id = type_id
+        self.stream_id = stream_id
+        self.payload = payload
+
+    def _key(self) -> tuple[int, int, int, int, bytes]:
+        return (self.csid, self.timestamp, self.type_id, self.stream_id, bytes(self.payload))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawMessage):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __repr__(self) -> str:
         return (

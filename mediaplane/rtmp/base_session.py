@@ -149,6 +149,18 @@ class RtmpSession(Generic[StateT, InputT]):
         self.log: logging.LoggerAdapter[logging.Logger] | logging.Logger = logger
 
     # -- public API shared by both roles ---------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the socket; protocol errors end the session with :class:`ConnectionClosed`."""
+        if self.closed or not data:
+            return
+        self.bytes_received += len(data)
+        try:
+            data = self._receive_handshake(data)
+            if data:
+                self._feed_chunks(data)
+        except RemoteProtocolError as exc:
+            self._close(str(exc), error=True)
+
     def next_event(self) -> Event | None:
         """The next event, or None."""
         return self._events.popleft() if self._events else None
@@ -325,6 +337,11 @@ class RtmpSession(Generic[StateT, InputT]):
     def _handle_user_control(self, message: UserControl) -> None:
         if message.event == UserControlEvent.PING_REQUEST:
             self._send(UserControl(event=UserControlEvent.PING_RESPONSE, stream_id=message.stream_id))
+
+    def _receive_handshake(self, data: bytes) -> bytes:
+        """Feed ``data`` to the role's handshake while it lasts; returns what is left for the chunk
+        stream (``data`` itself once the handshake is done, empty while it goes on)."""
+        raise NotImplementedError
 
     def _handle_media(self, message: MediaMessage, stream_id: int) -> None:
         """Audio or video arrived (each role decides whether it is welcome)."""

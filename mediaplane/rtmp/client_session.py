@@ -143,28 +143,19 @@ class RtmpClientSession(RtmpSession[ClientSessionState, ClientInput]):
         self._out.append(data)
         self.bytes_sent += len(data)
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the socket; protocol errors end the session with :class:`ConnectionClosed`."""
-        if self.closed or not data:
-            return
-        self.bytes_received += len(data)
-        try:
-            hs = self._handshake
-            if not hs.done:
-                reply = hs.receive_data(data)
-                if not hs.done:
-                    return
-                self._out.append(reply)
-                self.bytes_sent += len(reply)
-                self._set_state(ClientInput.HANDSHAKE_DONE)
-                self._events.append(HandshakeCompleted(digest=hs.server_digest_valid))
-                self._start_connect()
-                data = hs.leftover
-                if not data:
-                    return
-            self._feed_chunks(data)
-        except RemoteProtocolError as exc:
-            self._close(str(exc), error=True)
+    def _receive_handshake(self, data: bytes) -> bytes:
+        hs = self._handshake
+        if hs.done:
+            return data
+        reply = hs.receive_data(data)
+        if not hs.done:
+            return b""
+        self._out.append(reply)  # C2 goes once S0 S1 S2 are in
+        self.bytes_sent += len(reply)
+        self._set_state(ClientInput.HANDSHAKE_DONE)
+        self._events.append(HandshakeCompleted(digest=hs.server_digest_valid))
+        self._start_connect()
+        return hs.leftover
 
     def _start_connect(self) -> None:
         # ffmpeg's listen mode accepts only an optional Set Chunk Size before connect; the Window

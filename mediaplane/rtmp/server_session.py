@@ -142,29 +142,20 @@ class RtmpServerSession(RtmpSession[ServerSessionState, ServerInput]):
         return self.state in (ServerSessionState.PUBLISHING, ServerSessionState.PLAYING)
 
     # -- input -----------------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the socket; protocol errors end the session with :class:`ConnectionClosed`."""
-        if self.closed or not data:
-            return
-        self.bytes_received += len(data)
-        try:
-            hs = self._handshake
-            if hs is not None:
-                reply = hs.receive_data(data)
-                if reply:
-                    self._out.append(reply)
-                    self.bytes_sent += len(reply)
-                if not hs.done:
-                    return
-                self._handshake = None
-                self._set_state(ServerInput.HANDSHAKE_DONE)
-                self._events.append(HandshakeCompleted(digest=hs.digest_used))
-                data = hs.leftover
-                if not data:
-                    return
-            self._feed_chunks(data)
-        except RemoteProtocolError as exc:
-            self._close(str(exc), error=True)
+    def _receive_handshake(self, data: bytes) -> bytes:
+        hs = self._handshake
+        if hs is None:
+            return data
+        reply = hs.receive_data(data)
+        if reply:  # S0 S1 S2 go as soon as C0 C1 are in
+            self._out.append(reply)
+            self.bytes_sent += len(reply)
+        if not hs.done:
+            return b""
+        self._handshake = None
+        self._set_state(ServerInput.HANDSHAKE_DONE)
+        self._events.append(HandshakeCompleted(digest=hs.digest_used))
+        return hs.leftover
 
     def _handle_media(self, message: MediaMessage, stream_id: int) -> None:
         if self.state is not ServerSessionState.PUBLISHING or stream_id != self.publish_stream_id:

@@ -466,7 +466,39 @@ class UdpCounters:
         }
 
 
-class UdpModel:
+class ImpairmentModel:
+    """What the UDP and TCP direction models do alike: follow an impairment from a given time on with
+    seeded loss and jitter processes (a Gilbert-Elliott channel keeps its state across a change), the
+    base delay and the bandwidth cap; each role adds its own fields in :meth:`set_impairment`."""
+
+    impairment: Impairment
+    _loss_rng: random.Random
+    _jitter_rng: random.Random
+    _loss: LossProcess | None
+    _jitter: JitterProcess | None
+
+    @staticmethod
+    def _parent_rng(impairment: Impairment, rng: random.Random | None) -> random.Random:
+        """``rng``, else one seeded with the impairment's own seed (unseeded when it has none)."""
+        if rng is not None:
+            return rng
+        return random.Random(impairment.seed) if impairment.seed is not None else random.Random()
+
+    def set_impairment(self, impairment: Impairment, now: float) -> None:
+        """Switch to ``impairment`` from ``now`` on. Raises :class:`ImpairmentError`."""
+        impairment.validate()
+        bad = self._loss is not None and self._loss.in_bad_state
+        self.impairment = impairment
+        self._epoch = now
+        loss = LossProcess(impairment, self._loss_rng, bad=bad)
+        self._loss = loss if loss.active else None
+        self._jitter = JitterProcess(impairment, self._jitter_rng) if impairment.jitter_ms > 0.0 else None
+        self._delay_s = impairment.delay_ms / 1000.0
+        self._s_per_byte = 8.0 / (impairment.rate_kbps * 1000.0) if impairment.rate_kbps else 0.0
+        self.identity = impairment.is_identity
+
+
+class UdpModel(ImpairmentModel):
     """Impairment of one direction of a datagram link.
 
     :meth:`decide` returns the delivery times of a datagram: ``()`` when it is dropped, one time
@@ -475,8 +507,7 @@ class UdpModel:
 
     def __init__(self, impairment: Impairment, *, rng: random.Random | None = None, now: float = 0.0) -> None:
         impairment.validate()
-        if rng is None:
-            rng = random.Random(impairment.seed) if impairment.seed is not None else random.Random()
+        rng = self._parent_rng(impairment, rng)
         self._loss_rng = derive_rng(rng, "loss")
         self._jitter_rng = derive_rng(rng, "jitter")
         self._dup_rng = derive_rng(rng, "duplicate")
@@ -498,24 +529,11 @@ class UdpModel:
 
         A Gilbert-Elliott channel keeps its state across the change. Raises :class:`ImpairmentError`.
         """
-        impairment.validate()
-        bad = self._loss is not None and self._loss.in_bad_state
-        self.impairment = impairment
-        self._epoch = now
-        loss = LossProcess(impairment, self._loss_rng, bad=bad)
-        self._loss = loss if loss.active else None
-        self._jitter = JitterProcess(impairment, self._jitter_rng) if impairment.jitter_ms > 0.0 else None
-        self._delay_s = impairment.delay_ms / 1000.0
+        super().set_impairment(impairment, now)
         self._dup = impairment.duplicate_pct / 100.0
         self._reorder = impairment.reorder_pct / 100.0
-        self._s_per_byte = 8.0 / (impairment.rate_kbps * 1000.0) if impairment.rate_kbps else 0.0
         self._limit = impairment.queue_limit_packets
         self._outages = impairment.outage or bool(impairment.outage_period_s and impairment.outage_duration_s)
-        self.identity = impairment.is_identity
-
-    def in_outage(self, now: float) -> bool:
-        """Whether the link is out at ``now``."""
-        return self._outages and self.impairment.outage_at(now - self._epoch)
 
     def queue_packets(self, now: float) -> int:
         """Datagrams waiting in (or being serialised by) the bandwidth queue at ``now``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .models import Impairment, JitterProcess, LossProcess, derive_rng
+from .models import Impairment, ImpairmentModel, LossProcess, derive_rng
 
 TCP_SEGMENT_BYTES = 1448
 """Payload of one TCP segment on a 1500-byte MTU path with timestamps (1500 - 20 - 20 - 12)."""
@@ -49,7 +49,7 @@ class TcpOutage:
     """When the outage ends on the caller's clock, or ``None`` until the impairment changes."""
 
 
-class TcpModel:
+class TcpModel(ImpairmentModel):
     """Impairment of one direction of a byte stream.
 
     :meth:`submit` cuts a byte run into pieces and answers ``(deliver_at, nbytes)`` for each, with
@@ -60,8 +60,7 @@ class TcpModel:
 
     def __init__(self, impairment: Impairment, *, rng: random.Random | None = None, now: float = 0.0) -> None:
         impairment.validate()
-        if rng is None:
-            rng = random.Random(impairment.seed) if impairment.seed is not None else random.Random()
+        rng = self._parent_rng(impairment, rng)
         self._loss_rng = derive_rng(rng, "tcp-loss")
         self._jitter_rng = derive_rng(rng, "tcp-jitter")
         self.counters = TcpCounters()
@@ -74,19 +73,6 @@ class TcpModel:
 
     def __repr__(self) -> str:
         return f"<TcpModel {self.impairment!r}>"
-
-    def set_impairment(self, impairment: Impairment, now: float) -> None:
-        """Switch to ``impairment`` from ``now`` on. Raises :class:`ImpairmentError`."""
-        impairment.validate()
-        bad = self._loss is not None and self._loss.in_bad_state
-        self.impairment = impairment
-        self._epoch = now
-        loss = LossProcess(impairment, self._loss_rng, bad=bad)
-        self._loss = loss if loss.active else None
-        self._jitter = JitterProcess(impairment, self._jitter_rng) if impairment.jitter_ms > 0.0 else None
-        self._delay_s = impairment.delay_ms / 1000.0
-        self._s_per_byte = 8.0 / (impairment.rate_kbps * 1000.0) if impairment.rate_kbps else 0.0
-        self.identity = impairment.is_identity
 
     @property
     def high_water_bytes(self) -> int:

@@ -10,8 +10,9 @@ ready (imports included), and the first use of the ``mcemu_sdk`` fixture in a fr
 2. ``mcemu up``: the installed console script as a subprocess with the built-in default topology on
    ephemeral ports (a temporary topology file: DEFAULT_TOPOLOGY + rtmp/srt ports 0; ``--api-port`` a
    free port). Timed from ``Popen``, so the interpreter's start and every import count, to (a) the first
-   answer of ``/_emulator/health``, (b) the "is up" banner line, (c) the first RTMP publish our own
-   RtmpPusher gets accepted (``onStatus NetStream.Publish.Start``) at the DemoRtmpAInput URL it printed.
+   answer of ``/_emulator/health``, (b) the banner's last line ("Ctrl-C to stop."), (c) the first RTMP
+   publish our own RtmpPusher gets accepted (``onStatus NetStream.Publish.Start``) at the DemoRtmpAInput
+   URL it printed.
    The reference, run before each: ``python -c pass``. Median of ``--up-runs``. Target (issue 9):
    ready in under 0.5 s, imports included. mcemu's own banner figure leaves the imports out.
 3. Fixture: a fresh interpreter imports ``emulator.testing``, starts an EmulatorThread and makes the
@@ -20,6 +21,10 @@ ready (imports included), and the first use of the ``mcemu_sdk`` fixture in a fr
    ``--fixture-runs``.
 
     python bench/api.py [--flows 100] [--up-runs 5] [--first-use-runs 5] [--fixture-runs 20]
+    python bench/api.py --startup-only   # 2. and 3. (the operations take minutes)
+
+Without a bytecode cache (``PYTHONDONTWRITEBYTECODE=1``, as in CI) every import compiles its module
+first: the figures are higher than an installed package's.
 """
 
 from __future__ import annotations
@@ -166,8 +171,9 @@ def interpreter_start() -> float:
 
 
 def one_up_run(topology_path: str) -> tuple[float, float, float, float]:
-    """Seconds from Popen (interpreter start and imports included) to (the "is up" banner line, the
-    first answer of /_emulator/health, the first accepted publish), and the figure mcemu printed."""
+    """Seconds from Popen (interpreter start and imports included) to (the banner's last line, "Ctrl-C
+    to stop.", the first answer of /_emulator/health, the first accepted publish), and the figure mcemu
+    printed."""
     port = free_port()
     cmd = [MCEMU, "--log-level", "WARNING", "up", "--topology", topology_path, "--api-port", str(port)]
     start = time.monotonic()
@@ -189,12 +195,14 @@ def one_up_run(topology_path: str) -> tuple[float, float, float, float]:
         for line in proc.stdout:
             found = re.search(r"is up in ([\d.]+) s", line)
             if found:
-                up_at, own = time.monotonic(), float(found.group(1))
+                own = float(found.group(1))
             found = re.search(r"push to DemoRtmpAInput\s+(rtmp://\S+)", line)
             if found:
                 push_url = found.group(1)
+            if "Ctrl-C to stop." in line:
+                up_at = time.monotonic()
                 break
-        if not push_url:
+        if not push_url or not up_at:
             raise RuntimeError(f"mcemu up printed no push URL: {proc.stderr.read() if proc.stderr else ''}")
         accepted = asyncio.run(publish_until_accepted(push_url, 10.0))
         # The banner is read after health answered: its time is when we read it, at most this late.
@@ -229,18 +237,19 @@ def bench_mcemu_up(runs: int) -> None:
         f"2. mcemu up (subprocess, default topology on ephemeral ports), median of {runs}, timed from Popen"
     )
     print("   (interpreter start and imports included); reference: `python -c pass`, run before each")
-    verdict = "met" if health < 0.5 else "MISSED"
+    verdict = "met" if max(health, up) < 0.5 else "MISSED"
     print(f"   python -c pass (the floor):            {floor:6.3f} s")
     print(
         f"   launch -> /_emulator/health answers:   {health:6.3f} s   = {health / floor:.1f}x the floor   "
         f"(target < 0.5 s: {verdict})"
     )
     print(
-        f"   launch -> 'is up' banner read:         {up:6.3f} s   "
+        f"   launch -> 'Ctrl-C to stop.' read:      {up:6.3f} s   "
         f"(mcemu's own figure, after imports: {own:.3f} s)"
     )
     print(f"   launch -> first accepted RTMP publish: {pub:6.3f} s")
     print(f"   every run, health: {', '.join(f'{r[1]:.3f}' for r in results)} s")
+    print(f"   every run, banner: {', '.join(f'{r[0]:.3f}' for r in results)} s")
 
 
 FIRST_USE = """
@@ -290,6 +299,9 @@ def bench_fixture(runs: int, first_runs: int) -> None:
         f" + SDK client (its imports) {client * 1000:.1f} ms + first SDK call {first * 1000:.1f} ms"
     )
     print(f"   = {use * 1000:.1f} ms   (target < 300 ms: {verdict})")
+    # Under pytest the plugin imported emulator.testing at start-up: a fixture request pays the rest.
+    request = started + client + first
+    print(f"   of which after the plugin's import (fixture request -> first call): {request * 1000:.1f} ms")
     print(
         f"   whole process, Popen to exit: {total:.3f} s = {total / floor:.1f}x `python -c pass` "
         f"({floor:.3f} s)"
@@ -320,8 +332,10 @@ def main() -> None:
     parser.add_argument("--up-runs", type=int, default=5)
     parser.add_argument("--fixture-runs", type=int, default=20)
     parser.add_argument("--first-use-runs", type=int, default=5)
+    parser.add_argument("--startup-only", action="store_true", help="only 2. and 3. (mcemu up, fixture)")
     args = parser.parse_args()
-    bench_operations(args.flows)
+    if not args.startup_only:
+        bench_operations(args.flows)
     bench_mcemu_up(args.up_runs)
     bench_fixture(args.fixture_runs, args.first_use_runs)
 

@@ -12,7 +12,6 @@ input reports 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from mediaplane.netem.link import DIRECTIONS
 
 from .model.manager import FlowManager
 from .runtime import Runtime
+from .runtime.view import SrtReading
 
 __all__ = ["Metrics", "add_metrics_route"]
 
@@ -69,35 +69,31 @@ class Metrics:
         rows: dict[str, list[str]] = {name: [] for name in _HELP}
         now = self._clock()
         seen: set[int] = set()
+        view = self.runtime.view
         for flow in self.manager.flows:
             base = {"flow_id": flow.id, "flow": flow.name, "region": flow.region.id}
             rows["mcemu_flow_online"].append(f"{_labels(**base)} {int(flow.online)}")
-            live = self.runtime.live.get(flow.id)
-            if live is None:
+            reading = view.flow(flow.id)
+            if reading is None:
                 continue
-            for li in live.inputs:
-                lab = _labels(**base, input=li.config.name)
-                c = li.hub.counters
-                rows["mcemu_input_bytes_total"].append(f"{lab} {c.bytes_in}")
-                connected = self.runtime.input_status(flow, li.config) == "connected"
-                rows["mcemu_input_connected"].append(f"{lab} {int(connected)}")
+            for i in reading.inputs:
+                lab = _labels(**base, input=i.config.name)
+                rows["mcemu_input_bytes_total"].append(f"{lab} {i.bytes_in}")
+                rows["mcemu_input_connected"].append(f"{lab} {int(i.connected)}")
                 rows["mcemu_input_bitrate_bps"].append(
-                    f"{lab} {self._bitrate(id(li.hub), c.bytes_in, now):.0f}"
+                    f"{lab} {self._bitrate(i.hub_id, i.bytes_in, now):.0f}"
                 )
-                seen.add(id(li.hub))
-                waited = li.shaper.delayed_s if li.shaper is not None else 0.0
-                rows["mcemu_input_max_bitrate_wait_seconds_total"].append(f"{lab} {waited:.3f}")
-                conns = li.listener.connections if li.listener is not None else []
-                self._srt(rows, {**base, "endpoint": li.config.name}, conns, li.client)
-            for name, lo in live.outputs.items():
+                seen.add(i.hub_id)
+                rows["mcemu_input_max_bitrate_wait_seconds_total"].append(f"{lab} {i.max_bitrate_wait_s:.3f}")
+                self._srt(rows, {**base, "endpoint": i.config.name}, i.srt)
+            for name, o in reading.outputs.items():
                 lab = _labels(**base, output=name)
-                if lo.listener is not None or lo.config.protocol.value == "RTMP-PULL":
-                    rows["mcemu_output_players"].append(f"{lab} {len(lo.live_players())}")
-                    rows["mcemu_output_backbone_legs"].append(f"{lab} {len(lo.live_backbone_legs())}")
-                if lo.client is not None:
-                    rows["mcemu_output_client_connected"].append(f"{lab} {int(bool(lo.client.connected))}")
-                conns = lo.listener.connections if lo.listener is not None else []
-                self._srt(rows, {**base, "endpoint": name}, conns, lo.client)
+                if o.plays:
+                    rows["mcemu_output_players"].append(f"{lab} {o.players}")
+                    rows["mcemu_output_backbone_legs"].append(f"{lab} {o.backbone_legs}")
+                if o.client_connected is not None:
+                    rows["mcemu_output_client_connected"].append(f"{lab} {int(o.client_connected)}")
+                self._srt(rows, {**base, "endpoint": name}, o.srt)
         for stale in set(self._last) - seen:
             del self._last[stale]
         for src, dst, link in self.runtime.backbone.links():
@@ -125,17 +121,7 @@ class Metrics:
             self._last[key] = (now, total_bytes)
         return (total_bytes - before) * 8 / max(now - since, 1e-3)
 
-    def _srt(
-        self, rows: dict[str, list[str]], base: dict[str, str], sessions: Iterable[Any], client: Any
-    ) -> None:
-        stats = [(f"{s.peer[0]}:{s.peer[1]}", s.stats) for s in sessions]
-        client_stats = getattr(client, "stats", None)
-        if (
-            client_stats is not None
-            and hasattr(client_stats, "rtt_ms")
-            and getattr(client, "connected", False)
-        ):
-            stats.append((f"{client.host}:{client.port}", client_stats))
+    def _srt(self, rows: dict[str, list[str]], base: dict[str, str], stats: Iterable[SrtReading]) -> None:
         for peer, st in stats:
             lab = _labels(**base, peer=peer)
             rows["mcemu_srt_rtt_ms"].append(f"{lab} {st.rtt_ms:.3f}")

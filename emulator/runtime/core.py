@@ -43,7 +43,6 @@ import secrets
 import socket
 from typing import Any
 
-from mediaplane.netem.link import TcpLink, UdpLink
 from mediaplane.relay import (
     Hub,
     HubClosed,
@@ -76,6 +75,7 @@ from .live import (
     cancel_and_wait,
 )
 from .routers import RegionRtmpRouter, SrtEndpointRouter
+from .view import RuntimeView
 
 __all__ = ["Runtime"]
 
@@ -107,6 +107,8 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lastmile: LastMile[LiveFlow] = LastMile(self)
         self.clients = Clients(self)
+        self.view = RuntimeView(self)
+        """The one read of live state (/_emulator/state, /metrics, the CLI)."""
         self.rtmp_client_config: RtmpClientConfig | None = None
         """Settings of the RTMP pullers and pushers started from now on (None: the defaults)."""
         self.events: EventBus | None = events
@@ -413,72 +415,6 @@ class Runtime:
         """Whether a session on ``path`` is a backbone leg (RTMP app or SRT resource ``_backbone-...``)."""
         return path is not None and self.backbone_app in (path.app, path.key)
 
-    def _srt_players(self, listener: SrtListener) -> int:
-        """Callers of an SRT-Listener output, less the backbone legs."""
-        return sum(1 for s in listener.connections if not self.is_backbone_path(s.path))
-
     def snapshot(self) -> dict[str, Any]:
-        """Live sessions, hubs and links, for ``GET /_emulator/state``."""
-        regions = {}
-        for rid, server in self.rtmp_servers.items():
-            regions[rid] = {
-                "rtmp": f"rtmp://{server.host}:{server.port}",
-                "rtmp_sessions": [
-                    {
-                        "peer": f"{c.peer[0]}:{c.peer[1]}",
-                        "role": c.role,
-                        "path": str(c.path) if c.path else None,
-                        "bytes_received": c.bytes_received,
-                        "bytes_sent": c.bytes_sent,
-                    }
-                    for c in server.sessions
-                ],
-            }
-        flows = {}
-        for flow_id, live in self.live.items():
-            c = live.hub.counters
-            flows[flow_id] = {
-                "name": live.flow.name,
-                "active_input": live.active.config.name if live.active else None,
-                "units_in": c.units_in,
-                "bytes_in": c.bytes_in,
-                "bytes_out": c.bytes_out,
-                "inputs": {
-                    li.config.name: {
-                        "bytes_in": li.hub.counters.bytes_in,
-                        "publisher": li.hub.has_publisher,
-                        "client_connected": getattr(li.client, "connected", None),
-                        "srt_callers": len(li.listener.connections) if li.listener else None,
-                    }
-                    for li in live.inputs
-                },
-                "outputs": {
-                    name: {
-                        "protocol": lo.config.protocol.value,
-                        "family": lo.config.family.value,
-                        "players": len(lo.live_players()),
-                        "backbone_legs": len(lo.live_backbone_legs()),
-                        "client_connected": getattr(lo.client, "connected", None),
-                        "srt_callers": self._srt_players(lo.listener) if lo.listener else None,
-                    }
-                    for name, lo in live.outputs.items()
-                },
-            }
-        links = [
-            {
-                "from": src,
-                "to": dst,
-                "name": link.name,
-                "stats": link.stats() if isinstance(link, UdpLink) else _tcp_stats(link),
-            }
-            for src, dst, link in self.backbone.links()
-        ]
-        return {"regions": regions, "live_flows": flows, "links": links, "last_mile": self.lastmile.view()}
-
-
-def _tcp_stats(link: TcpLink) -> dict[str, Any]:
-    stats = getattr(link, "stats", None)
-    if callable(stats):
-        result: dict[str, Any] = stats()
-        return result
-    return {d: c.to_dict() for d, c in link.counters.items()}
+        """Live sessions, hubs and links, for ``GET /_emulator/state`` (:meth:`RuntimeView.snapshot`)."""
+        return self.view.snapshot()

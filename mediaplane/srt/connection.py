@@ -72,8 +72,11 @@ logger = logging.getLogger(__name__)
 Addr = tuple[str, int]
 
 KEEPALIVE_INTERVAL_S = 1.0
+"""A KEEPALIVE after this long without sending anything (section 3.2.3; libsrt COMM_KEEPALIVE_PERIOD_US)."""
 KM_RETRY_S = 0.5
+"""Resend a KMREQ not answered by a KMRSP after this long (section 3.2.4)."""
 KM_MAX_RETRIES = 10
+"""KMREQ sends before giving up on an answer (libsrt SRT_MAX_KMRETRY)."""
 _U32 = struct.Struct(">I")
 
 

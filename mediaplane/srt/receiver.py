@@ -25,11 +25,17 @@ from .sender import ACK_INTERVAL_S, DATA_HEADER
 from .stats import RttEstimate, SrtStats
 
 MIN_NAK_INTERVAL_S = 0.020
+"""Floor of the periodic NAK report's period (section 4.8.2; libsrt m_tdMinNakInterval, live mode)."""
 MAX_NAK_WORDS = 300
 """Loss-list words in one NAK, so it fits in one datagram."""
 ACK_HISTORY = 1024
+"""Full ACKs remembered for matching their ACKACK (RTT, section 4.10; libsrt's ACK window)."""
+ACK_REPEAT_MIN_S = 0.1
+"""A full ACK that acknowledges nothing new is sent again only after this long (or two RTTs)."""
 RATE_WINDOW_S = 1.0
+"""Window over which the receive and send rates in the stats are measured."""
 TSBPD_BASE_TOLERANCE_S = 1.0
+"""A TSBPD base this far from the handshake's means the peer's clock jumped: TSBPD is re-based."""
 
 
 class LiveReceiver:
@@ -307,7 +313,9 @@ class LiveReceiver:
         buf = self.buffer
         ack_seq = buf.ack_seq()
         rtt = self.rtt
-        if ack_seq == self._last_ack_seq and now - self._last_ack_time < max(0.1, 2 * rtt.rtt_us / 1e6):
+        if ack_seq == self._last_ack_seq and now - self._last_ack_time < max(
+            ACK_REPEAT_MIN_S, 2 * rtt.rtt_us / 1e6
+        ):
             return
         self._ack_number = (self._ack_number + 1) & 0x7FFFFFFF or 1
         self._ack_times[self._ack_number] = now

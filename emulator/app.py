@@ -31,7 +31,7 @@ from .api.preview import add_preview_routes
 from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
-from .flows import Flow, FlowInput, FlowManager, FlowOutput, listening
+from .flows import Flow, FlowInput, FlowOutput, listening
 from .lastmile import LastMileSpec
 from .lastmile_api import add_lastmile_routes
 from .links_api import add_link_routes
@@ -58,9 +58,8 @@ class Emulator:
         self.backbone = Backbone(self.regions, seed=self.topology.seed)
         self.backbone.events = self.events
         self.runtime = Runtime(self.regions, backbone=self.backbone, events=self.events)
-        self.manager = FlowManager(self.regions, self.runtime)
+        self.manager = self.runtime.manager
         self.manager.events = self.events
-        self.runtime.attach(self.manager)
         self.state_file = state_file
         self._saver: StateSaver | None = None
         self._watcher_task: asyncio.Task[None] | None = None

@@ -77,9 +77,12 @@ from .live import (
 from .routers import RegionRtmpRouter, SrtEndpointRouter
 from .view import RuntimeView
 
-__all__ = ["Runtime"]
+__all__ = ["CLOSE_GRACE_S", "Runtime"]
 
 logger = logging.getLogger(__name__)
+
+CLOSE_GRACE_S = 2.0
+"""How long :meth:`Runtime.close` waits for the runtime's own tasks before cancelling them."""
 
 
 class Runtime:
@@ -102,7 +105,9 @@ class Runtime:
         self.rtmp_servers: dict[str, RtmpServer] = {}
         self.live: dict[str, LiveFlow] = {}
         self._srt_ports: dict[str, set[int]] = {}
-        self._manager: FlowManager | None = None
+        self.manager = FlowManager(regions, self)
+        """The flows this runtime serves: the runtime is the manager's FlowRuntime and owns it, so both
+        are complete when the constructor returns (no two-phase init)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.lastmile: LastMile[LiveFlow] = LastMile(self)
@@ -115,14 +120,6 @@ class Runtime:
         """Where the runtime's event points report (:mod:`emulator.events`); None: nowhere."""
 
     # -- wiring -----------------------------------------------------------------------------------
-    @property
-    def manager(self) -> FlowManager:
-        assert self._manager is not None, "Runtime.attach(manager) first"
-        return self._manager
-
-    def attach(self, manager: FlowManager) -> None:
-        self._manager = manager
-
     def _clock(self) -> float:
         assert self._loop is not None
         return self._loop.time()
@@ -145,13 +142,28 @@ class Runtime:
             raise
 
     async def close(self) -> None:
+        """Shut down in uvicorn's order. Stop accepting and close the sessions: every region's RTMP server
+        (its socket, then its sessions) and every SRT listener (with its connections). Wait up to
+        CLOSE_GRACE_S for the runtime's own tasks (output restarts), cancel those left, then take the
+        online flows down (switches, clients, links, hubs) and the last mile's links."""
+        servers = list(self.rtmp_servers.values())
+        await asyncio.gather(*(server.close() for server in servers))
+        for live in self.live.values():
+            listeners = [li.listener for li in live.inputs] + [lo.listener for lo in live.outputs.values()]
+            for li in live.inputs:
+                li.listener = None
+            for lo in live.outputs.values():
+                lo.listener = None
+            for listener in listeners:
+                if listener is not None:
+                    await listener.close()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLOSE_GRACE_S)
         for task in list(self._tasks):
-            task.cancel()
+            await cancel_and_wait(task)
         for flow_id in list(self.live):
             await self._stop(flow_id)
         await self.lastmile.close()
-        for server in self.rtmp_servers.values():
-            await server.close()
         self.rtmp_servers.clear()
 
     # -- FlowRuntime ------------------------------------------------------------------------------

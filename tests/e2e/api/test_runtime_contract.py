@@ -6,6 +6,7 @@ once let a 403-for-503 bug pass). The real runtime runs with its region RTMP ser
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,3 +83,19 @@ async def test_an_offline_flow_reports_offline_and_ignores_forbid(runtime: Any, 
     assert runtime.input_status(flow, inp) == "offline"
     runtime.set_output_forbidden(flow, out, True)  # nothing live: nothing to do, no error
     await runtime.stop_flow(flow)  # stopping a flow that is not live is harmless
+
+
+async def test_the_real_runtime_owns_its_manager_and_close_stops_listening(region: Region) -> None:
+    real = Runtime(RegionCatalogue(regions=(region,)))
+    assert real.manager.runtime is real  # complete at construction: no attach step
+    await real.start()
+    flow = flow_without_input(region)
+    flow.inputs.append(FlowInput(name="In", protocol=InputProtocol.RTMP_PUSH))
+    await real.start_flow(flow)
+    host, port = real.rtmp_address(region)
+    _, writer = await asyncio.open_connection(host, port)
+    writer.close()
+    await real.close()
+    assert real.live == {} and real.rtmp_servers == {}
+    with pytest.raises(OSError):
+        await asyncio.open_connection(host, port)

@@ -5,7 +5,7 @@
 from mediaplane.relay import PublisherBusy
 from mediaplane.relay.shaper import MaxBitrateShaper
 
-from .backbone import Backbone
+from .backbone import Backbone, LinkKind
 from .core import Runtime
 from .live import INPUT_ACTIVE_WINDOW_S, INPUT_HOLD_S, STALE_PUBLISHER_S
 
@@ -14,6 +14,7 @@ __all__ = [
     "INPUT_HOLD_S",
     "STALE_PUBLISHER_S",
     "Backbone",
+    "LinkKind",
     "MaxBitrateShaper",
     "PublisherBusy",
     "Runtime",

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+from enum import StrEnum
 
 from mediaplane.netem import Impairment, Timeline
 from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
+from mediaplane.netem.link_base import TimelineRunner
 from mediaplane.relay import Peer
 
 from ..events import EventBus
 from ..regions import Region, RegionCatalogue
 
-__all__ = ["Backbone", "Link"]
+__all__ = ["Backbone", "Link", "LinkKind"]
 
 Link = TcpLink | UdpLink
+
+
+class LinkKind(StrEnum):
+    """What a backbone link relays: an RTMP leg's TCP connection or an SRT leg's UDP datagrams."""
+
+    TCP = "tcp"
+    UDP = "udp"
 
 
 class Backbone:
@@ -28,10 +36,10 @@ class Backbone:
         self.regions = regions
         self.seed = seed
         self._overrides: dict[tuple[str, str], Impairment] = {}
-        self._timeline_loop: asyncio.AbstractEventLoop | None = None
         self._links: list[tuple[str, str, Link]] = []
-        self._timelines: dict[tuple[str, str], list[asyncio.TimerHandle]] = {}
         """(client region, target region, link): forward = client -> target."""
+        self._timelines: dict[tuple[str, str], TimelineRunner] = {}
+        """The netem timeline runner of each region pair with a timeline (one direction each)."""
         self.events: EventBus | None = None
         """Where ``link.changed`` goes (:mod:`emulator.events`); None: nowhere."""
 
@@ -70,28 +78,17 @@ class Backbone:
         Replaces a timeline already running on that direction. Needs a running loop.
         """
         self.cancel_timeline(src, dst)
-        loop = self._timeline_loop = asyncio.get_running_loop()
-        start = loop.time()
-        handles = []
-        for at_s, imp in timeline.schedule(self.impairment(src, dst)):
-            if at_s <= 0.0:
-                self.set(src, dst, imp)
-            else:
-                handles.append(loop.call_at(start + at_s, self.set, src, dst, imp))
-        self._timelines[(src, dst)] = handles
+        runner = self._timelines[(src, dst)] = TimelineRunner()
+        runner.run(timeline, {FORWARD: self.impairment(src, dst)}, lambda _d, imp: self.set(src, dst, imp))
 
     def cancel_timeline(self, src: str, dst: str) -> None:
-        for handle in self._timelines.pop((src, dst), []):
-            handle.cancel()
+        runner = self._timelines.pop((src, dst), None)
+        if runner is not None:
+            runner.cancel()
 
     def timelines(self) -> list[tuple[str, str]]:
-        """Directions with a timeline change still to apply (a timer that already fired is not pending)."""
-        now = self._timeline_loop.time() if self._timeline_loop is not None else 0.0
-        return [
-            pair
-            for pair, handles in self._timelines.items()
-            if any(not h.cancelled() and h.when() > now for h in handles)
-        ]
+        """Directions with a timeline change still to apply."""
+        return [pair for pair, runner in self._timelines.items() if not runner.done.is_set()]
 
     def overrides(self) -> dict[tuple[str, str], Impairment]:
         return dict(self._overrides)
@@ -109,11 +106,13 @@ class Backbone:
             if (target_region, client_region) == (src, dst):  # both, for a link within one region
                 link.set_impairment(REVERSE, imp)
 
-    async def open_link(self, kind: str, client: Region, target: Region, address: Peer, name: str) -> Link:
+    async def open_link(
+        self, kind: LinkKind, client: Region, target: Region, address: Peer, name: str
+    ) -> Link:
         """A new, started link from ``client``'s region to ``address`` in ``target``'s region."""
         fwd = self.impairment(client.id, target.id)
         rev = self.impairment(target.id, client.id)
-        cls = TcpLink if kind == "tcp" else UdpLink
+        cls = TcpLink if kind is LinkKind.TCP else UdpLink
         link: Link = cls(
             target=address,
             listen=(client.host, 0),

@@ -14,7 +14,7 @@ from ..errors import FlowStartError
 from ..model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol
 from ..model.manager import FlowManager
 from ..regions import Region
-from .backbone import Backbone, Link
+from .backbone import Backbone, Link, LinkKind
 from .lastmile import LastMile
 from .live import Client, LiveFlow, LiveInput, LiveOutput
 
@@ -117,12 +117,14 @@ class Clients:
         name = f"backbone {pair.region.id}/{pair.name}/{out.name} -> {flow.region.id}/{flow.name}"
         if out.protocol is OutputProtocol.RTMP_PULL:
             address = host.rtmp_address(pair.region)
-            li.link = link = await host.backbone.open_link("tcp", flow.region, pair.region, address, name)
+            li.link = link = await host.backbone.open_link(
+                LinkKind.TCP, flow.region, pair.region, address, name
+            )
             url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{out.stream_key}"
             return RtmpPuller(url, li.hub, config=host.rtmp_client_config)
         assert out.srt_port is not None
         target = (pair.region.host, out.srt_port)
-        li.link = link = await host.backbone.open_link("udp", flow.region, pair.region, target, name)
+        li.link = link = await host.backbone.open_link(LinkKind.UDP, flow.region, pair.region, target, name)
         return self.backbone_srt_caller(link, out, cfg.srt_latency, li.hub, "receive", name)
 
     async def output_client(self, live: LiveFlow, lo: LiveOutput) -> Client:
@@ -144,10 +146,12 @@ class Clients:
         name = f"backbone {flow.region.id}/{flow.name}/{cfg.name} -> {pair.region.id}/{pair.name}/{inp.name}"
         if inp.protocol is InputProtocol.RTMP_PUSH:
             address = host.rtmp_address(pair.region)
-            lo.link = link = await host.backbone.open_link("tcp", flow.region, pair.region, address, name)
+            lo.link = link = await host.backbone.open_link(
+                LinkKind.TCP, flow.region, pair.region, address, name
+            )
             url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{inp.stream_key}"
             return RtmpPusher(url, live.hub, config=host.rtmp_client_config)
         assert inp.srt_port is not None
         target = (pair.region.host, inp.srt_port)
-        lo.link = link = await host.backbone.open_link("udp", flow.region, pair.region, target, name)
+        lo.link = link = await host.backbone.open_link(LinkKind.UDP, flow.region, pair.region, target, name)
         return self.backbone_srt_caller(link, inp, cfg.srt_latency, live.hub, "publish", name)

@@ -37,3 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
         from emulator.loop import loop_policy
 
         asyncio.set_event_loop_policy(loop_policy())
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under ``-n N`` with the default distribution, the timing-judged tests run last and alone
+    (:mod:`tests.kit.serial_last`)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.kit.serial_last import SerialLastScheduling
+
+    return SerialLastScheduling(config, log)

@@ -155,7 +155,6 @@ class _StatusLines:
 
     def update(self) -> None:
         emu = self.emu
-        live = emu.runtime.snapshot().get("flows", {})
         now: dict[str, tuple[str, ...]] = {}
         names: dict[str, str] = {}
         for flow in emu.manager.flows:
@@ -163,8 +162,8 @@ class _StatusLines:
             inputs = ", ".join(
                 f"input {inp.name} {emu.manager.input_status(flow, inp)}" for inp in flow.inputs
             )
-            outputs = live.get(flow.id, {}).get("outputs", {})
-            players = sum(int(o.get("players") or 0) for o in outputs.values())
+            reading = emu.runtime.view.flow(flow.id)
+            players = reading.players if reading else 0  # backbone legs are not players
             now[flow.id] = (flow.status.value, inputs, f"{players} players")
         for fid, row in now.items():
             if self.seen.get(fid) != row:

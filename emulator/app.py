@@ -27,16 +27,17 @@ from aiohttp import web
 
 from .api import ApiServer, build_app
 from .api.admin import VERSION, add_event_routes, add_state_routes
+from .api.admin.lastmile import add_lastmile_routes
+from .api.admin.links import add_link_routes
 from .api.preview import add_preview_routes
 from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
-from .flows import Flow, FlowInput, FlowOutput, listening
-from .lastmile import LastMileSpec
-from .lastmile_api import add_lastmile_routes
-from .links_api import add_link_routes
 from .metrics import Metrics, add_metrics_route
+from .model.flow import Flow, FlowInput, FlowOutput
+from .model.rules import listening
 from .runtime import Backbone, Runtime
+from .runtime.lastmile import LastMileSpec
 from .state_io import StateError, StateSaver, export_state, import_state, read_state_file, topology_of
 from .topology import Topology, ephemeral_topology, stream_key
 

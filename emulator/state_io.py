@@ -41,11 +41,11 @@ from typing import Any
 from mediaplane.netem import Impairment
 
 from .errors import EmulatorError, FlowStartError, PortUnavailable
-from .lastmile import LastMile, LastMileSpec
 from .model.flow import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowOutput, Role, endpoint_fields
 from .model.manager import FlowManager
 from .regions import Region
 from .runtime import Backbone, Runtime
+from .runtime.lastmile import LastMile, LastMileSpec
 
 __all__ = [
     "STATE_VERSION",

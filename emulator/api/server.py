@@ -39,7 +39,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import InvalidValue, MissingValue, NotFound, UnknownAction, UnsupportedVersion
-from ..flows import Flow, FlowInput, FlowManager, FlowOutput
+from ..model.flow import Flow, FlowInput, FlowOutput
+from ..model.manager import FlowManager
 from .admin import add_admin_routes
 from .bodies import MAX_BODY_BYTES, read_body
 from .errors import (

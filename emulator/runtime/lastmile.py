@@ -53,9 +53,6 @@ __all__ = [
     "LastMileHost",
     "LastMileSpec",
     "LiveFlowView",
-    "dialing",
-    "impairment_from_body",
-    "listening",
     "remote_address",
     "replace_address",
 ]

@@ -1,4 +1,4 @@
-"""Admin routes for last-mile impairments (see :mod:`emulator.lastmile`).
+"""Admin routes for last-mile impairments (see :mod:`emulator.runtime.lastmile`).
 
 * ``GET /_emulator/lastmile``: every endpoint with a last-mile impairment: ``flow_id``, ``flow``
   (``region/name``), ``role``, ``name``, ``protocol``, ``listening``, ``to_region`` and ``from_region``
@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...lastmile import LastMile, LastMileSpec
+from ...runtime.lastmile import LastMile, LastMileSpec
 from ..bodies import json_body
 from ..errors import install_error_middleware
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.lastmile import (
-    LastMileSpec,
-    dialing,
-    impairment_from_body,
-    listening,
-    remote_address,
-    replace_address,
-)
 from emulator.model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol
+from emulator.model.impairment import impairment_from_body
+from emulator.model.rules import dialing, listening
+from emulator.runtime.lastmile import LastMileSpec, remote_address, replace_address
 from mediaplane.netem import Impairment, profile
 
 

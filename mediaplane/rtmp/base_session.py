@@ -97,6 +97,14 @@ class StatusCode(enum.StrEnum):
     PLAY_PUBLISH_NOTIFY = "NetStream.Play.PublishNotify"
 
 
+def transitions_closing_anywhere(
+    moves: Mapping[tuple[StateT, InputT], StateT], close: InputT, closed: StateT
+) -> dict[tuple[StateT, InputT], StateT]:
+    """A role's transition table: ``moves`` plus ``close`` from every state but ``closed`` into ``closed``
+    (a session may be closed whatever state it is in; nothing leaves ``closed``)."""
+    return {**moves, **{(state, close): closed for state in type(closed) if state is not closed}}
+
+
 def split_query(name: str) -> tuple[str, str]:
     base, _, query = name.partition("?")
     return base, query

@@ -18,6 +18,7 @@ from .base_session import (
     RtmpSession,
     StatusCode,
     peer_text,
+    transitions_closing_anywhere,
     unwrap_data,
 )
 from .chunk import MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkLimits
@@ -70,15 +71,18 @@ class ClientInput(enum.Enum):
 
 _C = ClientSessionState
 _I = ClientInput
-CLIENT_TRANSITIONS: dict[tuple[ClientSessionState, ClientInput], ClientSessionState] = {
-    (_C.HANDSHAKE, _I.HANDSHAKE_DONE): _C.CONNECTING,
-    (_C.CONNECTING, _I.CONNECTED): _C.CREATING_STREAM,
-    (_C.CREATING_STREAM, _I.STREAM_CREATED): _C.STARTING,
-    (_C.STARTING, _I.PUBLISH_STARTED): _C.PUBLISHING,
-    (_C.STARTING, _I.PLAY_STARTED): _C.PLAYING,
-    (_C.PLAYING, _I.PLAY_STARTED): _C.PLAYING,
-    **{(state, _I.CLOSE): _C.CLOSED for state in _C if state is not _C.CLOSED},
-}
+CLIENT_TRANSITIONS = transitions_closing_anywhere(
+    {
+        (_C.HANDSHAKE, _I.HANDSHAKE_DONE): _C.CONNECTING,
+        (_C.CONNECTING, _I.CONNECTED): _C.CREATING_STREAM,
+        (_C.CREATING_STREAM, _I.STREAM_CREATED): _C.STARTING,
+        (_C.STARTING, _I.PUBLISH_STARTED): _C.PUBLISHING,
+        (_C.STARTING, _I.PLAY_STARTED): _C.PLAYING,
+        (_C.PLAYING, _I.PLAY_STARTED): _C.PLAYING,
+    },
+    _I.CLOSE,
+    _C.CLOSED,
+)
 """The client session's state machine; a missing pair is a protocol error."""
 
 

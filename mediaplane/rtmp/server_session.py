@@ -19,6 +19,7 @@ from .base_session import (
     RtmpSession,
     StatusCode,
     split_query,
+    transitions_closing_anywhere,
     unwrap_data,
 )
 from .chunk import MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkLimits
@@ -74,15 +75,18 @@ class ServerInput(enum.Enum):
 
 _S = ServerSessionState
 _I = ServerInput
-SERVER_TRANSITIONS: dict[tuple[ServerSessionState, ServerInput], ServerSessionState] = {
-    (_S.HANDSHAKE, _I.HANDSHAKE_DONE): _S.WAIT_CONNECT,
-    (_S.WAIT_CONNECT, _I.CONNECT): _S.CONNECTED,
-    (_S.CONNECTED, _I.PUBLISH): _S.PUBLISHING,
-    (_S.CONNECTED, _I.PLAY): _S.PLAYING,
-    (_S.PUBLISHING, _I.UNPUBLISH): _S.CONNECTED,
-    (_S.PLAYING, _I.STOP): _S.CONNECTED,
-    **{(state, _I.CLOSE): _S.CLOSED for state in _S if state is not _S.CLOSED},
-}
+SERVER_TRANSITIONS = transitions_closing_anywhere(
+    {
+        (_S.HANDSHAKE, _I.HANDSHAKE_DONE): _S.WAIT_CONNECT,
+        (_S.WAIT_CONNECT, _I.CONNECT): _S.CONNECTED,
+        (_S.CONNECTED, _I.PUBLISH): _S.PUBLISHING,
+        (_S.CONNECTED, _I.PLAY): _S.PLAYING,
+        (_S.PUBLISHING, _I.UNPUBLISH): _S.CONNECTED,
+        (_S.PLAYING, _I.STOP): _S.CONNECTED,
+    },
+    _I.CLOSE,
+    _S.CLOSED,
+)
 """The server session's state machine; a missing pair is a protocol error."""
 
 

@@ -435,7 +435,7 @@ class RtmpPusher(_RtmpClient):
         try:
             self._flush(writer, session)
             await asyncio.wait_for(
-                self._until_published(reader, writer, session), self.config.connect_timeout_s
+                self._read_loop(reader, writer, session, until_published=True), self.config.connect_timeout_s
             )
             self.connected = True
             self.sessions_started += 1
@@ -478,9 +478,19 @@ class RtmpPusher(_RtmpClient):
                     self._flush(writer, session)
             _close_writer(writer)
 
-    async def _until_published(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: RtmpClientSession
+    async def _read_loop(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: RtmpClientSession,
+        *,
+        until_published: bool = False,
     ) -> None:
+        """Feed the server's bytes to ``session`` and answer what it asks (acknowledgements, pings).
+
+        With ``until_published``, returns once the server started the publish; otherwise reads until the
+        connection ends. An error status or the server closing raises :class:`_SessionEnded`.
+        """
         while True:
             data = await reader.read(READ_BYTES)
             if not data:
@@ -495,21 +505,5 @@ class RtmpPusher(_RtmpClient):
                     self._flush(writer, session)
                     raise _SessionEnded(event.reason)
             self._flush(writer, session)
-            if started:
+            if started and until_published:
                 return
-
-    async def _read_loop(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: RtmpClientSession
-    ) -> None:
-        """Acknowledgements, pings and a possible error status from the server while we publish."""
-        while True:
-            data = await reader.read(READ_BYTES)
-            if not data:
-                raise _SessionEnded("server closed the connection")
-            self.bytes_received += len(data)
-            session.receive_data(data)
-            while (event := session.next_event()) is not None:
-                if isinstance(event, ConnectionClosed):
-                    self._flush(writer, session)
-                    raise _SessionEnded(event.reason)
-            self._flush(writer, session)

@@ -105,11 +105,31 @@ class TimelineRunner:
 Address = tuple[str, int]
 
 
+def both_directions(
+    impairment: Impairment | None, reverse: Impairment | None
+) -> tuple[Impairment, Impairment]:
+    """A link's (forward, reverse) impairments, validated: ``reverse`` defaults to ``impairment``, which
+    defaults to none. Raises :class:`ImpairmentError`."""
+    forward = impairment or Impairment()
+    reverse = reverse or forward
+    forward.validate()
+    reverse.validate()
+    return forward, reverse
+
+
 class Link(abc.ABC):
     """What the UDP and TCP relays offer their owner alike: ``async with`` around start and close, the
     listening port, and timelines run over the impairment in force per direction."""
 
-    _timelines: TimelineRunner
+    def __init__(
+        self, *, kind: str, target: Address, listen: Address, timeline: Timeline | None, name: str
+    ) -> None:
+        """``timeline`` runs from :meth:`start`; ``name`` defaults to ``<kind>-><target host>:<port>``."""
+        self.target = target
+        self._listen_addr = listen
+        self._timeline = timeline
+        self.name = name or f"{kind}->{target[0]}:{target[1]}"
+        self._timelines = TimelineRunner()
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -150,4 +170,4 @@ class Link(abc.ABC):
         return self._timelines.done
 
 
-__all__ = ["Address", "DeliveryTimer", "Link", "TimelineRunner", "call_at_clock", "clock"]
+__all__ = ["Address", "DeliveryTimer", "Link", "TimelineRunner", "both_directions", "call_at_clock", "clock"]

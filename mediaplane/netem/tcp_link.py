@@ -19,7 +19,7 @@ import struct
 from collections import deque
 from typing import Any, cast
 
-from .link_base import Address, DeliveryTimer, Link, TimelineRunner, call_at_clock, clock
+from .link_base import Address, DeliveryTimer, Link, both_directions, call_at_clock, clock
 from .models import Impairment
 from .schedule import (
     DELIVER_AHEAD_S,
@@ -367,15 +367,9 @@ class TcpLink(Link):
         seed: int | None = None,
         name: str = "",
     ) -> None:
-        forward = impairment or Impairment()
-        reverse = reverse_impairment or forward
-        forward.validate()
-        reverse.validate()
-        self.target = target
-        self._listen_addr = listen
-        self._timeline = timeline
+        forward, reverse = both_directions(impairment, reverse_impairment)
+        super().__init__(kind="tcp", target=target, listen=listen, timeline=timeline, name=name)
         self._seed = seed
-        self.name = name or f"tcp->{target[0]}:{target[1]}"
         self.impairments = {FORWARD: forward, REVERSE: reverse}
         self._epochs = {FORWARD: 0.0, REVERSE: 0.0}
         self.counters = {FORWARD: DirectionCounters(), REVERSE: DirectionCounters()}
@@ -385,7 +379,6 @@ class TcpLink(Link):
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: asyncio.TimerHandle | None = None
-        self._timelines = TimelineRunner()
         self._index = itertools.count()
 
     def __repr__(self) -> str:

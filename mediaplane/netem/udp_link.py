@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .link_base import Address, DeliveryTimer, Link, TimelineRunner, clock
+from .link_base import Address, DeliveryTimer, Link, both_directions, clock
 from .models import Impairment, UdpModel
 from .schedule import (
     DELIVER_AHEAD_S,
@@ -104,15 +104,9 @@ class UdpLink(Link):
         record_lateness: bool = False,
         record_deliveries: bool = False,
     ) -> None:
-        forward = impairment or Impairment()
-        reverse = reverse_impairment or forward
-        forward.validate()
-        reverse.validate()
-        self.target = target
-        self._listen_addr = listen
-        self._timeline = timeline
+        forward, reverse = both_directions(impairment, reverse_impairment)
+        super().__init__(kind="udp", target=target, listen=listen, timeline=timeline, name=name)
         self.idle_timeout_s = idle_timeout_s
-        self.name = name or f"udp->{target[0]}:{target[1]}"
         self.models = {
             FORWARD: UdpModel(forward, rng=link_rng(seed, forward, FORWARD)),
             REVERSE: UdpModel(reverse, rng=link_rng(seed, reverse, REVERSE)),
@@ -127,7 +121,6 @@ class UdpLink(Link):
         self._timer: DeliveryTimer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timelines = TimelineRunner()
 
     def __repr__(self) -> str:
         return f"<UdpLink {self.name} port={self.port if self._sock else None} clients={len(self._sessions)}>"

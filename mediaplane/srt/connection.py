@@ -1,4 +1,4 @@
-"""One SRT live-mode connection, sans-IO: its state machine, handshake, keys and packet dispatch.
+"""One SRT live-mode connection, sans-IO: its state machine, handshake and packet dispatch.
 
 :class:`SrtConnection` is UDP-shaped (STYLE.md): ``receive_datagram(data, addr, now)``,
 ``datagrams_to_send(now)``, ``get_timer()``, ``handle_timer(now)``, ``next_event()`` and the command
@@ -11,6 +11,8 @@ The data path lives in two parts that own their buffers, as gosrt's ``congestion
 :class:`~.sender.LiveSender` (send buffer, NAK and timeout retransmission, sender drop) and the
 :class:`~.receiver.LiveReceiver` (receive buffer, TSBPD release, ACK, NAK, RTT samples). The
 connection routes packets to them, runs their ``tick(now)`` and merges their ``next_deadline()``.
+The key exchange (KMREQ/KMRSP, in the handshake and in band) is :class:`~.keying.KeyExchange`'s; the
+handshakes themselves and what they settle are built by :mod:`.negotiation`.
 
 References: draft-sharabayko-srt sections 3 (packets), 4.3 (handshake: induction then conclusion,
 HSv5), 4.5-4.8 (TSBPD, ACK/ACKACK/NAK, too-late drop), 6 (encryption).
@@ -22,33 +24,22 @@ import collections
 import enum
 import logging
 import random
-import struct
 
 from .circular import SEQ_MASK, TIMESTAMP_MASK
 from .config import SrtConfig
-from .errors import (
-    LocalProtocolError,
-    ParseError,
-    RejectReason,
-    RemoteProtocolError,
-    reject_reason_name,
-)
-from .events import ConnectionClosed, ConnectionEstablished, Event, KeysRefreshed
+from .errors import LocalProtocolError, ParseError, RejectReason, RemoteProtocolError, reject_reason_name
+from .events import ConnectionClosed, ConnectionEstablished, Event
 from .handshake import (
     HS_VERSION_SRT1,
-    HS_VERSION_UDT4,
     SRT_MAGIC_CODE,
-    UDT_DGRAM,
-    ExtensionFlag,
     Handshake,
     HandshakeType,
-    SrtFlag,
     SrtHandshakeExtension,
-    encode_peer_ip,
     make_rejection,
     parse_handshake,
 )
-from .keymaterial import BadSecret, KeyMaterialMessage, KeySet, KmState, SenderKeys, new_keyset
+from .keying import KeyExchange
+from .negotiation import caller_conclusion, induction_request, listener_response, negotiate, srt_extension
 from .packet import (
     HEADER_SIZE,
     Ack,
@@ -73,11 +64,6 @@ Addr = tuple[str, int]
 
 KEEPALIVE_INTERVAL_S = 1.0
 """A KEEPALIVE after this long without sending anything (section 3.2.3; libsrt COMM_KEEPALIVE_PERIOD_US)."""
-KM_RETRY_S = 0.5
-"""Resend a KMREQ not answered by a KMRSP after this long (section 3.2.4)."""
-KM_MAX_RETRIES = 10
-"""KMREQ sends before giving up on an answer (libsrt SRT_MAX_KMRETRY)."""
-_U32 = struct.Struct(">I")
 
 
 class ConnectionState(enum.Enum):
@@ -146,13 +132,7 @@ class SrtConnection:
         self._hs_next_retry: float | None = None
         self._connect_deadline: float | None = None
         self._conclusion_response: bytes | None = None
-        # Crypto.
-        self._snd_keys: SenderKeys | None = None
-        self._rcv_keys: KeySet | None = None
-        self._km_pending: bytes | None = None
-        self._km_next_retry: float | None = None
-        self._km_retries = 0
-        self.encrypted = False
+        self._km = KeyExchange(config, rng, stats=self.stats, events=self._events, log=self._log)
         self._too_late_drop = config.too_late_drop
         # Data path (made again for the peer's initial sequence number when accepting).
         self._make_data_path(self._isn, now)
@@ -192,7 +172,7 @@ class SrtConnection:
     def set_log_prefix(self, prefix: str) -> None:
         """Prefix this connection's log lines (the adapter's ``[srt 127.0.0.1:5000]``)."""
         self._log = _PrefixAdapter(logger, {"prefix": prefix})
-        self.sender.log = self.receiver.log = self._log
+        self.sender.log = self.receiver.log = self._km.log = self._log
 
     # -- state ----------------------------------------------------------------------------------
     def _set_state(self, event: _Input) -> None:
@@ -212,6 +192,10 @@ class SrtConnection:
     def closed(self) -> bool:
         return self.state is ConnectionState.CLOSED
 
+    @property
+    def encrypted(self) -> bool:
+        return self._km.encrypted
+
     def _timestamp(self, now: float) -> int:
         return int((now - self._start) * 1_000_000) & TIMESTAMP_MASK
 
@@ -223,19 +207,12 @@ class SrtConnection:
         self.is_caller = True
         self._set_state(_Input.CONNECT)
         self._connect_deadline = now + self.config.connect_timeout_ms / 1000
-        hs = Handshake(
+        hs = induction_request(
+            self.config,
             timestamp=self._timestamp(now),
-            dest_socket_id=0,
-            version=HS_VERSION_UDT4,
-            encryption=0,
-            extension_field=UDT_DGRAM,
-            initial_seq=self._isn,
-            mtu=self.config.mss,
-            flow_window=self.config.flow_window,
-            handshake_type=HandshakeType.INDUCTION,
             socket_id=self.socket_id,
-            syn_cookie=0,
-            peer_ip=encode_peer_ip(self.peer_addr[0]),
+            initial_seq=self._isn,
+            peer_host=self.peer_addr[0],
         )
         self._send_handshake(hs.encode(), now)
 
@@ -250,49 +227,20 @@ class SrtConnection:
             return
         self._set_state(_Input.INDUCTION_RESPONSE)
         self._cookie = hs.syn_cookie
-        cfg = self.config
-        flags = ExtensionFlag.HSREQ
-        kmreq = None
-        if cfg.passphrase:
-            keys = new_keyset(self._rng, cfg.pbkeylen)
-            kmreq = keys.to_message(cfg.passphrase).encode()
-            self._snd_keys = SenderKeys(
-                keys, self._rng, refresh_rate=cfg.km_refresh_rate, preannounce=cfg.km_preannounce
-            )
-            flags |= ExtensionFlag.KMREQ
-        if cfg.streamid:
-            flags |= ExtensionFlag.CONFIG
-        conclusion = Handshake(
+        conclusion = caller_conclusion(
+            self.config,
             timestamp=self._timestamp(now),
-            dest_socket_id=0,
-            version=HS_VERSION_SRT1,
-            encryption=cfg.pbkeylen // 8 if cfg.passphrase else 0,
-            extension_field=int(flags),
-            initial_seq=self._isn,
-            mtu=cfg.mss,
-            flow_window=cfg.flow_window,
-            handshake_type=HandshakeType.CONCLUSION,
             socket_id=self.socket_id,
-            syn_cookie=self._cookie,
-            peer_ip=encode_peer_ip(self.peer_addr[0]),
+            initial_seq=self._isn,
+            peer_host=self.peer_addr[0],
+            cookie=self._cookie,
             hsreq=self._our_srt_extension(),
-            kmreq=kmreq,
-            stream_id=cfg.streamid or None,
+            kmreq=self._km.caller_kmreq(),
         )
         self._send_handshake(conclusion.encode(), now)
 
     def _our_srt_extension(self) -> SrtHandshakeExtension:
-        cfg = self.config
-        flags = (
-            SrtFlag.TSBPDSND | SrtFlag.TSBPDRCV | SrtFlag.CRYPT | SrtFlag.REXMITFLG | SrtFlag.PACKET_FILTER
-        )
-        if cfg.too_late_drop:
-            flags |= SrtFlag.TLPKTDROP
-        if cfg.nak_report:
-            flags |= SrtFlag.NAKREPORT
-        return SrtHandshakeExtension(
-            flags=flags, recv_tsbpd_delay_ms=self.latency_ms, send_tsbpd_delay_ms=self.peer_latency_ms
-        )
+        return srt_extension(self.config, latency_ms=self.latency_ms, peer_latency_ms=self.peer_latency_ms)
 
     def _handle_conclusion_response(self, hs: Handshake, now: float) -> None:
         reason = hs.reject_reason
@@ -304,29 +252,9 @@ class SrtConnection:
         if hs.hsrsp is None:
             self._fail(RejectReason.VERSION, "conclusion response without HSRSP", now)
             return
-        cfg = self.config
-        if cfg.passphrase:
-            if hs.kmrsp is None:
-                self._fail(RejectReason.UNSECURE, "peer has no passphrase", now)
-                return
-            if len(hs.kmrsp) == 4:
-                state = _U32.unpack(hs.kmrsp)[0]
-                self._fail(
-                    RejectReason.BADSECRET if state == KmState.BADSECRET else RejectReason.UNSECURE,
-                    f"peer key material state {state}",
-                    now,
-                )
-                return
-            assert self._snd_keys is not None
-            self._rcv_keys = KeySet(
-                salt=self._snd_keys.keys.salt,
-                key_len=self._snd_keys.keys.key_len,
-                even=self._snd_keys.keys.even,
-                odd=self._snd_keys.keys.odd,
-            )
-            self.encrypted = True
-        elif hs.kmrsp is not None and cfg.enforced_encryption:
-            self._fail(RejectReason.UNSECURE, "peer wants encryption, we have no passphrase", now)
+        refusal = self._km.caller_kmrsp(hs.kmrsp)
+        if refusal is not None:
+            self._fail(refusal.reason, refusal.message, now)
             return
         self.peer_socket_id = hs.socket_id
         self._negotiate(hs.hsrsp)
@@ -337,26 +265,23 @@ class SrtConnection:
         self._established(hs, now)
 
     def _negotiate(self, ext: SrtHandshakeExtension) -> None:
-        # Each side's receiver uses the larger of its own latency and what the peer proposes for it
-        # (HSv5 bidirectional: section 4.3.1.1, SRTO_RCVLATENCY / SRTO_PEERLATENCY).
-        self.latency_ms = max(self.config.latency_ms, ext.send_tsbpd_delay_ms)
-        self.peer_latency_ms = max(self.config.latency_ms, ext.recv_tsbpd_delay_ms)
-        self._too_late_drop = self.config.too_late_drop and bool(ext.flags & SrtFlag.TLPKTDROP)
+        self.latency_ms, self.peer_latency_ms, self._too_late_drop = negotiate(self.config, ext)
 
     def _established(self, hs: Handshake, now: float) -> None:
         # TSBPD base: local time the peer's clock read hs.timestamp (libsrt: m_tsRcvPeerStartTime).
         snd, rcv = self.sender, self.receiver
         snd.peer_socket_id = rcv.peer_socket_id = self.peer_socket_id
-        snd.keys = self._snd_keys
-        rcv.keys = self._rcv_keys
-        rcv.encrypted = self.encrypted
+        km = self._km
+        snd.keys = km.snd
+        rcv.keys = km.rcv
+        rcv.encrypted = km.encrypted
         rcv.start(hs.timestamp, now, latency_ms=self.latency_ms, too_late_drop=self._too_late_drop)
         snd.start(now, drop_after_s=(self.peer_latency_ms + self.config.send_drop_delay_ms) / 1000)
         self._last_recv = now
         self._last_send = now
         self._rate_start = now
         self.stats.latency_ms = self.latency_ms
-        ks = self._snd_keys.keys if self._snd_keys is not None else None
+        ks = km.snd.keys if km.snd is not None else None
         self._events.append(
             ConnectionEstablished(
                 socket_id=self.socket_id,
@@ -399,7 +324,6 @@ class SrtConnection:
         return conn
 
     def _accept(self, hs: Handshake, now: float) -> None:
-        cfg = self.config
         self.peer_socket_id = hs.socket_id
         self.stream_id = hs.stream_id or ""
         self._isn = hs.initial_seq
@@ -407,48 +331,18 @@ class SrtConnection:
         if hs.version != HS_VERSION_SRT1 or hs.hsreq is None:
             self._reject(hs, RejectReason.VERSION, "caller does not speak HSv5 with HSREQ", now)
             return
-        kmrsp: bytes | None = None
-        if hs.kmreq is not None:
-            if not cfg.passphrase:
-                if cfg.enforced_encryption:
-                    self._reject(hs, RejectReason.UNSECURE, "caller encrypts, we have no passphrase", now)
-                    return
-                kmrsp = _U32.pack(KmState.NOSECRET)
-            else:
-                try:
-                    msg = KeyMaterialMessage.decode(hs.kmreq)
-                    keys = KeySet.from_message(msg, cfg.passphrase)
-                except BadSecret:
-                    self._reject(hs, RejectReason.BADSECRET, "wrong passphrase", now)
-                    return
-                except ParseError as exc:
-                    self._reject(hs, RejectReason.CRYPTO, f"bad key material: {exc}", now)
-                    return
-                self._rcv_keys = keys
-                send_keys = KeySet(salt=keys.salt, key_len=keys.key_len, even=keys.even, odd=keys.odd)
-                self._snd_keys = SenderKeys(
-                    send_keys, self._rng, refresh_rate=cfg.km_refresh_rate, preannounce=cfg.km_preannounce
-                )
-                self.encrypted = True
-                kmrsp = hs.kmreq
-        elif cfg.passphrase and cfg.enforced_encryption:
-            self._reject(hs, RejectReason.UNSECURE, "caller does not encrypt", now)
+        kmrsp, refusal = self._km.listener_kmreq(hs.kmreq)
+        if refusal is not None:
+            self._reject(hs, refusal.reason, refusal.message, now)
             return
         self._negotiate(hs.hsreq)
-        flags = ExtensionFlag.HSREQ | (ExtensionFlag.KMREQ if kmrsp is not None else 0)
-        response = Handshake(
+        response = listener_response(
+            self.config,
+            hs,
             timestamp=self._timestamp(now),
-            dest_socket_id=hs.socket_id,
-            version=HS_VERSION_SRT1,
-            encryption=hs.encryption,
-            extension_field=int(flags),
-            initial_seq=self._isn,
-            mtu=min(hs.mtu, cfg.mss),
-            flow_window=cfg.flow_window,
-            handshake_type=HandshakeType.CONCLUSION,
             socket_id=self.socket_id,
-            syn_cookie=hs.syn_cookie,
-            peer_ip=encode_peer_ip(self.peer_addr[0]),
+            initial_seq=self._isn,
+            peer_host=self.peer_addr[0],
             hsrsp=self._our_srt_extension(),
             kmrsp=kmrsp,
         )
@@ -552,37 +446,13 @@ class SrtConnection:
             )
 
     def _handle_km(self, pkt: KeyMaterialPacket, now: float) -> None:
-        if pkt.subtype is UserSubtype.KMRSP:
-            if self._km_pending is not None and (pkt.body == self._km_pending or len(pkt.body) == 4):
-                if len(pkt.body) == 4:
-                    self._log.warning("peer refused our new keys (state %d)", _U32.unpack(pkt.body[:4])[0])
-                self._km_pending = None
-                self._km_next_retry = None
+        body = self._km.handle_packet(pkt)
+        if body is None:
             return
-        # KMREQ: the peer refreshes its keys.
-        ts = self._timestamp(now)
-        if not self.config.passphrase:
-            body = _U32.pack(KmState.NOSECRET)
-        else:
-            try:
-                keys = KeySet.from_message(KeyMaterialMessage.decode(pkt.body), self.config.passphrase)
-            except (BadSecret, ParseError) as exc:
-                self._log.warning("peer key refresh refused: %s", exc)
-                body = _U32.pack(KmState.BADSECRET)
-            else:
-                if self._rcv_keys is None:
-                    self._rcv_keys = self.receiver.keys = keys
-                else:
-                    self._rcv_keys.update_from(keys)
-                self.stats.km_refreshes += 1
-                self._events.append(KeysRefreshed(key_flags=int(keys.flags())))
-                body = pkt.body
-        self._emit(
-            KeyMaterialPacket(
-                timestamp=ts, dest_socket_id=self.peer_socket_id, subtype=UserSubtype.KMRSP, body=body
-            ).encode(),
-            now,
-        )
+        # A first KMREQ after a handshake without keys gives the receiver its KeySet; later ones
+        # update that same object in place.
+        self.receiver.keys = self._km.rcv
+        self._send_km(UserSubtype.KMRSP, body, now)
 
     # -- sending --------------------------------------------------------------------------------
     def send(self, payload: bytes, now: float) -> None:
@@ -593,28 +463,16 @@ class SrtConnection:
                 self._log.debug("dropping payload: not connected")
             return
         if self.sender.push(payload, now):
-            self._announce_keys(now)
+            self._km.announce()
+            self._send_km(UserSubtype.KMREQ, self._km.kmreq_to_send(now), now)
 
-    def _announce_keys(self, now: float) -> None:
-        assert self._snd_keys is not None
-        self._km_pending = self._snd_keys.keys.to_message(self.config.passphrase).encode()
-        self._km_retries = 0
-        self.stats.km_refreshes += 1
-        self._send_km(now)
-
-    def _send_km(self, now: float) -> None:
-        assert self._km_pending is not None
+    def _send_km(self, subtype: UserSubtype, body: bytes, now: float) -> None:
         self._emit(
             KeyMaterialPacket(
-                timestamp=self._timestamp(now),
-                dest_socket_id=self.peer_socket_id,
-                subtype=UserSubtype.KMREQ,
-                body=self._km_pending,
+                timestamp=self._timestamp(now), dest_socket_id=self.peer_socket_id, subtype=subtype, body=body
             ).encode(),
             now,
         )
-        self._km_retries += 1
-        self._km_next_retry = now + KM_RETRY_S if self._km_retries < KM_MAX_RETRIES else None
 
     def _emit(self, wire: bytes, now: float) -> None:
         self._out.append(wire)
@@ -637,7 +495,7 @@ class SrtConnection:
         k = max(self._last_send, snd.last_send, rcv.last_send) + KEEPALIVE_INTERVAL_S
         if k < t:
             t = k
-        c = self._km_next_retry
+        c = self._km.next_retry
         if c is not None and c < t:
             t = c
         c = rcv.next_deadline()
@@ -670,8 +528,8 @@ class SrtConnection:
         snd.tick(now)
         if now - self._rate_start >= RATE_WINDOW_S:
             self._update_send_rate(now)
-        if self._km_next_retry is not None and now >= self._km_next_retry and self._km_pending is not None:
-            self._send_km(now)
+        if self._km.retry_due(now):
+            self._send_km(UserSubtype.KMREQ, self._km.kmreq_to_send(now), now)
         if now >= max(self._last_send, snd.last_send, rcv.last_send) + KEEPALIVE_INTERVAL_S:
             self._emit(
                 Keepalive(timestamp=self._timestamp(now), dest_socket_id=self.peer_socket_id).encode(), now

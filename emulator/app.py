@@ -34,10 +34,10 @@ from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
 from .metrics import Metrics, add_metrics_route
-from .model.flow import Flow, FlowInput, FlowOutput
+from .model.flow import Flow, FlowInput, FlowOutput, Role
+from .model.lastmile import LastMileSpec
 from .model.rules import listening
 from .runtime import Backbone, Runtime
-from .runtime.lastmile import LastMileSpec
 from .state_io import StateError, StateSaver, export_state, import_state, read_state_file, topology_of
 from .topology import Topology, ephemeral_topology, stream_key
 
@@ -292,7 +292,7 @@ class Emulator:
                 with_internal_vip=bool(spec.get("with_internal_vip", False)),
             )
             self._stable_key(flow, inp)
-            self._last_mile(flow.id, "input", spec)
+            self._last_mile(flow.id, Role.INPUT, spec)
         if doc.get("failover") and flow.inputs and not flow.failover_open:
             m.open_failover(flow.id)
         for spec in doc.get("outputs") or []:
@@ -316,7 +316,7 @@ class Emulator:
             self._stable_key(flow, out)
             if spec.get("forbid"):
                 m.forbid_output(flow.id, spec["name"])
-            self._last_mile(flow.id, "output", spec)
+            self._last_mile(flow.id, Role.OUTPUT, spec)
         return True
 
     def _stable_key(self, flow: Flow, endpoint: FlowInput | FlowOutput) -> None:
@@ -330,13 +330,13 @@ class Emulator:
             endpoint.inner_url = endpoint.inner_url.removesuffix(old) + key
         endpoint.stream_key = key
 
-    def _last_mile(self, flow_id: str, role: str, spec: dict[str, Any]) -> None:
+    def _last_mile(self, flow_id: str, role: Role, spec: dict[str, Any]) -> None:
         """Record an endpoint's ``last_mile`` (applied when its flow goes online)."""
         body = spec.get("last_mile")
         if body is None:
             return
         try:
-            self.runtime.lastmile.configure(flow_id, role, spec["name"], LastMileSpec.from_body(body))
+            self.runtime.lastmile.configure(flow_id, role.value, spec["name"], LastMileSpec.from_body(body))
         except (ValueError, EmulatorError) as exc:
             raise ConfigError(f"{role} {spec['name']}: last_mile: {exc}") from exc
 
@@ -350,13 +350,13 @@ class Emulator:
             for inp in flow.inputs:
                 if listening(inp):
                     rows.append((where, f"push to {inp.name}", inp.url))
-                    impaired = lastmile.impaired_url(flow.id, "input", inp.name)
+                    impaired = lastmile.impaired_url(flow.id, Role.INPUT, inp.name)
                     if impaired:
                         rows.append((where, f"push to {inp.name} (last mile)", impaired))
             for out in flow.outputs.values():
                 if listening(out):
                     rows.append((where, f"play {out.name}", out.url))
-                    impaired = lastmile.impaired_url(flow.id, "output", out.name)
+                    impaired = lastmile.impaired_url(flow.id, Role.OUTPUT, out.name)
                     if impaired:
                         rows.append((where, f"play {out.name} (last mile)", impaired))
         return rows

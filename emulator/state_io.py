@@ -42,10 +42,11 @@ from mediaplane.netem import Impairment
 
 from .errors import EmulatorError, FlowStartError, PortUnavailable
 from .model.flow import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowOutput, Role, endpoint_fields
+from .model.lastmile import Direction, LastMileSpec
 from .model.manager import FlowManager
 from .regions import Region
 from .runtime import Backbone, Runtime
-from .runtime.lastmile import LastMile, LastMileSpec
+from .runtime.lastmile import LastMile
 
 __all__ = [
     "STATE_VERSION",
@@ -98,7 +99,7 @@ def export_state(
         for (src, dst), imp in sorted(backbone.overrides().items())
     ]
     last_mile = [
-        {k: row[k] for k in ("flow_id", "role", "name", "to_region", "from_region")}
+        {k: row[k] for k in ("flow_id", "role", "name", *(d.value for d in Direction))}
         for row in lastmile.view()["endpoints"]
     ]
     return {
@@ -338,7 +339,7 @@ async def import_state(
     specs: list[tuple[str, str, str, LastMileSpec]] = []
     for n, entry in enumerate(_list(doc.get("last_mile"), "last_mile")):
         entry = _mapping(entry, f"last_mile[{n}]")
-        body = {d: entry[d] for d in ("to_region", "from_region") if entry.get(d) is not None}
+        body = {d.value: entry[d] for d in Direction if entry.get(d) is not None}
         try:
             key = (str(entry["flow_id"]), str(entry["role"]), str(entry["name"]))
             if key[0] not in ids:
@@ -414,7 +415,7 @@ def topology_of(state: dict[str, Any], topology: dict[str, Any]) -> dict[str, An
             out["forbid"] = True
         lm = last_mile.get((flow_id, role, e["name"]))
         if lm is not None:
-            out["last_mile"] = {d: lm[d] for d in ("to_region", "from_region") if lm.get(d) is not None}
+            out["last_mile"] = {d.value: lm[d] for d in Direction if lm.get(d) is not None}
         return out
 
     flows = []

@@ -41,7 +41,7 @@ Input keys: name, protocol, from_url, max_bitrate, cidrs, pair_flow (a flow name
 ``region/name``), pair_output, srt_latency, srt_passphrase, srt_pbkeylen, with_internal_vip. Output keys:
 name, protocol, to_url, pair_flow, pair_input, player_limit, cidrs, srt_latency, srt_passphrase,
 srt_pbkeylen, forbid. Inputs and outputs other than Flow ones also take ``last_mile``: the endpoint's
-last-mile impairment (:mod:`emulator.runtime.lastmile`), ``{to_region: {...}, from_region: {...}}`` or one
+last-mile impairment (:mod:`emulator.model.lastmile`), ``{to_region: {...}, from_region: {...}}`` or one
 impairment (``{profile: lossy-4g}``, ``{delay_ms: 150}``) for both directions. Flows are created in file
 order; a flow may pair with one declared earlier or later.
 
@@ -72,6 +72,7 @@ from mediaplane.netem import Impairment, Timeline
 
 from .errors import ConfigError
 from .model.impairment import impairment_from_body
+from .model.lastmile import LastMileSpec
 from .regions import RegionCatalogue
 
 __all__ = [
@@ -336,8 +337,6 @@ def _check_keys(doc: Any, allowed: set[str], where: str) -> None:
         if key not in doc:
             raise ConfigError(f"{where}: '{key}' is required")
     if doc.get("last_mile") is not None:
-        from .runtime.lastmile import LastMileSpec
-
         try:
             LastMileSpec.from_body(doc["last_mile"])
         except ValueError as exc:

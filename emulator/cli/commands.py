@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ..model.flow import Role
+from ..model.lastmile import DIRECTIONS
 from ..model.rules import Connection, protocols
 from .common import (
     say,
@@ -251,7 +252,7 @@ def cmd_lastmile(args: argparse.Namespace) -> int:
             rows = [request(args, "PUT", path, body)]
     for row in rows:
         line = f"{row['flow']} {row['role']} {row['name']} ({row['protocol']})"
-        for d in ("to_region", "from_region"):
+        for d in DIRECTIONS:
             if row.get(d):
                 line += f"; {d} {_summary(row[d])}"
         say(line)

@@ -6,6 +6,7 @@
   :func:`refuse_inapplicable`), how each endpoint connects (:func:`listening`, :func:`dialing`), checks.
 * :mod:`~emulator.model.manager`: :class:`FlowManager`, every API operation on flows.
 * :mod:`~emulator.model.impairment`: impairments from their JSON form.
+* :mod:`~emulator.model.lastmile`: a last-mile impairment's :class:`Direction` and :class:`LastMileSpec`.
 """
 
 from .flow import (
@@ -30,6 +31,7 @@ from .flow import (
     role_of,
 )
 from .impairment import impairment_from_body
+from .lastmile import DIRECTIONS, Direction, LastMileSpec
 from .manager import EventSink, FlowManager, FlowRuntime
 from .rules import Connection, connection, dialing, listening, refuse_inapplicable
 
@@ -37,11 +39,13 @@ __all__ = [
     "DEFAULT_MAX_BITRATE",
     "DEFAULT_PLAYER_LIMIT",
     "DEFAULT_SRT_LATENCY_MS",
+    "DIRECTIONS",
     "FLOW_NAME_MAX",
     "INPUT_NAME_MAX",
     "MAX_OUTPUTS",
     "OUTPUT_NAME_MAX",
     "Connection",
+    "Direction",
     "Endpoint",
     "EventSink",
     "Family",
@@ -53,6 +57,7 @@ __all__ = [
     "FlowStatus",
     "InputProtocol",
     "InputStatus",
+    "LastMileSpec",
     "OutputProtocol",
     "Role",
     "connection",

@@ -31,8 +31,6 @@ import asyncio
 import logging
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from mediaplane.netem import Impairment
@@ -40,18 +38,15 @@ from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
 
 from ..errors import InvalidValue, NotFound
 from ..model.flow import Endpoint, Family, Flow, FlowInput, FlowOutput, Role, role_of
-from ..model.impairment import impairment_from_body
+from ..model.lastmile import Direction, LastMileSpec
 from ..model.manager import EventSink, FlowManager
 from ..model.rules import dialing, listening
 from ..regions import Region
 
 __all__ = [
-    "DIRECTIONS",
     "ROLES",
-    "Direction",
     "LastMile",
     "LastMileHost",
-    "LastMileSpec",
     "LiveFlowView",
     "remote_address",
     "replace_address",
@@ -60,17 +55,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class Direction(StrEnum):
-    """A last-mile direction, named by the media path (not by who connects)."""
-
-    TO_REGION = "to_region"
-    """Bytes from the client or remote toward the emulator's region."""
-    FROM_REGION = "from_region"
-    """Bytes from the region toward the client or remote."""
-
-
 ROLES = tuple(Role)
-DIRECTIONS = tuple(Direction)
 
 Link = TcpLink | UdpLink
 Key = tuple[str, str, str]
@@ -115,48 +100,6 @@ class LastMileHost(Protocol[_Live]):
     async def restart_dialing_client(self, live: _Live, endpoint: FlowInput | FlowOutput) -> None:
         """Restart a dialing endpoint's client, so that it connects where :meth:`LastMile.dial` says."""
         ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LastMileSpec:
-    """The last-mile impairment of one endpoint, per direction (None: that direction unimpaired)."""
-
-    to_region: Impairment | None = None
-    from_region: Impairment | None = None
-
-    @classmethod
-    def from_body(cls, body: Any) -> LastMileSpec:
-        """``{"to_region": {...}, "from_region": {...}}`` (either may be absent), or one impairment (or a
-        profile name) for both. Raises ValueError naming the bad part."""
-        if isinstance(body, dict) and set(body) & set(DIRECTIONS):
-            extra = set(body) - set(DIRECTIONS)
-            if extra:
-                raise ValueError(
-                    f"give to_region / from_region, or one impairment for both, not both forms "
-                    f"(unexpected: {', '.join(sorted(map(str, extra)))})"
-                )
-            parts = {}
-            for d in DIRECTIONS:
-                if body.get(d) is not None:
-                    try:
-                        parts[d.value] = impairment_from_body(body[d])
-                    except ValueError as exc:
-                        raise ValueError(f"{d}: {exc}") from exc
-            return cls(**parts)
-        if isinstance(body, dict) and not body:
-            raise ValueError("the body names no impairment")
-        imp = impairment_from_body(body)
-        return cls(to_region=imp, from_region=imp)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {d.value: (imp.to_dict() if imp is not None else None) for d, imp in self._parts()}
-
-    def get(self, direction: Direction) -> Impairment:
-        imp = self.to_region if direction is Direction.TO_REGION else self.from_region
-        return imp or Impairment()
-
-    def _parts(self) -> tuple[tuple[Direction, Impairment | None], ...]:
-        return ((Direction.TO_REGION, self.to_region), (Direction.FROM_REGION, self.from_region))
 
 
 def replace_address(url: str, host: str, port: int) -> str:
@@ -260,7 +203,7 @@ class LastMile(Generic[_Live]):
             "name": key[2],
             "protocol": ep.protocol.value,
             "listening": listening(ep),
-            **(spec.to_dict() if spec else {"to_region": None, "from_region": None}),
+            **(spec or LastMileSpec()).to_dict(),
             "impaired_url": self.impaired_url(*key),
             "link": None
             if link is None

@@ -22,7 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ...runtime.lastmile import LastMile, LastMileSpec
+from ...model.lastmile import LastMileSpec
+from ...runtime.lastmile import LastMile
 from ..bodies import json_body
 from ..errors import install_error_middleware
 
@@ -70,7 +71,7 @@ def add_lastmile_routes(app: web.Application, lastmile: LastMile[Any]) -> None:
 
     async def delete(request: web.Request) -> web.Response:
         await lastmile.clear(*_key(request))
-        _changed(lastmile, *_key(request), {"to_region": None, "from_region": None})
+        _changed(lastmile, *_key(request), LastMileSpec().to_dict())
         return web.json_response(lastmile.view())
 
     app.router.add_get("/_emulator/lastmile", show)

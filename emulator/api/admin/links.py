@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from mediaplane.netem import Impairment, Timeline
+from mediaplane.netem.link import FORWARD, REVERSE
 
 from ...model.impairment import impairment_from_body
 from ...runtime import Backbone
@@ -60,8 +61,8 @@ def _view(backbone: Backbone) -> dict[str, Any]:
                 "from": s,
                 "to": d,
                 "name": link.name,
-                "forward": link.impairment("forward").to_dict(),
-                "reverse": link.impairment("reverse").to_dict(),
+                "forward": link.impairment(FORWARD).to_dict(),
+                "reverse": link.impairment(REVERSE).to_dict(),
                 "stats": link.stats(),
             }
             for s, d, link in backbone.links()

@@ -6,8 +6,9 @@ import pytest
 
 from emulator.model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol
 from emulator.model.impairment import impairment_from_body
+from emulator.model.lastmile import LastMileSpec
 from emulator.model.rules import dialing, listening
-from emulator.runtime.lastmile import LastMileSpec, remote_address, replace_address
+from emulator.runtime.lastmile import remote_address, replace_address
 from mediaplane.netem import Impairment, profile
 
 

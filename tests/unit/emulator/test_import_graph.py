@@ -1,5 +1,5 @@
-"""The control plane's module graph: no import cycles inside ``emulator/``, and no module imports
-another's private names.
+"""The module graph: no import cycles inside ``emulator/``, and no module of ``emulator/`` or
+``mediaplane/`` imports another's private names (``from x import _y``), in either package.
 
 Every ``import`` and ``from ... import`` of every module counts, also those inside functions and under
 ``TYPE_CHECKING`` (a cycle hidden in a function or a type-only import is still a cycle of the design).
@@ -12,20 +12,21 @@ import ast
 from pathlib import Path
 
 import emulator
+import mediaplane
 
 PACKAGE = "emulator"
-ROOT = Path(emulator.__file__).resolve().parent
+ROOTS = {pkg.__name__: Path(pkg.__file__ or "").resolve().parent for pkg in (emulator, mediaplane)}
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+def _module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+def _modules(packages: tuple[str, ...] = (PACKAGE,)) -> dict[str, Path]:
+    return {_module_name(ROOTS[pkg], p): p for pkg in packages for p in sorted(ROOTS[pkg].rglob("*.py"))}
 
 
 def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
@@ -37,15 +38,15 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
 
 
 def _imports(module: str, path: Path, known: set[str]) -> list[tuple[str, list[str]]]:
-    """(imported module, names taken from it) for every import of ``module`` that stays in the package."""
+    """(imported module, names taken from it) for every import of ``module`` of a module in ``known``."""
     is_package = path.name == "__init__.py"
     found: list[tuple[str, list[str]]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            found += [(a.name, []) for a in node.names if a.name.split(".")[0] == PACKAGE]
+            found += [(a.name, []) for a in node.names if a.name in known]
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(module, is_package, node)
-            if target.split(".")[0] != PACKAGE:
+            if target not in known:
                 continue
             names = [a.name for a in node.names]
             # ``from .api import admin`` imports the submodule emulator.api.admin.
@@ -136,14 +137,28 @@ def test_no_import_cycles_inside_emulator() -> None:
     assert not cycles, "import cycles inside emulator/:\n" + "\n".join(cycles)
 
 
-def test_no_module_imports_another_modules_private_names() -> None:
-    modules = _modules()
+def _private_imports(modules: dict[str, Path]) -> list[str]:
     known = set(modules)
-    private = [
+    return [
         f"{m} imports {n} from {t}"
         for m, p in modules.items()
         for t, names in _imports(m, p, known)
         for n in names
         if n.startswith("_") and not n.startswith("__")
     ]
+
+
+def test_the_private_name_check_finds_one(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("_hidden = 1\n")
+    (tmp_path / "b.py").write_text("from .a import _hidden, __doc__\nfrom . import a\n")
+    (tmp_path / "__init__.py").write_text("")
+    files = {"emulator.x": "__init__.py", "emulator.x.a": "a.py", "emulator.x.b": "b.py"}
+    modules = {m: tmp_path / f for m, f in files.items()}
+    assert _private_imports(modules) == ["emulator.x.b imports _hidden from emulator.x.a"]
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    modules = _modules(tuple(ROOTS))
+    assert any(m.startswith("mediaplane.") for m in modules)
+    private = _private_imports(modules)
     assert not private, "\n".join(private)

@@ -11,7 +11,7 @@ from mediaplane.rtmp import RtmpClientConfig, RtmpPuller, RtmpPusher
 from mediaplane.srt import SrtCaller, SrtConfig, parse_srt_url
 
 from ..errors import FlowStartError
-from ..model.flow import FlowInput, FlowOutput, InputProtocol, OutputProtocol
+from ..model.flow import Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
 from ..model.manager import FlowManager
 from ..regions import Region
 from .backbone import Backbone, Link, LinkKind
@@ -115,17 +115,8 @@ class Clients:
         if out is None:
             raise FlowStartError(f"PairOutputName {cfg.pair_output_name!r} no longer exists in {pair.name}")
         name = f"backbone {pair.region.id}/{pair.name}/{out.name} -> {flow.region.id}/{flow.name}"
-        if out.protocol is OutputProtocol.RTMP_PULL:
-            address = host.rtmp_address(pair.region)
-            li.link = link = await host.backbone.open_link(
-                LinkKind.TCP, flow.region, pair.region, address, name
-            )
-            url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{out.stream_key}"
-            return RtmpPuller(url, li.hub, config=host.rtmp_client_config)
-        assert out.srt_port is not None
-        target = (pair.region.host, out.srt_port)
-        li.link = link = await host.backbone.open_link(LinkKind.UDP, flow.region, pair.region, target, name)
-        return self.backbone_srt_caller(link, out, cfg.srt_latency, li.hub, "receive", name)
+        rtmp = out.protocol is OutputProtocol.RTMP_PULL
+        return await self._backbone_leg(li, flow, pair, out, rtmp, li.hub, "receive", name)
 
     async def output_client(self, live: LiveFlow, lo: LiveOutput) -> Client:
         """The client of an RTMP-PUSH / SRT-Caller output, or of a Flow output (which pushes into the
@@ -144,14 +135,33 @@ class Clients:
         if inp is None:
             raise FlowStartError(f"PairInputName {cfg.pair_input_name!r} no longer exists in {pair.name}")
         name = f"backbone {flow.region.id}/{flow.name}/{cfg.name} -> {pair.region.id}/{pair.name}/{inp.name}"
-        if inp.protocol is InputProtocol.RTMP_PUSH:
+        rtmp = inp.protocol is InputProtocol.RTMP_PUSH
+        return await self._backbone_leg(lo, flow, pair, inp, rtmp, live.hub, "publish", name)
+
+    async def _backbone_leg(
+        self,
+        end: LiveInput | LiveOutput,
+        flow: Flow,
+        pair: Flow,
+        far: FlowInput | FlowOutput,
+        rtmp: bool,
+        hub: Hub,
+        direction: str,
+        name: str,
+    ) -> Client:
+        """The client of a Flow input (``direction`` ``receive``) or output (``publish``) of ``flow``: a
+        backbone link to the paired flow's endpoint ``far`` (its region's RTMP server when ``rtmp``, else
+        its SRT listener), kept on ``end``, and the puller, pusher or caller that dials through it."""
+        host = self.host
+        if rtmp:
             address = host.rtmp_address(pair.region)
-            lo.link = link = await host.backbone.open_link(
+            end.link = link = await host.backbone.open_link(
                 LinkKind.TCP, flow.region, pair.region, address, name
             )
-            url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{inp.stream_key}"
-            return RtmpPusher(url, live.hub, config=host.rtmp_client_config)
-        assert inp.srt_port is not None
-        target = (pair.region.host, inp.srt_port)
-        lo.link = link = await host.backbone.open_link(LinkKind.UDP, flow.region, pair.region, target, name)
-        return self.backbone_srt_caller(link, inp, cfg.srt_latency, live.hub, "publish", name)
+            url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{far.stream_key}"
+            rtmp_client = RtmpPusher if direction == "publish" else RtmpPuller
+            return rtmp_client(url, hub, config=host.rtmp_client_config)
+        assert far.srt_port is not None
+        target = (pair.region.host, far.srt_port)
+        end.link = link = await host.backbone.open_link(LinkKind.UDP, flow.region, pair.region, target, name)
+        return self.backbone_srt_caller(link, far, end.config.srt_latency, hub, direction, name)

@@ -30,61 +30,76 @@ function srtFields(show) {
   ];
 }
 
+/** The fields shown when the protocol (`v[protocolField]`) is one of `names`. */
+const protocolIs = (protocolField) => (...names) => (v) => names.includes(v[protocolField]);
+
+function cidrsField(show) {
+  return { name: "Cidrs", label: "IP Address Whitelist", optional: true, show,
+    hint: "Comma-separated CIDRs. If left blank, no access control is enforced." };
+}
+
+/**
+ * The Add Source / Add Output panel: a name, the protocol, the URL a caller dials (`url`: its field,
+ * label and the protocols that dial), the paired flow's endpoint a Flow uses (`pair`), then `fields`.
+ * `side` ("Input" or "Output") names the API's fields and its Add operation.
+ */
+function endpointDialog(flowId, side, { title, nameLabel, protocols, url, pair, fields }) {
+  const protocolField = `${side}Protocol`;
+  const is = protocolIs(protocolField);
+  return formDialog({
+    title,
+    drawer: true,
+    fields: [
+      { name: `${side}Name`, label: nameLabel },
+      { name: protocolField, label: "Protocol", options: protocols, value: protocols[0] },
+      {
+        name: url.name,
+        label: url.label,
+        relabel: (v) => (v[protocolField] === "SRT-Caller" ? "SRT Listener URL" : url.label),
+        placeholder: "rtmp://host/app/key or srt://host:port",
+        show: is(...url.dialedBy),
+      },
+      { name: "PairFlowId", label: "Flow ID", show: is("Flow"), hint: pair.flowHint },
+      { name: pair.name, label: pair.label, show: is("Flow"), hint: pair.hint },
+      ...fields,
+    ],
+    submit: (values) => rpc(`AddMediaConnectFlow${side}`, { FlowId: flowId, ...values }),
+  });
+}
+
 /** The Add Source panel; `backupOf` is the primary input (a backup takes its protocol). */
 function addSourceDialog(flowId, backupOf) {
   const protocols = backupOf ? [backupOf.InputProtocol] : INPUT_PROTOCOLS;
-  const is = (...names) => (v) => names.includes(v.InputProtocol);
-  return formDialog({
+  const is = protocolIs("InputProtocol");
+  return endpointDialog(flowId, "Input", {
     title: backupOf ? "Add Backup Source" : "Add Source",
-    drawer: true,
+    nameLabel: "Source Name",
+    protocols,
+    url: { name: "InputFromUrl", label: "Pull URL", dialedBy: ["RTMP-PULL", "SRT-Caller"] },
+    pair: { name: "PairOutputName", label: "Output Name", flowHint: "The Flow ID of the flow to pull from.",
+      hint: "Its RTMP-PULL or SRT-Listener output." },
     fields: [
-      { name: "InputName", label: "Source Name" },
-      { name: "InputProtocol", label: "Protocol", options: protocols, value: protocols[0] },
-      {
-        name: "InputFromUrl",
-        label: "Pull URL",
-        relabel: (v) => (v.InputProtocol === "SRT-Caller" ? "SRT Listener URL" : "Pull URL"),
-        placeholder: "rtmp://host/app/key or srt://host:port",
-        show: is("RTMP-PULL", "SRT-Caller"),
-      },
-      { name: "PairFlowId", label: "Flow ID", show: is("Flow"), hint: "The Flow ID of the flow to pull from." },
-      { name: "PairOutputName", label: "Output Name", show: is("Flow"),
-        hint: "Its RTMP-PULL or SRT-Listener output." },
       { name: "MaxBitrate", label: "Max Bitrate", optional: true, type: "number", hint: "bit/s, 100 - 100,000,000" },
-      { name: "Cidrs", label: "IP Address Whitelist", optional: true, show: is("RTMP-PUSH", "SRT-Listener"),
-        hint: "Comma-separated CIDRs. If left blank, no access control is enforced." },
+      cidrsField(is("RTMP-PUSH", "SRT-Listener")),
       ...srtFields(is("SRT-Listener", "SRT-Caller")),
     ],
-    submit: (values) => rpc("AddMediaConnectFlowInput", { FlowId: flowId, ...values }),
   });
 }
 
 function addOutputDialog(flowId, family) {
-  const protocols = OUTPUT_PROTOCOLS[family] || OUTPUT_PROTOCOLS.RTMP;
-  const is = (...names) => (v) => names.includes(v.OutputProtocol);
-  const listening = is("RTMP-PULL", "SRT-Listener");
-  return formDialog({
+  const listening = protocolIs("OutputProtocol")("RTMP-PULL", "SRT-Listener");
+  return endpointDialog(flowId, "Output", {
     title: "Add Output",
-    drawer: true,
+    nameLabel: "Output Name",
+    protocols: OUTPUT_PROTOCOLS[family] || OUTPUT_PROTOCOLS.RTMP,
+    url: { name: "OutputToUrl", label: "Push URL", dialedBy: ["RTMP-PUSH", "SRT-Caller"] },
+    pair: { name: "PairInputName", label: "Input Name", flowHint: "The Flow ID of the flow to push into.",
+      hint: "Its RTMP-PUSH or SRT-Listener input." },
     fields: [
-      { name: "OutputName", label: "Output Name" },
-      { name: "OutputProtocol", label: "Protocol", options: protocols, value: protocols[0] },
-      {
-        name: "OutputToUrl",
-        label: "Push URL",
-        relabel: (v) => (v.OutputProtocol === "SRT-Caller" ? "SRT Listener URL" : "Push URL"),
-        placeholder: "rtmp://host/app/key or srt://host:port",
-        show: is("RTMP-PUSH", "SRT-Caller"),
-      },
-      { name: "PairFlowId", label: "Flow ID", show: is("Flow"), hint: "The Flow ID of the flow to push into." },
-      { name: "PairInputName", label: "Input Name", show: is("Flow"),
-        hint: "Its RTMP-PUSH or SRT-Listener input." },
-      { name: "Cidrs", label: "IP Address Whitelist", optional: true, show: listening,
-        hint: "Comma-separated CIDRs. If left blank, no access control is enforced." },
+      cidrsField(listening),
       { name: "PlayerLimit", label: "Player Limit", optional: true, type: "number", show: listening },
       ...srtFields(() => family === "SRT"),
     ],
-    submit: (values) => rpc("AddMediaConnectFlowOutput", { FlowId: flowId, ...values }),
   });
 }
 

@@ -264,5 +264,8 @@ def test_combination_row(row: int, ffmpeg_exe: str, tmp_path: Any) -> None:
                 assert d.frames == a_frames, f"{where}: {d.frames} frames decoded, Flow A received {a_frames}"
         lag, common = median_lag_ms(observer.arrivals, results[(chain.label, "B pull")].arrivals)
         assert common >= SENT_FRAMES * 0.6, f"{chain.label}: only {common} frames seen at both A and B"
-        # Every byte crossed the link: a lower bound (less the players' noise), never an upper one.
-        assert lag >= ONE_WAY_MS - 5, f"{chain.label}: B lags A by {lag:.0f} ms"
+        # Every byte crossed the link: a lower bound, never an upper one. Half the link's delay: the A
+        # observer is an ffmpeg like the B player, and on a loaded machine its reads come late by
+        # tens of ms (seen: a lag under 75 ms with the link at 80), while a path that skipped the link
+        # would show next to none.
+        assert lag >= ONE_WAY_MS / 2, f"{chain.label}: B lags A by {lag:.0f} ms"

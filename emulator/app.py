@@ -36,6 +36,7 @@ from .events import EventBus, OutputWatcher, wait_for
 from .metrics import Metrics, add_metrics_route
 from .model.flow import Flow, FlowInput, FlowOutput, Role
 from .model.lastmile import LastMileSpec
+from .model.manager import SrtParams
 from .model.rules import listening
 from .runtime import Backbone, Runtime
 from .state_io import StateError, StateSaver, export_state, import_state, read_state_file, topology_of
@@ -44,6 +45,15 @@ from .topology import Topology, ephemeral_topology, stream_key
 __all__ = ["Emulator"]
 
 logger = logging.getLogger(__name__)
+
+
+def _srt(spec: dict[str, Any]) -> SrtParams:
+    """A topology endpoint's Srt* keys, alike for inputs and outputs."""
+    return SrtParams(
+        srt_latency=spec.get("srt_latency"),
+        srt_passphrase=spec.get("srt_passphrase"),
+        srt_pbkeylen=spec.get("srt_pbkeylen"),
+    )
 
 
 class Emulator:
@@ -286,9 +296,7 @@ class Emulator:
                 max_bitrate=spec.get("max_bitrate"),
                 pair_flow_id=pair_id(spec),
                 pair_output_name=spec.get("pair_output"),
-                srt_latency=spec.get("srt_latency"),
-                srt_passphrase=spec.get("srt_passphrase"),
-                srt_pbkeylen=spec.get("srt_pbkeylen"),
+                **_srt(spec),
                 with_internal_vip=bool(spec.get("with_internal_vip", False)),
             )
             self._stable_key(flow, inp)
@@ -309,9 +317,7 @@ class Emulator:
                 pair_input_name=spec.get("pair_input"),
                 player_limit=spec.get("player_limit"),
                 cidrs=spec.get("cidrs"),
-                srt_latency=spec.get("srt_latency"),
-                srt_passphrase=spec.get("srt_passphrase"),
-                srt_pbkeylen=spec.get("srt_pbkeylen"),
+                **_srt(spec),
             )
             self._stable_key(flow, out)
             if spec.get("forbid"):

@@ -43,7 +43,7 @@ from mediaplane.netem import Impairment
 from .errors import EmulatorError, FlowStartError, PortUnavailable
 from .model.flow import DEFAULT_MAX_BITRATE, Flow, FlowInput, FlowOutput, Role, endpoint_fields
 from .model.lastmile import Direction, LastMileSpec
-from .model.manager import FlowManager
+from .model.manager import FlowManager, SrtParams
 from .regions import Region
 from .runtime import Backbone, Runtime
 from .runtime.lastmile import LastMile
@@ -164,6 +164,10 @@ def _opt(doc: dict[str, Any], key: str) -> Any:
     return None if value in (None, "") else value
 
 
+def _has(flow: Flow, role: Role, name: str) -> bool:
+    return (name in flow.outputs) if role is Role.OUTPUT else flow.input_named(name) is not None
+
+
 class _Replay:
     """Rebuilds a document's flows in a scratch manager, with the document's ids, keys and ports."""
 
@@ -243,64 +247,60 @@ class _Replay:
         """Add what flow ``n`` still lacks; False when a pair is not there yet (unless ``final``)."""
         m = self.scratch
         flow = m.get_flow(doc["id"])
-        for k, idoc in enumerate(_list(doc.get("inputs"), f"flows[{n}].inputs")):
-            where = f"flows[{n}].inputs[{k}]"
-            idoc = _mapping(idoc, where)
-            if flow.input_named(str(idoc.get("name"))) is not None:
-                continue
-            pair = (idoc.get("pair_flow_id"), Role.OUTPUT, idoc.get("pair_output_name"))
-            if idoc.get("protocol") == "Flow" and not final and not self._ready(*pair):
-                return False
-            if flow.inputs and doc.get("failover_open") and not flow.failover_open:
-                self._call(where, m.open_failover, flow.id)
-            self._pin(idoc, where)
-            d = idoc
-            self._call(
-                where,
-                m.add_input,
-                flow.id,
-                name=d.get("name"),
-                protocol=d.get("protocol"),
-                cidrs=_opt(d, "cidrs"),
+        failover = doc.get("failover_open")
+        for role in Role:
+            other = Role.OUTPUT if role is Role.INPUT else Role.INPUT
+            for k, edoc in enumerate(_list(doc.get(f"{role}s"), f"flows[{n}].{role}s")):
+                where = f"flows[{n}].{role}s[{k}]"
+                edoc = _mapping(edoc, where)
+                if _has(flow, role, str(edoc.get("name"))):
+                    continue
+                pair = (edoc.get("pair_flow_id"), other, edoc.get(f"pair_{other}_name"))
+                if edoc.get("protocol") == "Flow" and not final and not self._ready(*pair):
+                    return False
+                if role is Role.INPUT and flow.inputs and failover and not flow.failover_open:
+                    self._call(where, m.open_failover, flow.id)  # before the backup input
+                self._pin(edoc, where)
+                self._call(where, self._add_endpoint, flow.id, role, edoc)
+                if role is Role.OUTPUT and edoc.get("forbid") is True:
+                    self._call(where, m.forbid_output, flow.id, edoc.get("name"))
+            if role is Role.INPUT and failover and flow.inputs and not flow.failover_open:
+                self._call(f"flows[{n}]", m.open_failover, flow.id)
+        return True
+
+    def _add_endpoint(self, flow_id: str, role: Role, d: dict[str, Any]) -> None:
+        """One input or output as the document has it (fields the API reads as absent when empty)."""
+        m = self.scratch
+        common: dict[str, Any] = {
+            "name": d.get("name"),
+            "protocol": d.get("protocol"),
+            "cidrs": _opt(d, "cidrs"),
+            "pair_flow_id": _opt(d, "pair_flow_id"),
+        }
+        srt = SrtParams(
+            srt_latency=d.get("srt_latency"),
+            srt_passphrase=_opt(d, "srt_passphrase"),
+            srt_pbkeylen=d.get("srt_pbkeylen") or None,
+        )
+        if role is Role.INPUT:
+            m.add_input(
+                flow_id,
+                **common,
+                **srt,
                 from_url=_opt(d, "from_url"),
                 max_bitrate=_opt(d, "max_bitrate"),
-                pair_flow_id=_opt(d, "pair_flow_id"),
                 pair_output_name=_opt(d, "pair_output_name"),
-                srt_latency=d.get("srt_latency"),
-                srt_passphrase=_opt(d, "srt_passphrase"),
-                srt_pbkeylen=d.get("srt_pbkeylen") or None,
                 with_internal_vip=bool(d.get("inner_url")),
             )
-        if doc.get("failover_open") and flow.inputs and not flow.failover_open:
-            self._call(f"flows[{n}]", m.open_failover, flow.id)
-        for k, odoc in enumerate(_list(doc.get("outputs"), f"flows[{n}].outputs")):
-            where = f"flows[{n}].outputs[{k}]"
-            odoc = _mapping(odoc, where)
-            if str(odoc.get("name")) in flow.outputs:
-                continue
-            pair = (odoc.get("pair_flow_id"), Role.INPUT, odoc.get("pair_input_name"))
-            if odoc.get("protocol") == "Flow" and not final and not self._ready(*pair):
-                return False
-            self._pin(odoc, where)
-            d = odoc
-            self._call(
-                where,
-                m.add_output,
-                flow.id,
-                name=d.get("name"),
-                protocol=d.get("protocol"),
+        else:
+            m.add_output(
+                flow_id,
+                **common,
+                **srt,
                 to_url=_opt(d, "to_url"),
-                pair_flow_id=_opt(d, "pair_flow_id"),
                 pair_input_name=_opt(d, "pair_input_name"),
                 player_limit=_opt(d, "player_limit"),
-                cidrs=_opt(d, "cidrs"),
-                srt_latency=d.get("srt_latency"),
-                srt_passphrase=_opt(d, "srt_passphrase"),
-                srt_pbkeylen=d.get("srt_pbkeylen") or None,
             )
-            if odoc.get("forbid") is True:
-                self._call(where, m.forbid_output, flow.id, odoc.get("name"))
-        return True
 
 
 class ImportResult(dict[str, Any]):

@@ -40,7 +40,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import InvalidValue, MissingValue, NotFound, UnknownAction, UnsupportedVersion
 from ..model.flow import Flow, FlowInput, FlowOutput
-from ..model.manager import FlowManager
+from ..model.manager import FlowManager, SrtParams
 from .admin import add_admin_routes
 from .bodies import MAX_BODY_BYTES, read_body
 from .errors import (
@@ -238,6 +238,15 @@ async def _update_status(m: FlowManager, p: Params) -> Any:
     return ""
 
 
+def _srt(p: Params) -> SrtParams:
+    """The Srt* parameters, alike on every add and update of an input or output."""
+    return SrtParams(
+        srt_latency=p.integer("SrtLatency"),
+        srt_passphrase=p.text("SrtPassphrase"),
+        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+    )
+
+
 async def _add_input(m: FlowManager, p: Params) -> Any:
     inp = m.add_input(
         p.text("FlowId"),
@@ -248,9 +257,7 @@ async def _add_input(m: FlowManager, p: Params) -> Any:
         max_bitrate=p.integer("MaxBitrate"),
         pair_flow_id=p.text("PairFlowId"),
         pair_output_name=p.text("PairOutputName"),
-        srt_latency=p.integer("SrtLatency"),
-        srt_passphrase=p.text("SrtPassphrase"),
-        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+        **_srt(p),
         with_internal_vip=p.flag("WithInternalVip"),
     )
     return _without_none({"InputUrl": inp.url, "InnerInputUrl": inp.inner_url or None})
@@ -267,9 +274,7 @@ async def _update_input(m: FlowManager, p: Params) -> Any:
         cidrs=p.text("Cidrs"),
         from_url=p.text("InputFromUrl"),
         max_bitrate=p.integer("MaxBitrate"),
-        srt_latency=p.integer("SrtLatency"),
-        srt_passphrase=p.text("SrtPassphrase"),
-        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+        **_srt(p),
     )
     return ""
 
@@ -289,9 +294,7 @@ async def _add_output(m: FlowManager, p: Params) -> Any:
         pair_input_name=p.text("PairInputName"),
         player_limit=p.integer("PlayerLimit"),
         cidrs=p.text("Cidrs"),
-        srt_latency=p.integer("SrtLatency"),
-        srt_passphrase=p.text("SrtPassphrase"),
-        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+        **_srt(p),
     )
     return {"OutputUrl": out.url}
 
@@ -307,9 +310,7 @@ async def _update_output(m: FlowManager, p: Params) -> Any:
         cidrs=p.text("Cidrs"),
         to_url=p.text("OutputToUrl"),
         player_limit=p.integer("PlayerLimit"),
-        srt_latency=p.integer("SrtLatency"),
-        srt_passphrase=p.text("SrtPassphrase"),
-        srt_pbkeylen=p.integer("SrtPbkeyLen"),
+        **_srt(p),
     )
     return ""
 

@@ -32,7 +32,7 @@ from .flow import (
 )
 from .impairment import impairment_from_body
 from .lastmile import DIRECTIONS, Direction, LastMileSpec
-from .manager import EventSink, FlowManager, FlowRuntime
+from .manager import EventSink, FlowManager, FlowRuntime, SrtParams
 from .rules import Connection, connection, dialing, listening, refuse_inapplicable
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "LastMileSpec",
     "OutputProtocol",
     "Role",
+    "SrtParams",
     "connection",
     "dialing",
     "endpoint_fields",

@@ -17,7 +17,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from ..errors import FlowStartError, InvalidValue, MissingValue, NotFound, WrongState
 from ..regions import Region, RegionCatalogue
@@ -60,9 +60,18 @@ from .rules import (
     srt_settings,
 )
 
-__all__ = ["EventSink", "FlowManager", "FlowRuntime", "FlowStartError"]
+__all__ = ["EventSink", "FlowManager", "FlowRuntime", "FlowStartError", "SrtParams"]
 
 logger = logging.getLogger(__name__)
+
+
+class SrtParams(TypedDict):
+    """The Srt* parameters as every endpoint add and update takes them (None: not given), so that each
+    caller reads them in one place."""
+
+    srt_latency: int | None
+    srt_passphrase: str | None
+    srt_pbkeylen: int | None
 
 
 class EventSink(Protocol):

@@ -81,7 +81,7 @@ two members compare equal), so every table here is keyed by :class:`~emulator.mo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -352,7 +352,21 @@ def srt_settings(
     return SrtSettings(latency=new_latency, passphrase=new_pass, pbkeylen=new_len)
 
 
-def _pair_flow(flows: Mapping[str, Flow], flow: Flow, pair_flow_id: str | None, role: Role) -> Flow:
+_Paired = TypeVar("_Paired", FlowInput, FlowOutput)
+
+
+def _paired(
+    flows: Mapping[str, Flow],
+    flow: Flow,
+    role: Role,
+    pair_flow_id: str | None,
+    pair_name: str | None,
+    find: Callable[[Flow, str], _Paired | None],
+) -> tuple[Flow, _Paired]:
+    """The flow and endpoint a Flow endpoint of ``role`` names (``find`` looks it up in the pair flow);
+    one rule for both roles: another flow, an existing endpoint of the other role that listens."""
+    other = Role.OUTPUT if role is Role.INPUT else Role.INPUT
+    name_field = "PairOutputName" if role is Role.INPUT else "PairInputName"
     if not given(pair_flow_id):
         raise MissingValue("PairFlowId", f"for a Flow {role}")
     assert pair_flow_id is not None
@@ -361,7 +375,20 @@ def _pair_flow(flows: Mapping[str, Flow], flow: Flow, pair_flow_id: str | None, 
         raise NotFound("PairFlowId", f"no flow with id {pair_flow_id!r}")
     if pair is flow:
         raise InvalidValue("PairFlowId", "a Flow endpoint must pair with another flow, not its own")
-    return pair
+    if not given(pair_name):
+        raise MissingValue(name_field, f"for a Flow {role}")
+    assert pair_name is not None
+    ep = find(pair, pair_name)
+    if ep is None:
+        raise NotFound(name_field, f"flow {pair.id} has no {other} named {pair_name!r}")
+    if not listening(ep):
+        allowed = " or ".join(protocols(other, Connection.LISTENING))
+        raise InvalidValue(
+            name_field,
+            f"{other} {ep.name!r} of flow {pair.id} is {ep.protocol}; a Flow {role} pairs only with an "
+            f"{allowed} {other}",
+        )
+    return pair, ep
 
 
 def paired_output(
@@ -369,20 +396,7 @@ def paired_output(
 ) -> tuple[Flow, FlowOutput]:
     """The flow and output a Flow input of ``flow`` names. Raises MissingValue, NotFound, InvalidValue
     (PairFlowId / PairOutputName; the output must be listening: RTMP-PULL or SRT-Listener)."""
-    pair = _pair_flow(flows, flow, pair_flow_id, Role.INPUT)
-    if not given(pair_output_name):
-        raise MissingValue("PairOutputName", "for a Flow input")
-    assert pair_output_name is not None
-    out = pair.outputs.get(pair_output_name)
-    if out is None:
-        raise NotFound("PairOutputName", f"flow {pair.id} has no output named {pair_output_name!r}")
-    if not listening(out):
-        raise InvalidValue(
-            "PairOutputName",
-            f"output {out.name!r} of flow {pair.id} is {out.protocol}; a Flow input pairs only with an "
-            "RTMP-PULL or SRT-Listener output",
-        )
-    return pair, out
+    return _paired(flows, flow, Role.INPUT, pair_flow_id, pair_output_name, lambda f, n: f.outputs.get(n))
 
 
 def paired_input(
@@ -390,17 +404,4 @@ def paired_input(
 ) -> tuple[Flow, FlowInput]:
     """The flow and input a Flow output of ``flow`` names. Raises MissingValue, NotFound, InvalidValue
     (PairFlowId / PairInputName; the input must be listening: RTMP-PUSH or SRT-Listener)."""
-    pair = _pair_flow(flows, flow, pair_flow_id, Role.OUTPUT)
-    if not given(pair_input_name):
-        raise MissingValue("PairInputName", "for a Flow output")
-    assert pair_input_name is not None
-    inp = pair.input_named(pair_input_name)
-    if inp is None:
-        raise NotFound("PairInputName", f"flow {pair.id} has no input named {pair_input_name!r}")
-    if not listening(inp):
-        raise InvalidValue(
-            "PairInputName",
-            f"input {inp.name!r} of flow {pair.id} is {inp.protocol}; a Flow output pairs only with an "
-            "RTMP-PUSH or SRT-Listener input",
-        )
-    return pair, inp
+    return _paired(flows, flow, Role.OUTPUT, pair_flow_id, pair_input_name, Flow.input_named)

@@ -216,7 +216,7 @@ class Runtime:
             return
         if not flow.inputs:
             raise FlowStartError("the flow has no input")
-        live = LiveFlow(flow, self._clock, self.input_hold_s, self.events)
+        live = LiveFlow(flow, self._clock, self.input_hold_s, self.events, online=self.live)
         self.live[flow.id] = live
         try:
             for cfg in flow.inputs:

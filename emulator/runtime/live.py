@@ -4,19 +4,20 @@ clients, listeners and links that are live."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediaplane.relay import Hub, Subscription
+from mediaplane.relay import Hub, HubUnit, Subscription
 from mediaplane.relay.failover import InputSwitch
 from mediaplane.relay.shaper import MaxBitrateShaper
-from mediaplane.rtmp import RtmpPuller, RtmpPusher
+from mediaplane.rtmp import MediaMessage, RtmpPuller, RtmpPusher
 from mediaplane.srt import SrtCaller, SrtListener
 
 from ..events import EventBus, failover_switched, flow_hub
-from ..model.flow import DEFAULT_MAX_BITRATE, Family, Flow, FlowInput, FlowOutput
+from ..model.flow import DEFAULT_MAX_BITRATE, Family, Flow, FlowInput, FlowOutput, InputProtocol
 from .backbone import Link
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "LiveInput",
     "LiveOutput",
     "cancel_and_wait",
+    "same_media",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,10 +100,17 @@ class LiveFlow:
     clients, listeners and links."""
 
     def __init__(
-        self, flow: Flow, clock: Callable[[], float], hold_s: float = 3.0, events: EventBus | None = None
+        self,
+        flow: Flow,
+        clock: Callable[[], float],
+        hold_s: float = 3.0,
+        events: EventBus | None = None,
+        online: Mapping[str, LiveFlow] | None = None,
     ) -> None:
         self.flow = flow
         self.events = events
+        self.online = online
+        """The runtime's online flows by FlowId: where a Flow input finds the hub it shares from."""
         self._clock = clock
         self.hold_s = hold_s
         self.rtmp = flow.family is Family.RTMP
@@ -142,7 +151,33 @@ class LiveFlow:
 
     async def run_switch(self) -> None:
         """Forward the preferred input that has a publisher into the flow hub (failover)."""
+        self.share_paired_inputs()
         await self.switch.run()
+
+    def share_paired_inputs(self) -> None:
+        """An RTMP Flow input receives over the backbone what its paired flow's hub holds: its hub
+        passes on the paired hub's units instead of the copies, so a chain caches each GOP once."""
+        if not self.rtmp or self.online is None:
+            return
+        for li in self.inputs:
+            if li.config.protocol is InputProtocol.FLOW and li.config.pair_flow_id:
+                li.hub.share_from(functools.partial(self._online_hub, li.config.pair_flow_id), same_media)
+
+    def _online_hub(self, flow_id: str) -> Hub | None:
+        live = self.online.get(flow_id) if self.online is not None else None
+        return live.hub if live is not None else None
+
+
+def same_media(a: HubUnit, b: HubUnit) -> bool:
+    """Whether two RTMP units (of equal kind, timestamp and size) carry the same message."""
+    x, y = a.payload, b.payload
+    return (
+        isinstance(x, MediaMessage)
+        and isinstance(y, MediaMessage)
+        and x.type_id == y.type_id
+        and x.timestamp == y.timestamp
+        and x.payload == y.payload
+    )
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:

@@ -14,7 +14,10 @@ What the hub adds on top of plain fan-out:
   one comes back (within the subscriber's own grace period, which the adapter enforces) they get
   :attr:`HubSignal.PUBLISHED` and the stream resumes;
 * counters from real traffic (units and bytes in and out, time of the last unit) for InputStatus and
-  metrics.
+  metrics;
+* sharing (:meth:`Hub.share_from`): a hub fed a copy of what another hub of the same loop carries (a
+  flow pulling a paired flow's output over the backbone) passes on that hub's cached unit in place of
+  an identical one it was fed, so the two GOP caches hold one copy of the bytes.
 
 The hub runs inside one asyncio loop and is not thread-safe; it never awaits while fanning out.
 Time comes from an injected ``clock`` so the hub stays testable without a loop.
@@ -37,6 +40,10 @@ DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 
 DEFAULT_QUEUE_BYTES = 8 * 1024 * 1024
 """Per-subscriber backlog before it skips to the next keyframe."""
+
+SHARE_SCAN = 64
+"""Units of the source's GOP cache compared, from the last match on, before a fed unit is kept as
+is: the copy trails its source by one link delay, so its twin is normally the next one."""
 
 
 class UnitKind(enum.IntEnum):
@@ -270,6 +277,10 @@ class Subscription:
         self._listener = None
 
 
+_SHARED_KINDS = frozenset((UnitKind.KEYFRAME, UnitKind.FRAME))
+"""What a hub takes from its share source: the GOP's units (the configs are a few bytes)."""
+
+
 @dataclass(slots=True)
 class _Cache:
     metadata: HubUnit | None = None
@@ -278,6 +289,10 @@ class _Cache:
     gop: list[HubUnit] = field(default_factory=list)
     gop_bytes: int = 0
     gop_valid: bool = False
+
+
+Same = Callable[[HubUnit, HubUnit], bool]
+"""Whether two units of the same kind, timestamp and size carry the same bytes (protocol-specific)."""
 
 
 class Hub:
@@ -301,9 +316,19 @@ class Hub:
         self._subscriptions: list[Subscription] = []
         self._publisher: object | None = None
         self._cache = _Cache()
+        self._gop_serial = 0
+        """Bumped whenever the GOP cache restarts, so a hub sharing from this one rescans it."""
         self.counters = HubCounters()
         self.closed = False
         self._publisher_waiters: list[asyncio.Future[None]] = []
+        self._share_source: Callable[[], Hub | None] | None = None
+        self._share_same: Same | None = None
+        self._share_at: tuple[int, int] = (0, -1)
+        """(id of the source hub, its GOP serial) the position below is in."""
+        self._share_pos = 0
+        """Index in the source's GOP cache after the last unit taken from it."""
+        self.units_shared = 0
+        """Units passed on from the share source in place of the identical copy fed here."""
 
     def __repr__(self) -> str:
         publisher = self._publisher is not None
@@ -325,7 +350,7 @@ class Hub:
         if self._publisher is not None and self._publisher is not publisher:
             raise PublisherBusy(self.name)
         self._publisher = publisher
-        self._cache = _Cache()
+        self._reset_cache()
         for sub in list(self._subscriptions):
             sub._signal(HubSignal.PUBLISHED)
             # A returning publisher starts a new stream: players resume at its first keyframe.
@@ -340,7 +365,7 @@ class Hub:
         if self._publisher is not publisher:
             return
         self._publisher = None
-        self._cache = _Cache()
+        self._reset_cache()
         for sub in list(self._subscriptions):
             sub._signal(HubSignal.UNPUBLISHED)
 
@@ -359,6 +384,8 @@ class Hub:
         c.bytes_in += unit.size
         if self._clock is not None:
             c.last_unit_at = self._clock()
+        if self._share_source is not None and unit.kind in _SHARED_KINDS:
+            unit = self._shared(unit)
         if self.cache_gop:
             self._update_cache(unit)
         for sub in self._subscriptions:
@@ -377,14 +404,55 @@ class Hub:
             cache.gop = [unit]
             cache.gop_bytes = unit.size
             cache.gop_valid = True
+            self._gop_serial += 1
         elif kind is UnitKind.FRAME and cache.gop_valid:
             if cache.gop_bytes + unit.size > self.max_cache_bytes:
                 cache.gop = []
                 cache.gop_bytes = 0
                 cache.gop_valid = False
+                self._gop_serial += 1
             else:
                 cache.gop.append(unit)
                 cache.gop_bytes += unit.size
+
+    def _reset_cache(self) -> None:
+        self._cache = _Cache()
+        self._gop_serial += 1
+
+    # -- sharing ----------------------------------------------------------------------------------
+    def share_from(self, source: Callable[[], Hub | None] | None, same: Same | None = None) -> None:
+        """Pass on units of ``source()``'s GOP cache in place of identical ones fed here (``same``
+        compares two units' bytes); ``source`` is asked per unit, so it may come and go (None: not
+        now). Nothing of the source is kept here but an index: its cache stays the only one that
+        holds its units. ``source=None`` turns sharing off."""
+        if source is not None and same is None:
+            raise ValueError("sharing needs a comparison of the units' bytes")
+        self._share_source = source
+        self._share_same = same
+        self._share_at = (0, -1)
+        self._share_pos = 0
+
+    def _shared(self, unit: HubUnit) -> HubUnit:
+        """The source's unit identical to ``unit``, or ``unit`` itself."""
+        assert self._share_source is not None and self._share_same is not None
+        src = self._share_source()
+        if src is None or src is self or not src._cache.gop_valid:
+            return unit
+        at = (id(src), src._gop_serial)
+        if at != self._share_at:
+            self._share_at = at
+            self._share_pos = 0
+        gop = src._cache.gop
+        ts, size, kind = unit.timestamp_ms, unit.size, unit.kind
+        for i in range(self._share_pos, min(len(gop), self._share_pos + SHARE_SCAN)):
+            twin = gop[i]
+            if twin.timestamp_ms == ts and twin.size == size and twin.kind is kind:
+                if not self._share_same(twin, unit):
+                    return unit
+                self._share_pos = i + 1
+                self.units_shared += 1
+                return twin
+        return unit
 
     def config_units(self) -> list[HubUnit]:
         """Metadata and sequence headers currently in force, in the order a player needs them."""
@@ -430,6 +498,8 @@ class Hub:
             return
         self.closed = True
         self._publisher = None
+        self._reset_cache()  # its GOP goes now, not with the last reference to the hub
+        self._share_source = self._share_same = None
         for sub in list(self._subscriptions):
             sub._signal(HubSignal.CLOSED)
             sub.closed = True

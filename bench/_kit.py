@@ -8,6 +8,7 @@ Not a test module and not part of the packages: the benchmarks import it as ``_k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -294,8 +295,15 @@ class Mcemu:
             if line.startswith("URLs again"):
                 break
         if not self.endpoint:
+            # Read the log before close(), which shuts and deletes it: the start error is in its tail
+            # (a process that failed to start has ended its stdout; give it a moment to exit).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(2)
+            code = self.proc.returncode
+            tail = self.log_tail()
             self.close()
-            raise RuntimeError(f"mcemu up printed no API endpoint: {self.log_tail()}")
+            status = "still running" if code is None else f"exit status {code}"
+            raise RuntimeError(f"mcemu up printed no API endpoint ({status}): {tail}")
 
     def sdk(self) -> Any:
         """The official SDK (V3 signatures with the placeholder key an open emulator accepts)."""

@@ -25,7 +25,8 @@ of the server processes (ours: the mcemu process; anchors: the nginx master and 
 srt-live-transmit processes) per GB delivered at the players. A player kept real time when it got at
 least 97 % of the source's rate x window, nothing stalled for more than 1 s and nothing was lost.
 One line per run, then per protocol and N the median CPU per GB of both sides, the ratio of every
-round and of the medians, and the largest N at which every player of every round kept up.
+round and of the medians, the largest N at which every player of every round kept up, and the server
+memory each chain adds (RSS per chain: the slope between the smallest and the largest rung).
 Figures are machine- and load-dependent: the peers (2 ffmpeg per chain) share the machine.
 """
 
@@ -569,6 +570,24 @@ def summary(runs: list[Run], rungs: list[int], proto: str) -> None:
         f"  largest N at which every player kept up (of the rungs run): mcemu {best['ours']}, "
         f"{ref_name} {best['ref']}"
     )
+    per_chain = {side: rss_per_chain(runs, proto, side) for side in ("ours", "ref")}
+    if any(v == v for v in per_chain.values()):
+        print(
+            f"  RSS per chain (slope of the median RSS from the smallest to the largest rung): "
+            f"mcemu {per_chain['ours']:.2f} MiB, {ref_name} {per_chain['ref']:.2f} MiB"
+        )
+
+
+def rss_per_chain(runs: list[Run], proto: str, side: str) -> float:
+    """MiB of server RSS each chain adds: the median RSS at the largest rung less the one at the
+    smallest, over the chains between them (what the process holds without chains cancels out)."""
+    ok = [r for r in runs if r.proto == proto and r.side == side and not r.error and r.rss_mib]
+    rungs = sorted({r.n for r in ok})
+    if len(rungs) < 2:
+        return float("nan")
+    lo, hi = rungs[0], rungs[-1]
+    rss = {n: _kit.median([r.rss_mib for r in ok if r.n == n]) for n in (lo, hi)}
+    return (rss[hi] - rss[lo]) / (hi - lo)
 
 
 def _ok(runs: list[Run]) -> str:

@@ -100,9 +100,9 @@ FD_SLACK = 2
 # How the judge measures.
 SETTLE_S = 1.0
 """After the attack ends, time for queues to drain before the after-window starts."""
-AFTER_WINDOW_S = 5.0
+AFTER_WINDOW_S = 4.0
 """The after-attack frame-rate window (long enough that ffmpeg's pipe chunking is small against it)."""
-MIN_ATTACK_WINDOW_S = 3.0
+MIN_ATTACK_WINDOW_S = 2.0
 """A one-packet attack is judged over at least this much time after it."""
 RETURN_TIMEOUT_S = 30.0
 BEFORE_WINDOW_S = 5.0

@@ -1,5 +1,6 @@
 """Fixtures of the attack tests (see attack_kit.py): one emulator subprocess with both relays flowing
-per test module, checked (and rebuilt when an earlier attack killed it) before every test."""
+for the whole folder (both modules; under xdist they all run on one worker), checked (and rebuilt
+when an earlier attack killed it) before every test."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from attack_kit import Stack, raise_fd_limit
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(ffmpeg_exe: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     raise_fd_limit()
     workdir: pathlib.Path = tmp_path_factory.mktemp("attacks")

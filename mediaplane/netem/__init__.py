@@ -1,9 +1,9 @@
 """Backbone and last-mile impairment: sans-IO models, named profiles, timelines, and the link relays.
 
 Cores (sans-IO): ``models`` (the impairment, the UDP model), ``tcp_model``, ``profiles``, ``timeline``,
-``schedule`` (what the relays share: directions, counters, the delivery queue). Adapters: ``udp_link``
-(:class:`UdpLink`), ``tcp_link`` (:class:`TcpLink`), ``link_base`` (their delivery timer and timeline
-runner); ``link`` re-exports both relays.
+``schedule`` (what the relays share: :class:`LinkDirection`, counters, the delivery queue). Adapters:
+``udp_link`` (:class:`UdpLink`), ``tcp_link`` (:class:`TcpLink`), ``link_base`` (their delivery timer
+and timeline runner); ``link`` re-exports both relays.
 """
 
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from .models import (
     UdpModel,
 )
 from .profiles import profile, profile_description, profile_names
+from .schedule import LinkDirection
 from .tcp_model import TcpCounters, TcpModel, TcpOutage
 from .timeline import Timeline, TimelineStep
 
@@ -35,6 +36,7 @@ __all__ = [
     "Impairment",
     "ImpairmentError",
     "JitterProcess",
+    "LinkDirection",
     "LossProcess",
     "NetemError",
     "TcpCounters",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from .models import Impairment
-from .schedule import BOTH, EARLY_WAKE_S, INFINITY, directions
+from .schedule import BOTH, EARLY_WAKE_S, INFINITY, LinkDirection, directions
 from .timeline import Timeline
 
 clock = time.monotonic
@@ -82,8 +82,8 @@ class TimelineRunner:
     def run(
         self,
         timeline: Timeline,
-        bases: dict[str, Impairment],
-        apply: Callable[[str, Impairment], None],
+        bases: dict[LinkDirection, Impairment],
+        apply: Callable[[LinkDirection, Impairment], None],
     ) -> None:
         """Run ``timeline`` from now over ``bases`` (direction -> impairment in force), calling
         ``apply(direction, impairment)`` at each change; replaces a running timeline."""
@@ -143,11 +143,11 @@ class Link(abc.ABC):
         """Where clients connect or send: the bound listening address."""
 
     @abc.abstractmethod
-    def impairment(self, direction: str) -> Impairment:
+    def impairment(self, direction: LinkDirection) -> Impairment:
         """The impairment in force in ``direction`` (``forward`` or ``reverse``)."""
 
     @abc.abstractmethod
-    def set_impairment(self, direction: str, impairment: Impairment) -> None: ...
+    def set_impairment(self, direction: LinkDirection, impairment: Impairment) -> None: ...
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -160,7 +160,7 @@ class Link(abc.ABC):
     def port(self) -> int:
         return self.address[1]
 
-    def run_timeline(self, timeline: Timeline, direction: str = BOTH) -> asyncio.Event:
+    def run_timeline(self, timeline: Timeline, direction: LinkDirection = BOTH) -> asyncio.Event:
         """Run ``timeline`` from now over the impairments in force (replacing a running one).
 
         Returns an event set when its last change has been applied.

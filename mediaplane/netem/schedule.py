@@ -10,6 +10,7 @@ a heap entry due at the same time as the FIFO's head leaves after it.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import itertools
 import random
@@ -24,21 +25,32 @@ EARLY_WAKE_S = 0.0005
 DELIVER_AHEAD_S = 0.0005
 """Deliveries due within this long of a timer's wake-up go out with that batch."""
 
-FORWARD = "forward"
-"""Client -> target."""
-REVERSE = "reverse"
-"""Target -> client."""
-BOTH = "both"
+
+class LinkDirection(enum.StrEnum):
+    """A direction of a link relay, or both (the values are the admin API's and the stats' keys)."""
+
+    FORWARD = "forward"
+    """Client -> target."""
+    REVERSE = "reverse"
+    """Target -> client."""
+    BOTH = "both"
+    """Selects FORWARD and REVERSE (never a key of per-direction state)."""
+
+
+FORWARD = LinkDirection.FORWARD
+REVERSE = LinkDirection.REVERSE
+BOTH = LinkDirection.BOTH
 DIRECTIONS = (FORWARD, REVERSE)
 
 
-def directions(direction: str) -> tuple[str, ...]:
-    """``forward``, ``reverse`` or ``both`` as the directions it names; raises :class:`ImpairmentError`."""
-    if direction == BOTH:
-        return DIRECTIONS
-    if direction not in DIRECTIONS:
-        raise ImpairmentError(f"direction must be forward, reverse or both, got {direction!r}")
-    return (direction,)
+def directions(direction: LinkDirection) -> tuple[LinkDirection, ...]:
+    """``forward``, ``reverse`` or ``both`` as the directions it names (a plain string is accepted);
+    raises :class:`ImpairmentError`."""
+    try:
+        direction = LinkDirection(direction)
+    except ValueError:
+        raise ImpairmentError(f"direction must be forward, reverse or both, got {direction!r}") from None
+    return DIRECTIONS if direction is BOTH else (direction,)
 
 
 def link_rng(seed: int | None, impairment: Impairment, label: str) -> random.Random:
@@ -156,6 +168,7 @@ __all__ = [
     "REVERSE",
     "DeliveryQueue",
     "DirectionCounters",
+    "LinkDirection",
     "directions",
     "link_rng",
 ]

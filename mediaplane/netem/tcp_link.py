@@ -27,6 +27,7 @@ from .schedule import (
     FORWARD,
     REVERSE,
     DirectionCounters,
+    LinkDirection,
     directions,
     link_rng,
 )
@@ -69,7 +70,7 @@ class _Side(asyncio.Protocol):
 class _TcpFlow:
     """One direction of a pipe: reads from ``src``, schedules through a TcpModel, writes to ``dst``."""
 
-    def __init__(self, pipe: _TcpPipe, direction: str, model: TcpModel) -> None:
+    def __init__(self, pipe: _TcpPipe, direction: LinkDirection, model: TcpModel) -> None:
         self.pipe = pipe
         self.direction = direction
         self.model = model
@@ -240,7 +241,7 @@ class _TcpPipe:
         self.client = _Side(self, forward=True)
         self.upstream: _Side | None = None
         self.closed = False
-        self.finished: set[str] = set()
+        self.finished: set[LinkDirection] = set()
         self.connect_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -327,7 +328,7 @@ class _TcpPipe:
             self.connect_task.cancel()
         self.link.pipe_closed(self)
 
-    def set_impairment(self, direction: str, impairment: Impairment) -> None:
+    def set_impairment(self, direction: LinkDirection, impairment: Impairment) -> None:
         flow = self.flows[direction]
         now = clock()
         flow.model.set_impairment(impairment, now)
@@ -384,7 +385,7 @@ class TcpLink(Link):
     def __repr__(self) -> str:
         return f"<TcpLink {self.name} connections={len(self._pipes)}>"
 
-    def rng_for(self, direction: str, index: int) -> random.Random:
+    def rng_for(self, direction: LinkDirection, index: int) -> random.Random:
         """The generator of connection number ``index`` in ``direction`` (repeatable with a seed)."""
         return link_rng(self._seed, self.impairments[direction], f"{direction}:{index}")
 
@@ -432,10 +433,10 @@ class TcpLink(Link):
         """Open client connections."""
         return len(self._pipes)
 
-    def impairment(self, direction: str) -> Impairment:
+    def impairment(self, direction: LinkDirection) -> Impairment:
         return self.impairments[directions(direction)[0]]
 
-    def set_impairment(self, direction: str, impairment: Impairment) -> None:
+    def set_impairment(self, direction: LinkDirection, impairment: Impairment) -> None:
         """Apply ``impairment`` from now on to ``forward``, ``reverse`` or ``both`` directions, for open
         connections as for new ones."""
         impairment.validate()
@@ -497,7 +498,7 @@ class TcpLink(Link):
             "resets": self.resets,
         }
         for d in DIRECTIONS:
-            out[d] = self.counters[d].to_dict()
+            out[d.value] = self.counters[d].to_dict()  # plain str keys, as always
         return out
 
 

@@ -33,6 +33,7 @@ from .schedule import (
     REVERSE,
     DeliveryQueue,
     DirectionCounters,
+    LinkDirection,
     directions,
     link_rng,
 )
@@ -184,11 +185,11 @@ class UdpLink(Link):
 
     # -- control ---------------------------------------------------------------------------------
 
-    def impairment(self, direction: str) -> Impairment:
+    def impairment(self, direction: LinkDirection) -> Impairment:
         """The impairment in force in ``direction`` (``forward`` or ``reverse``)."""
         return self.models[directions(direction)[0]].impairment
 
-    def set_impairment(self, direction: str, impairment: Impairment) -> None:
+    def set_impairment(self, direction: LinkDirection, impairment: Impairment) -> None:
         """Apply ``impairment`` from now on to ``forward``, ``reverse`` or ``both`` directions.
 
         Datagrams already queued keep their send times. Raises :class:`ImpairmentError`.
@@ -205,7 +206,7 @@ class UdpLink(Link):
         for d in DIRECTIONS:
             row: dict[str, Any] = self.counters[d].to_dict()
             row["model"] = self.models[d].counters.to_dict()
-            out[d] = row
+            out[d.value] = row  # plain str keys, as the stats always had
         return out
 
     # -- datapath --------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from . import amf0
+from .amf0 import decode as amf0_decode
+from .amf0 import encode as amf0_encode
 from .chunk import MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkDecoder, ChunkEncoder, ChunkLimits
 from .errors import ParseError, RemoteProtocolError
 from .events import (
@@ -69,8 +70,8 @@ FMS_VERSION = "FMS/3,5,7,7009"
 CAPABILITIES = 31.0
 SET_DATA_FRAME = "@setDataFrame"
 ON_METADATA = "onMetaData"
-SET_DATA_FRAME_PREFIX = amf0.encode(SET_DATA_FRAME)
-SAMPLE_ACCESS_PREFIX = amf0.encode("|RtmpSampleAccess")
+SET_DATA_FRAME_PREFIX = amf0_encode(SET_DATA_FRAME)
+SAMPLE_ACCESS_PREFIX = amf0_encode("|RtmpSampleAccess")
 ACK_SEQUENCE_MODULUS = 1 << 32
 MAX_MESSAGE_STREAM_ID = 0xFFFFFFFF
 """Largest message stream id: the 32-bit field of a format-0 chunk header."""
@@ -114,7 +115,7 @@ def unwrap_data(payload: bytes) -> tuple[bytes, MediaKind]:
     """A data message payload without a leading ``@setDataFrame``, and whether it is metadata."""
     body = payload[len(SET_DATA_FRAME_PREFIX) :] if payload.startswith(SET_DATA_FRAME_PREFIX) else payload
     try:
-        first, _ = amf0.decode(body)
+        first, _ = amf0_decode(body)
     except RemoteProtocolError:
         return body, MediaKind.DATA
     return body, MediaKind.METADATA if first == ON_METADATA else MediaKind.DATA

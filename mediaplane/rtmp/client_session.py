@@ -9,7 +9,7 @@ import enum
 import random
 from typing import Any
 
-from . import amf0
+from .amf0 import is_finite_number
 from .base_session import (
     DEFAULT_WINDOW_ACK_SIZE,
     MAX_MESSAGE_STREAM_ID,
@@ -288,7 +288,7 @@ def _stream_id_from(args: tuple[Any, ...]) -> int:
     """
     value: Any = args[0] if args else None
     if (
-        not amf0.is_finite_number(value)
+        not is_finite_number(value)
         or not float(value).is_integer()
         or not 1 <= value <= MAX_MESSAGE_STREAM_ID
     ):

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
-from . import amf0
+from .amf0 import decode_all, decode_amf3_command_values, encode_all, is_finite_number
 from .chunk import RawMessage, encode_fmt0, fmt0_header_lengths
 from .errors import ParseError
 
@@ -329,7 +329,7 @@ def _command_from_values(values: list[Any], *, amf3: bool) -> CommandMessage:
     if not values or not isinstance(values[0], str):
         raise ParseError("malformed command message")
     # ffmpeg's listen mode sends onFCPublish with no transaction id: tolerate a missing one.
-    has_txn = len(values) > 1 and amf0.is_finite_number(values[1])
+    has_txn = len(values) > 1 and is_finite_number(values[1])
     rest = values[2:] if has_txn else values[1:]
     return CommandMessage(
         name=values[0],
@@ -351,11 +351,11 @@ def parse_message(raw: RawMessage) -> RtmpMessage | None:
     if t == MessageType.AUDIO or t == MessageType.VIDEO:
         return MediaMessage(type_id=t, timestamp=raw.timestamp, payload=p, kind=classify_media(t, p))
     if t == MessageType.COMMAND_AMF0:
-        return _command_from_values(amf0.decode_all(p), amf3=False)
+        return _command_from_values(decode_all(p), amf3=False)
     if t == MessageType.COMMAND_AMF3:
-        return _command_from_values(amf0.decode_amf3_command_values(p), amf3=True)
+        return _command_from_values(decode_amf3_command_values(p), amf3=True)
     if t == MessageType.DATA_AMF0 or t == MessageType.DATA_AMF3:
-        values = amf0.decode_all(p) if t == MessageType.DATA_AMF0 else amf0.decode_amf3_command_values(p)
+        values = decode_all(p) if t == MessageType.DATA_AMF0 else decode_amf3_command_values(p)
         return DataMessage(values=tuple(values))
     if t == MessageType.SET_CHUNK_SIZE:
         _need(p, 4, "set chunk size")
@@ -438,9 +438,9 @@ def serialize_payload(message: RtmpMessage) -> tuple[int, bytes]:
         return message.type_id, message.payload
     if isinstance(message, CommandMessage):
         values = [message.name, message.transaction_id, message.command_object, *message.args]
-        return MessageType.COMMAND_AMF0, amf0.encode_all(values)
+        return MessageType.COMMAND_AMF0, encode_all(values)
     if isinstance(message, DataMessage):
-        return MessageType.DATA_AMF0, amf0.encode_all(message.values)
+        return MessageType.DATA_AMF0, encode_all(message.values)
     if isinstance(message, SetChunkSize):
         return MessageType.SET_CHUNK_SIZE, _U32.pack(message.size)
     if isinstance(message, Abort):

@@ -10,7 +10,7 @@ import enum
 import logging
 import random
 
-from . import amf0
+from .amf0 import is_finite_number
 from .base_session import (
     CAPABILITIES,
     DEFAULT_WINDOW_ACK_SIZE,
@@ -202,7 +202,7 @@ class RtmpServerSession(RtmpSession[ServerSessionState, ServerInput]):
             self._handle_play(message, stream_id)
         elif name in ("FCUnpublish", "deleteStream", "closeStream"):
             target = stream_id
-            if name == "deleteStream" and message.args and amf0.is_finite_number(message.args[0]):
+            if name == "deleteStream" and message.args and is_finite_number(message.args[0]):
                 target = int(message.args[0])
             if name == "FCUnpublish":
                 target = self.publish_stream_id
@@ -237,7 +237,7 @@ class RtmpServerSession(RtmpSession[ServerSessionState, ServerInput]):
             "level": "status",
             "code": StatusCode.CONNECT_SUCCESS.value,
             "description": "Connection succeeded.",
-            "objectEncoding": float(encoding) if amf0.is_finite_number(encoding) else 0.0,
+            "objectEncoding": float(encoding) if is_finite_number(encoding) else 0.0,
         }
         self._send_command("_result", message.transaction_id, props, info)
         self._send_command("onBWDone", 0.0, None, 8192.0)
@@ -261,7 +261,7 @@ class RtmpServerSession(RtmpSession[ServerSessionState, ServerInput]):
         if self.state is not ServerSessionState.CONNECTED or self._pending_request is not None:
             raise RemoteProtocolError(f"unexpected play in state {self.state.value}")
         key, query = self._stream_name(message)
-        start = message.args[1] if len(message.args) > 1 and amf0.is_finite_number(message.args[1]) else -2.0
+        start = message.args[1] if len(message.args) > 1 and is_finite_number(message.args[1]) else -2.0
         self.stream_key = key
         self._pending_request = stream_id
         self._events.append(PlayRequested(stream_id=stream_id, key=key, query=query, start=float(start)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from . import amf0
+from .amf0 import EcmaArray, encode_all
 from .message import MediaKind, MediaMessage, MessageType
 
 __all__ = ["synthetic_stream"]
@@ -33,10 +33,10 @@ def synthetic_stream(
     key = inter * 8
     audio_bytes = int(AUDIO_BITRATE_BPS / 8 * AUDIO_FRAME_MS / 1000)
     filler = rng.randbytes(key + audio_bytes)
-    meta = amf0.encode_all(
+    meta = encode_all(
         [
             "onMetaData",
-            amf0.EcmaArray(
+            EcmaArray(
                 {
                     "width": 1920.0,
                     "height": 1080.0,

@@ -1,8 +1,12 @@
 """Every refusal of ICE-API.md's rules through the official SDK: HTTP status, ICE Code, and a Message
-that names the field (the SDK raises ClientException for 4xx with the error body in ``data``)."""
+that names the field (the SDK raises ClientException for 4xx with the error body in ``data``).
+
+Each refusal is one row of a table: the state it is met in, the call, and what the refusal says; the
+test id is the row's name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +17,9 @@ from api_harness import ApiThread, assert_refused
 
 SG, FRA = "ap-southeast-1", "eu-central-1"
 pytestmark = pytest.mark.sdk
+
+# A refused call, given the SDK and the flow id its state built.
+Act = Callable[[Client, str], object]
 
 
 def create(sdk: Client, name: str, region: str = SG) -> str:
@@ -38,280 +45,380 @@ def set_status(sdk: Client, flow_id: str, status: str) -> Any:
     )
 
 
-def test_flow_names_and_regions(sdk: Client) -> None:
-    create(sdk, "A")
-    req = M.CreateMediaConnectFlowRequest
-    msg = assert_refused(
-        sdk.create_media_connect_flow,
-        req(flow_name="A", flow_region=SG),
-        status=400,
-        code="InvalidParameter",
-        field="FlowName",
-    )
-    assert "already exists" in msg
-    create(sdk, "A", FRA)
-    assert_refused(
-        sdk.create_media_connect_flow,
-        req(flow_name="bad name", flow_region=SG),
-        status=400,
-        code="InvalidParameter",
-        field="FlowName",
-    )
-    assert "at most 64" in assert_refused(
-        sdk.create_media_connect_flow,
-        req(flow_name="x" * 65, flow_region=SG),
-        status=400,
-        code="InvalidParameter",
-        field="FlowName",
-    )
-    assert_refused(
-        sdk.create_media_connect_flow,
-        req(flow_region=SG),
-        status=400,
-        code="MissingParameter",
-        field="FlowName",
-    )
-    assert_refused(
-        sdk.create_media_connect_flow,
-        req(flow_name="B", flow_region="mars-1"),
-        status=400,
-        code="InvalidParameter",
-        field="FlowRegion",
-    )
-    assert_refused(
-        sdk.create_media_connect_flow,
-        req(flow_name="B"),
-        status=400,
-        code="MissingParameter",
-        field="FlowRegion",
-    )
+# The states a refusal is met in; each returns the flow id the refused call names.
 
 
-def test_unknown_flow_and_names(sdk: Client) -> None:
-    for call, request in (
-        (sdk.get_media_connect_flow, M.GetMediaConnectFlowRequest(flow_id="nope")),
-        (sdk.delete_media_connect_flow, M.DeleteMediaConnectFlowRequest(flow_id="nope")),
-        (sdk.get_media_connect_flow_input, M.GetMediaConnectFlowInputRequest(flow_id="nope")),
-        (
-            sdk.get_media_connect_flow_all_output_name,
-            M.GetMediaConnectFlowAllOutputNameRequest(flow_id="nope"),
-        ),
-        (sdk.open_media_connect_flow_failover, M.OpenMediaConnectFlowFailoverRequest(flow_id="nope")),
-    ):
-        assert "nope" in assert_refused(call, request, status=404, code="ResourceNotFound", field="FlowId")
-    assert_refused(
-        sdk.get_media_connect_flow,
-        M.GetMediaConnectFlowRequest(),
-        status=400,
-        code="MissingParameter",
-        field="FlowId",
-    )
+def no_flow(sdk: Client) -> str:
+    return "nope"
+
+
+def flow_a(sdk: Client) -> str:
+    return create(sdk, "A")
+
+
+def flow_a_in_two_regions(sdk: Client) -> str:
     flow = create(sdk, "A")
-    assert_refused(
-        sdk.get_media_connect_flow_input,
-        M.GetMediaConnectFlowInputRequest(flow_id=flow),
-        status=404,
-        code="ResourceNotFound",
-        field="FlowId",
-    )
-    add_input(sdk, flow, "in", "RTMP-PUSH")
-    assert_refused(
-        sdk.get_media_connect_flow_output,
-        M.GetMediaConnectFlowOutputRequest(flow_id=flow, output_name="ghost"),
-        status=404,
-        code="ResourceNotFound",
-        field="OutputName",
-    )
-    assert_refused(
-        sdk.delete_media_connect_flow_input,
-        M.DeleteMediaConnectFlowInputRequest(flow_id=flow, input_name="ghost"),
-        status=404,
-        code="ResourceNotFound",
-        field="InputName",
-    )
-    assert_refused(
-        sdk.forbid_media_connect_flow_output,
-        M.ForbidMediaConnectFlowOutputRequest(flow_id=flow, output_name="ghost"),
-        status=404,
-        code="ResourceNotFound",
-        field="OutputName",
-    )
+    create(sdk, "A", FRA)  # a name is unique per region only
+    return flow
 
 
-def test_input_rules(sdk: Client) -> None:
+def with_input(sdk: Client) -> str:
     flow = create(sdk, "A")
-    assert_refused(
-        add_input, sdk, flow, "in", "RTMP", status=400, code="InvalidParameter", field="InputProtocol"
-    )
-    assert_refused(
-        add_input, sdk, flow, "i" * 129, "RTMP-PUSH", status=400, code="InvalidParameter", field="InputName"
-    )
-    assert_refused(
-        add_input, sdk, flow, "in", "RTMP-PULL", status=400, code="MissingParameter", field="InputFromUrl"
-    )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "RTMP-PULL",
-        input_from_url="srt://h:1",
-        status=400,
-        code="InvalidParameter",
-        field="InputFromUrl",
-    )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "SRT-Caller",
-        input_from_url="srt://h",
-        status=400,
-        code="InvalidParameter",
-        field="InputFromUrl",
-    )
-    for bitrate in (99, 100_000_001):
-        assert "100-100,000,000" in assert_refused(
-            add_input,
-            sdk,
-            flow,
-            "in",
-            "RTMP-PUSH",
-            max_bitrate=bitrate,
-            status=400,
-            code="InvalidParameter",
-            field="MaxBitrate",
-        )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "SRT-Listener",
-        srt_pbkey_len=20,
-        status=400,
-        code="InvalidParameter",
-        field="SrtPbkeyLen",
-    )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "SRT-Listener",
-        srt_passphrase="short",
-        status=400,
-        code="InvalidParameter",
-        field="SrtPassphrase",
-    )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "SRT-Listener",
-        srt_latency=10,
-        status=400,
-        code="InvalidParameter",
-        field="SrtLatency",
-    )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "RTMP-PUSH",
-        srt_latency=200,
-        status=400,
-        code="InvalidParameter",
-        field="SrtLatency",
-    )
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in",
-        "RTMP-PUSH",
-        cidrs="10.0.0.0/33",
-        status=400,
-        code="InvalidParameter",
-        field="Cidrs",
-    )
     add_input(sdk, flow, "in", "RTMP-PUSH")
-    msg = assert_refused(add_input, sdk, flow, "in2", "RTMP-PUSH", status=403, code="OperationDenied")
-    assert "failover" in msg
+    return flow
+
+
+def failover_open(sdk: Client) -> str:
+    flow = with_input(sdk)
     sdk.open_media_connect_flow_failover(M.OpenMediaConnectFlowFailoverRequest(flow_id=flow))
-    assert_refused(
-        add_input,
-        sdk,
-        flow,
-        "in2",
-        "SRT-Listener",
-        status=400,
-        code="InvalidParameter",
-        field="InputProtocol",
-    )
+    return flow
+
+
+def two_inputs(sdk: Client) -> str:
+    flow = failover_open(sdk)
     add_input(sdk, flow, "in2", "RTMP-PUSH")
-    assert_refused(
-        sdk.close_media_connect_flow_failover,
-        M.CloseMediaConnectFlowFailoverRequest(flow_id=flow),
-        status=403,
-        code="OperationDenied",
-    )
-    assert_refused(
-        sdk.delete_media_connect_flow_input,
-        M.DeleteMediaConnectFlowInputRequest(flow_id=flow),
-        status=400,
-        code="MissingParameter",
-        field="InputName",
-    )
+    return flow
 
 
-def test_output_rules(sdk: Client) -> None:
-    flow = create(sdk, "A")
-    assert "no input" in assert_refused(
-        add_output, sdk, flow, "o", "RTMP-PULL", status=403, code="OperationDenied"
-    )
-    add_input(sdk, flow, "in", "RTMP-PUSH")
-    msg = assert_refused(
-        add_output,
-        sdk,
-        flow,
-        "o",
-        "SRT-Listener",
-        status=400,
-        code="InvalidParameter",
-        field="OutputProtocol",
-    )
-    assert "no RTMP<->SRT conversion" in msg
-    assert_refused(
-        add_output, sdk, flow, "o", "RTMP-PUSH", status=400, code="MissingParameter", field="OutputToUrl"
-    )
-    assert_refused(
-        add_output,
-        sdk,
-        flow,
-        "o",
-        "RTMP-PULL",
-        player_limit=9,
-        status=400,
-        code="InvalidParameter",
-        field="PlayerLimit",
-    )
+def four_outputs(sdk: Client) -> str:
+    flow = with_input(sdk)
     for n in range(4):
         add_output(sdk, flow, f"o{n}", "RTMP-PULL")
-    assert_refused(
-        add_output, sdk, flow, "o1", "RTMP-PULL", status=400, code="InvalidParameter", field="OutputName"
-    )
-    assert "4 outputs" in assert_refused(
-        add_output, sdk, flow, "o4", "RTMP-PULL", status=403, code="OperationDenied"
-    )
-    assert "still has outputs" in assert_refused(
-        sdk.delete_media_connect_flow_input,
-        M.DeleteMediaConnectFlowInputRequest(flow_id=flow),
-        status=403,
-        code="OperationDenied",
+    return flow
+
+
+def srt_ends(sdk: Client) -> str:
+    flow = create(sdk, "A")
+    add_input(sdk, flow, "in", "SRT-Listener")
+    add_output(sdk, flow, "out", "SRT-Listener")
+    return flow
+
+
+def online(sdk: Client) -> str:
+    flow = srt_ends(sdk)
+    set_status(sdk, flow, "online")
+    return flow
+
+
+# The refused calls.
+
+
+def creating(**kw: Any) -> Act:
+    return lambda sdk, _flow: sdk.create_media_connect_flow(M.CreateMediaConnectFlowRequest(**kw))
+
+
+def adding_input(name: str, protocol: str, **kw: Any) -> Act:
+    return lambda sdk, flow: add_input(sdk, flow, name, protocol, **kw)
+
+
+def adding_output(name: str, protocol: str, **kw: Any) -> Act:
+    return lambda sdk, flow: add_output(sdk, flow, name, protocol, **kw)
+
+
+def setting(status: str) -> Act:
+    return lambda sdk, flow: set_status(sdk, flow, status)
+
+
+def calling(method: Callable[[Client, Any], object], request: Callable[..., Any], **kw: Any) -> Act:
+    """``method`` (an SDK call, unbound) with a ``request`` naming the state's flow."""
+    return lambda sdk, flow: method(sdk, request(flow_id=flow, **kw))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    what: str  # the test id
+    given: Callable[[Client], str]
+    act: Act
+    answer: tuple[int, str]  # HTTP status, ICE Code
+    field: str | None = None  # the Message starts with it
+    says: str = ""  # and holds this
+
+
+BAD, MISSING = (400, "InvalidParameter"), (400, "MissingParameter")
+NOT_FOUND, DENIED = (404, "ResourceNotFound"), (403, "OperationDenied")
+
+
+REFUSALS = [
+    # Creating flows.
+    Refusal(
+        "FlowName taken in its region",
+        flow_a_in_two_regions,
+        creating(flow_name="A", flow_region=SG),
+        BAD,
+        "FlowName",
+        "already exists",
+    ),
+    Refusal(
+        "FlowName with a space", no_flow, creating(flow_name="bad name", flow_region=SG), BAD, "FlowName"
+    ),
+    Refusal(
+        "FlowName of 65 characters",
+        no_flow,
+        creating(flow_name="x" * 65, flow_region=SG),
+        BAD,
+        "FlowName",
+        "at most 64",
+    ),
+    Refusal("no FlowName", no_flow, creating(flow_region=SG), MISSING, "FlowName"),
+    Refusal("unknown FlowRegion", no_flow, creating(flow_name="B", flow_region="mars-1"), BAD, "FlowRegion"),
+    Refusal("no FlowRegion", no_flow, creating(flow_name="B"), MISSING, "FlowRegion"),
+    # Unknown flows and names.
+    *(
+        Refusal(f"{what} of an unknown flow", no_flow, calling(method, request), NOT_FOUND, "FlowId", "nope")
+        for what, method, request in (
+            ("GetMediaConnectFlow", Client.get_media_connect_flow, M.GetMediaConnectFlowRequest),
+            ("DeleteMediaConnectFlow", Client.delete_media_connect_flow, M.DeleteMediaConnectFlowRequest),
+            (
+                "GetMediaConnectFlowInput",
+                Client.get_media_connect_flow_input,
+                M.GetMediaConnectFlowInputRequest,
+            ),
+            (
+                "GetMediaConnectFlowAllOutputName",
+                Client.get_media_connect_flow_all_output_name,
+                M.GetMediaConnectFlowAllOutputNameRequest,
+            ),
+            (
+                "OpenMediaConnectFlowFailover",
+                Client.open_media_connect_flow_failover,
+                M.OpenMediaConnectFlowFailoverRequest,
+            ),
+        )
+    ),
+    Refusal(
+        "GetMediaConnectFlow without FlowId",
+        no_flow,
+        lambda sdk, _flow: sdk.get_media_connect_flow(M.GetMediaConnectFlowRequest()),
+        MISSING,
+        "FlowId",
+    ),
+    Refusal(
+        "GetMediaConnectFlowInput of a flow with no input",
+        flow_a,
+        calling(Client.get_media_connect_flow_input, M.GetMediaConnectFlowInputRequest),
+        NOT_FOUND,
+        "FlowId",
+    ),
+    Refusal(
+        "GetMediaConnectFlowOutput of an unknown output",
+        with_input,
+        calling(
+            Client.get_media_connect_flow_output, M.GetMediaConnectFlowOutputRequest, output_name="ghost"
+        ),
+        NOT_FOUND,
+        "OutputName",
+    ),
+    Refusal(
+        "DeleteMediaConnectFlowInput of an unknown input",
+        with_input,
+        calling(
+            Client.delete_media_connect_flow_input, M.DeleteMediaConnectFlowInputRequest, input_name="ghost"
+        ),
+        NOT_FOUND,
+        "InputName",
+    ),
+    Refusal(
+        "ForbidMediaConnectFlowOutput of an unknown output",
+        with_input,
+        calling(
+            Client.forbid_media_connect_flow_output,
+            M.ForbidMediaConnectFlowOutputRequest,
+            output_name="ghost",
+        ),
+        NOT_FOUND,
+        "OutputName",
+    ),
+    # Inputs.
+    Refusal("unknown InputProtocol", flow_a, adding_input("in", "RTMP"), BAD, "InputProtocol"),
+    Refusal("InputName of 129 characters", flow_a, adding_input("i" * 129, "RTMP-PUSH"), BAD, "InputName"),
+    Refusal(
+        "RTMP-PULL input without InputFromUrl",
+        flow_a,
+        adding_input("in", "RTMP-PULL"),
+        MISSING,
+        "InputFromUrl",
+    ),
+    Refusal(
+        "RTMP-PULL input from an srt URL",
+        flow_a,
+        adding_input("in", "RTMP-PULL", input_from_url="srt://h:1"),
+        BAD,
+        "InputFromUrl",
+    ),
+    Refusal(
+        "SRT-Caller input from a URL without port",
+        flow_a,
+        adding_input("in", "SRT-Caller", input_from_url="srt://h"),
+        BAD,
+        "InputFromUrl",
+    ),
+    *(
+        Refusal(
+            f"MaxBitrate {bitrate}",
+            flow_a,
+            adding_input("in", "RTMP-PUSH", max_bitrate=bitrate),
+            BAD,
+            "MaxBitrate",
+            "100-100,000,000",
+        )
+        for bitrate in (99, 100_000_001)
+    ),
+    Refusal(
+        "SrtPbkeyLen 20",
+        flow_a,
+        adding_input("in", "SRT-Listener", srt_pbkey_len=20),
+        BAD,
+        "SrtPbkeyLen",
+    ),
+    Refusal(
+        "SrtPassphrase too short",
+        flow_a,
+        adding_input("in", "SRT-Listener", srt_passphrase="short"),
+        BAD,
+        "SrtPassphrase",
+    ),
+    Refusal("SrtLatency 10", flow_a, adding_input("in", "SRT-Listener", srt_latency=10), BAD, "SrtLatency"),
+    Refusal(
+        "SrtLatency on an RTMP input",
+        flow_a,
+        adding_input("in", "RTMP-PUSH", srt_latency=200),
+        BAD,
+        "SrtLatency",
+    ),
+    Refusal("Cidrs prefix 33", flow_a, adding_input("in", "RTMP-PUSH", cidrs="10.0.0.0/33"), BAD, "Cidrs"),
+    Refusal(
+        "second input without failover",
+        with_input,
+        adding_input("in2", "RTMP-PUSH"),
+        DENIED,
+        says="failover",
+    ),
+    Refusal(
+        "failover input of the other family",
+        failover_open,
+        adding_input("in2", "SRT-Listener"),
+        BAD,
+        "InputProtocol",
+    ),
+    Refusal(
+        "closing failover with two inputs",
+        two_inputs,
+        calling(Client.close_media_connect_flow_failover, M.CloseMediaConnectFlowFailoverRequest),
+        DENIED,
+    ),
+    Refusal(
+        "DeleteMediaConnectFlowInput without InputName",
+        two_inputs,
+        calling(Client.delete_media_connect_flow_input, M.DeleteMediaConnectFlowInputRequest),
+        MISSING,
+        "InputName",
+    ),
+    Refusal(
+        "MaxBitrate not an integer",
+        with_input,
+        # The SDK types MaxBitrate as int but sends whatever it is given; the service must say what is wrong.
+        calling(
+            Client.update_media_connect_flow_input, M.UpdateMediaConnectFlowInputRequest, max_bitrate="fast"
+        ),
+        BAD,
+        "MaxBitrate",
+        "not an integer",
+    ),
+    # Outputs.
+    Refusal("output before any input", flow_a, adding_output("o", "RTMP-PULL"), DENIED, says="no input"),
+    Refusal(
+        "SRT output of an RTMP input",
+        with_input,
+        adding_output("o", "SRT-Listener"),
+        BAD,
+        "OutputProtocol",
+        "no RTMP<->SRT conversion",
+    ),
+    Refusal(
+        "RTMP-PUSH output without OutputToUrl",
+        with_input,
+        adding_output("o", "RTMP-PUSH"),
+        MISSING,
+        "OutputToUrl",
+    ),
+    Refusal("PlayerLimit 9", with_input, adding_output("o", "RTMP-PULL", player_limit=9), BAD, "PlayerLimit"),
+    Refusal("OutputName taken", four_outputs, adding_output("o1", "RTMP-PULL"), BAD, "OutputName"),
+    Refusal("fifth output", four_outputs, adding_output("o4", "RTMP-PULL"), DENIED, says="4 outputs"),
+    Refusal(
+        "deleting the input of a flow with outputs",
+        four_outputs,
+        calling(Client.delete_media_connect_flow_input, M.DeleteMediaConnectFlowInputRequest),
+        DENIED,
+        says="still has outputs",
+    ),
+    # Status.
+    Refusal("online without input", flow_a, setting("online"), DENIED, says="no input"),
+    Refusal("unknown Status", flow_a, setting("started"), BAD, "Status"),
+    Refusal("empty Status", flow_a, setting(""), MISSING, "Status"),
+    Refusal(
+        "adding an output while online",
+        online,
+        adding_output("o2", "SRT-Listener"),
+        DENIED,
+        says="is online",
+    ),
+    Refusal(
+        "updating the input while online",
+        online,
+        calling(
+            Client.update_media_connect_flow_input, M.UpdateMediaConnectFlowInputRequest, srt_latency=300
+        ),
+        DENIED,
+        says="is online",
+    ),
+    Refusal(
+        "updating an output while online",
+        online,
+        calling(
+            Client.update_media_connect_flow_output,
+            M.UpdateMediaConnectFlowOutputRequest,
+            output_name="out",
+            srt_latency=300,
+        ),
+        DENIED,
+        says="is online",
+    ),
+    Refusal(
+        "deleting an output while online",
+        online,
+        calling(
+            Client.delete_media_connect_flow_output, M.DeleteMediaConnectFlowOutputRequest, output_name="out"
+        ),
+        DENIED,
+        says="is online",
+    ),
+    Refusal(
+        "deleting the flow while online",
+        online,
+        calling(Client.delete_media_connect_flow, M.DeleteMediaConnectFlowRequest),
+        DENIED,
+        says="is online",
+    ),
+]
+
+
+@pytest.mark.parametrize("r", REFUSALS, ids=[r.what for r in REFUSALS])
+def test_refused(sdk: Client, r: Refusal) -> None:
+    flow = r.given(sdk)
+    status, code = r.answer
+    msg = assert_refused(r.act, sdk, flow, status=status, code=code, field=r.field)
+    assert r.says in msg, msg
+
+
+def test_a_start_the_runtime_refuses_leaves_the_flow_offline(api: ApiThread, sdk: Client) -> None:
+    flow = online(sdk)
+    set_status(sdk, flow, "offline")
+    api.runtime.refuse_start = "the paired flow's output is gone"
+    msg = assert_refused(set_status, sdk, flow, "online", status=403, code="OperationDenied")
+    assert msg == "the paired flow's output is gone"
+    assert (
+        sdk.get_media_connect_flow(M.GetMediaConnectFlowRequest(flow_id=flow)).body.content.flow_status
+        == "offline"
     )
 
 
@@ -411,7 +518,8 @@ PAIRING_REFUSALS = [
 ]
 
 
-def test_flow_pairing_says_exactly_what_is_wrong(sdk: Client) -> None:
+@pytest.mark.parametrize("r", PAIRING_REFUSALS, ids=[r.what for r in PAIRING_REFUSALS])
+def test_flow_pairing_says_exactly_what_is_wrong(sdk: Client, r: PairingRefusal) -> None:
     flows = {"A": create(sdk, "FlowA", SG), "B": create(sdk, "FlowB", FRA)}
     add_input(sdk, flows["A"], "FlowAInput", "RTMP-PUSH")
     add_output(sdk, flows["A"], "FlowAPush", "RTMP-PUSH", output_to_url="rtmp://10.0.0.1/live/x")
@@ -419,74 +527,13 @@ def test_flow_pairing_says_exactly_what_is_wrong(sdk: Client) -> None:
     add_input(sdk, flows["C"], "pull", "RTMP-PULL", input_from_url="rtmp://10.0.0.1/live/x")
     flows["S"] = create(sdk, "FlowS", FRA)
     add_input(sdk, flows["S"], "srtin", "SRT-Listener")
-    for r in PAIRING_REFUSALS:
-        if r.role == "input":
-            call, name, kw = add_input, "FlowBInput", {"pair_output_name": r.pair_name}
-        else:
-            call, name, kw = add_output, "toOther", {"pair_input_name": r.pair_name}
-        if r.pair is not None:
-            kw["pair_flow_id"] = flows.get(r.pair, r.pair)
-        msg = assert_refused(
-            call, sdk, flows[r.to], name, "Flow", status=r.status, code=r.code, field=r.field, **kw
-        )
-        assert r.says in msg, f"{r.what}: {msg}"
-
-
-def test_state_rules(api: ApiThread, sdk: Client) -> None:
-    flow = create(sdk, "A")
-    assert "no input" in assert_refused(set_status, sdk, flow, "online", status=403, code="OperationDenied")
-    assert_refused(set_status, sdk, flow, "started", status=400, code="InvalidParameter", field="Status")
-    assert_refused(set_status, sdk, flow, "", status=400, code="MissingParameter", field="Status")
-    add_input(sdk, flow, "in", "SRT-Listener")
-    add_output(sdk, flow, "out", "SRT-Listener")
-    set_status(sdk, flow, "online")
-    online_msgs = [
-        assert_refused(add_output, sdk, flow, "o2", "SRT-Listener", status=403, code="OperationDenied"),
-        assert_refused(
-            sdk.update_media_connect_flow_input,
-            M.UpdateMediaConnectFlowInputRequest(flow_id=flow, srt_latency=300),
-            status=403,
-            code="OperationDenied",
-        ),
-        assert_refused(
-            sdk.update_media_connect_flow_output,
-            M.UpdateMediaConnectFlowOutputRequest(flow_id=flow, output_name="out", srt_latency=300),
-            status=403,
-            code="OperationDenied",
-        ),
-        assert_refused(
-            sdk.delete_media_connect_flow_output,
-            M.DeleteMediaConnectFlowOutputRequest(flow_id=flow, output_name="out"),
-            status=403,
-            code="OperationDenied",
-        ),
-        assert_refused(
-            sdk.delete_media_connect_flow,
-            M.DeleteMediaConnectFlowRequest(flow_id=flow),
-            status=403,
-            code="OperationDenied",
-        ),
-    ]
-    assert all("is online" in m for m in online_msgs), online_msgs
-    set_status(sdk, flow, "offline")
-    api.runtime.refuse_start = "the paired flow's output is gone"
-    msg = assert_refused(set_status, sdk, flow, "online", status=403, code="OperationDenied")
-    assert msg == "the paired flow's output is gone"
-    assert (
-        sdk.get_media_connect_flow(M.GetMediaConnectFlowRequest(flow_id=flow)).body.content.flow_status
-        == "offline"
-    )
-
-
-def test_bad_integers_name_the_field(sdk: Client) -> None:
-    flow = create(sdk, "A")
-    add_input(sdk, flow, "in", "RTMP-PUSH")
-    # The SDK types MaxBitrate as int but sends whatever it is given; the service must say what is wrong.
+    if r.role == "input":
+        call, name, kw = add_input, "FlowBInput", {"pair_output_name": r.pair_name}
+    else:
+        call, name, kw = add_output, "toOther", {"pair_input_name": r.pair_name}
+    if r.pair is not None:
+        kw["pair_flow_id"] = flows.get(r.pair, r.pair)
     msg = assert_refused(
-        sdk.update_media_connect_flow_input,
-        M.UpdateMediaConnectFlowInputRequest(flow_id=flow, max_bitrate="fast"),  # type: ignore[arg-type]
-        status=400,
-        code="InvalidParameter",
-        field="MaxBitrate",
+        call, sdk, flows[r.to], name, "Flow", status=r.status, code=r.code, field=r.field, **kw
     )
-    assert "not an integer" in msg
+    assert r.says in msg, f"{r.what}: {msg}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -33,14 +36,40 @@ def port_of(server: asyncio.Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def test_round_trip_delay_per_direction() -> None:
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def dial(link: TcpLink) -> Connection:
+    return await asyncio.open_connection("127.0.0.1", link.port)
+
+
+@contextlib.asynccontextmanager
+async def echo_link(
+    **link_kw: Any,
+) -> AsyncIterator[tuple[TcpLink, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A TcpLink (given ``link_kw``) in front of an echo server, and one client connection through it."""
     server = await echo_server()
-    async with TcpLink(
-        target=("127.0.0.1", port_of(server)),
-        impairment=Impairment(delay_ms=30.0),
-        reverse_impairment=Impairment(delay_ms=10.0),
-    ) as link:
-        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+    try:
+        async with TcpLink(target=("127.0.0.1", port_of(server)), **link_kw) as link:
+            reader, writer = await dial(link)
+            try:
+                yield link, reader, writer
+            finally:
+                writer.close()
+    finally:
+        server.close()
+
+
+async def assert_echoes(conn: Connection, data: bytes) -> None:
+    reader, writer = conn
+    writer.write(data)
+    assert await asyncio.wait_for(reader.readexactly(len(data)), WAIT_S) == data
+
+
+async def test_round_trip_delay_per_direction() -> None:
+    async with echo_link(
+        impairment=Impairment(delay_ms=30.0), reverse_impairment=Impairment(delay_ms=10.0)
+    ) as (link, reader, writer):
         rtts = []
         for _ in range(5):
             start = time.monotonic()
@@ -50,18 +79,14 @@ async def test_round_trip_delay_per_direction() -> None:
         # Only the lower bound is steady on a loaded machine: no reply comes back before 30 + 10 ms.
         assert all(r >= 0.039 for r in rtts), rtts
         assert link.connections == 1
-        writer.close()
-    server.close()
 
 
 async def test_bytes_arrive_intact_and_in_order_under_jitter_loss_and_rate() -> None:
-    server = await echo_server()
     payload = os.urandom(400_000)
     imp = Impairment(
         delay_ms=5.0, jitter_ms=5.0, jitter_distribution="normal", loss_pct=1.0, rate_kbps=20_000.0, seed=3
     )
-    async with TcpLink(target=("127.0.0.1", port_of(server)), impairment=imp) as link:
-        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+    async with echo_link(impairment=imp) as (link, reader, writer):
         start = time.monotonic()
 
         async def write() -> None:
@@ -78,34 +103,22 @@ async def test_bytes_arrive_intact_and_in_order_under_jitter_loss_and_rate() -> 
         assert elapsed >= 0.16
         stats = link.stats()
         assert stats[FORWARD]["bytes_delivered"] == len(payload)
-        writer.close()
-    server.close()
 
 
 async def test_bandwidth_cap_paces_the_stream() -> None:
-    server = await echo_server()
-    async with TcpLink(
-        target=("127.0.0.1", port_of(server)),
-        impairment=Impairment(rate_kbps=4000.0),
-        reverse_impairment=Impairment(),
-    ) as link:
-        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+    capped = Impairment(rate_kbps=4000.0)
+    async with echo_link(impairment=capped, reverse_impairment=Impairment()) as (_, reader, writer):
         payload = b"x" * 500_000  # 1 s at 4 Mbps
         start = time.monotonic()
         writer.write(payload)
         await reader.readexactly(len(payload))
         elapsed = time.monotonic() - start
         assert elapsed >= 0.9, elapsed  # never faster than the cap (a loaded loop is only slower)
-        writer.close()
-    server.close()
 
 
 async def test_stall_outage_holds_bytes_then_delivers() -> None:
-    server = await echo_server()
-    async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
-        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
-        writer.write(b"a")
-        assert await reader.readexactly(1) == b"a"
+    async with echo_link() as (link, reader, writer):
+        await assert_echoes((reader, writer), b"a")
         link.set_impairment("both", Impairment(outage=True, outage_mode="stall"))
         writer.write(b"held")
         with pytest.raises(asyncio.TimeoutError):
@@ -113,33 +126,25 @@ async def test_stall_outage_holds_bytes_then_delivers() -> None:
         link.set_impairment("both", Impairment())
         assert await asyncio.wait_for(reader.readexactly(4), WAIT_S) == b"held"
         assert link.connections == 1
-        writer.close()
-    server.close()
 
 
 async def test_reset_outage_cuts_and_refuses_connections() -> None:
-    server = await echo_server()
-    async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
-        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
-        writer.write(b"a")
-        assert await reader.readexactly(1) == b"a"
+    async with echo_link() as (link, reader, writer):
+        await assert_echoes((reader, writer), b"a")
         link.set_impairment("forward", Impairment(outage=True, outage_mode="reset"))
         with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
             await asyncio.wait_for(reader.readexactly(1), WAIT_S)
         assert link.resets == 1
         # a new connection during the outage is cut at once
-        reader2, writer2 = await asyncio.open_connection("127.0.0.1", link.port)
+        reader2, writer2 = await dial(link)
         with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
             writer2.write(b"b")
             await asyncio.wait_for(reader2.readexactly(1), WAIT_S)
         link.set_impairment("forward", Impairment())
-        reader3, writer3 = await asyncio.open_connection("127.0.0.1", link.port)
-        writer3.write(b"c")
-        assert await asyncio.wait_for(reader3.readexactly(1), WAIT_S) == b"c"
-        writer.close()
+        third = await dial(link)
+        await assert_echoes(third, b"c")
         writer2.close()
-        writer3.close()
-    server.close()
+        third[1].close()
 
 
 async def test_upstream_refused_closes_the_client() -> None:
@@ -161,10 +166,8 @@ async def test_upstream_refused_closes_the_client() -> None:
 async def test_timeline_and_recurring_reset_outage() -> None:
     from mediaplane.netem import Timeline
 
-    server = await echo_server()
     flap = Impairment(outage_period_s=0.6, outage_duration_s=0.2, outage_mode="reset")
-    async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
-        reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+    async with echo_link() as (link, reader, _):
         done = link.run_timeline(
             Timeline.from_dict([{"at_s": 0.1, "impairment": flap.to_dict(), "duration_s": 1.0}])
         )
@@ -175,12 +178,9 @@ async def test_timeline_and_recurring_reset_outage() -> None:
         assert link.resets >= 1
         await asyncio.wait_for(done.wait(), WAIT_S)
         assert link.impairment("forward") == Impairment()  # reverted after 1 s
-        reader2, writer2 = await asyncio.open_connection("127.0.0.1", link.port)
-        writer2.write(b"ok")
-        assert await asyncio.wait_for(reader2.readexactly(2), WAIT_S) == b"ok"
-        writer.close()
-        writer2.close()
-    server.close()
+        second = await dial(link)
+        await assert_echoes(second, b"ok")
+        second[1].close()
 
 
 def test_bytes_sent_before_the_upstream_connects_arrive_under_uvloop() -> None:

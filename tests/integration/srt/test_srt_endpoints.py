@@ -13,6 +13,7 @@ from mediaplane.srt import (
     ConnectTimeout,
     SrtCaller,
     SrtConfig,
+    SrtDirection,
     SrtListener,
     parse_srt_url,
 )
@@ -31,6 +32,28 @@ async def wait_for(cond: object, timeout_s: float = 5.0) -> None:
     raise AssertionError("condition never met")
 
 
+def collect(player: SrtCaller, into: list[bytes]) -> asyncio.Task[None]:
+    """A task appending every payload ``player`` receives to ``into``; it ends with the connection."""
+
+    async def read() -> None:
+        async for p in player.payloads():
+            into.append(p)
+
+    return asyncio.create_task(read())
+
+
+def publisher_to_live(port: int, hub_name: str, local_addr: tuple[str, int] | None = None) -> SrtCaller:
+    """A caller publishing a hub of its own to stream id ``live`` on the listener at ``port``."""
+    return SrtCaller(
+        "127.0.0.1",
+        port,
+        config=SrtConfig(streamid="live"),
+        hub=Hub(hub_name, cache_gop=False),
+        direction=SrtDirection.PUBLISH,
+        local_addr=local_addr,
+    )
+
+
 async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
     router = OpenRouter(cache_gop=False)
     async with SrtListener(router, port=0) as listener:
@@ -41,7 +64,7 @@ async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
             listener.port,
             config=SrtConfig(streamid="#!::r=cam,m=publish"),
             hub=src,
-            direction="publish",
+            direction=SrtDirection.PUBLISH,
             reconnect=True,
             max_backoff_s=0.5,
         )
@@ -49,12 +72,7 @@ async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
         async with publisher, player:
             await publisher.wait_connected(5)
             got: list[bytes] = []
-
-            async def read() -> None:
-                async for p in player.payloads():
-                    got.append(p)
-
-            reader = asyncio.create_task(read())
+            reader = collect(player, got)
             await wait_for(lambda: len(listener.connections) == 2)
             for i in range(50):
                 src.feed(unit(i))
@@ -70,35 +88,15 @@ async def test_publish_then_play_through_one_listener_and_reconnect() -> None:
 
 async def test_local_addr_and_cidrs_and_busy_path() -> None:
     router = OpenRouter(cache_gop=False, cidrs="127.0.0.2/32")
-    async with SrtListener(router, host="0.0.0.0", port=0, direction="publish") as listener:
-        outsider = SrtCaller(
-            "127.0.0.1",
-            listener.port,
-            config=SrtConfig(streamid="live"),
-            hub=Hub("a", cache_gop=False),
-            direction="publish",
-        )
+    async with SrtListener(router, host="0.0.0.0", port=0, direction=SrtDirection.PUBLISH) as listener:
+        outsider = publisher_to_live(listener.port, "a")
         with pytest.raises(ConnectionRejected) as info:
             await outsider.start()
         assert info.value.reason == 1403
-        first = SrtCaller(
-            "127.0.0.1",
-            listener.port,
-            config=SrtConfig(streamid="live"),
-            hub=Hub("b", cache_gop=False),
-            direction="publish",
-            local_addr=("127.0.0.2", 0),
-        )
+        first = publisher_to_live(listener.port, "b", local_addr=("127.0.0.2", 0))
         async with first:
             assert listener.connections[0].peer[0] == "127.0.0.2"
-            second = SrtCaller(
-                "127.0.0.1",
-                listener.port,
-                config=SrtConfig(streamid="live"),
-                hub=Hub("c", cache_gop=False),
-                direction="publish",
-                local_addr=("127.0.0.2", 0),
-            )
+            second = publisher_to_live(listener.port, "c", local_addr=("127.0.0.2", 0))
             with pytest.raises(ConnectionRejected) as busy:
                 await second.start()
             assert busy.value.reason == 1409
@@ -115,7 +113,7 @@ class FussyRouter(OpenRouter):
 
 @pytest.mark.parametrize(("key", "code"), [("missing", 1404), ("offline", 1503)])
 async def test_router_refusals_map_to_reject_codes(key: str, code: int) -> None:
-    async with SrtListener(FussyRouter(cache_gop=False), port=0, direction="play") as listener:
+    async with SrtListener(FussyRouter(cache_gop=False), port=0, direction=SrtDirection.PLAY) as listener:
         caller = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid=key))
         with pytest.raises(ConnectionRejected) as info:
             await caller.start()
@@ -139,7 +137,7 @@ async def test_reconnecting_caller_waits_for_a_late_listener(unused_udp_port: in
         unused_udp_port,
         config=SrtConfig(connect_timeout_ms=200, streamid="late"),
         hub=hub,
-        direction="publish",
+        direction=SrtDirection.PUBLISH,
         reconnect=True,
         max_backoff_s=0.4,
     )
@@ -148,7 +146,7 @@ async def test_reconnecting_caller_waits_for_a_late_listener(unused_udp_port: in
         assert not caller.connected
         assert isinstance(caller.last_error, ConnectTimeout)
         async with SrtListener(
-            OpenRouter(cache_gop=False), port=unused_udp_port, direction="publish"
+            OpenRouter(cache_gop=False), port=unused_udp_port, direction=SrtDirection.PUBLISH
         ) as listener:
             await caller.wait_connected(5)
             assert len(listener.connections) == 1 and listener.connections[0].path.key == "late"
@@ -164,16 +162,11 @@ async def test_forbidden_player_resumes_on_a_keyframe(srt_clip: tuple[object, by
     router = OpenRouter(cache_gop=False)
     hub = router.hub(StreamPath(app="", key="cam"))
     hub.claim("test")
-    async with SrtListener(router, port=0, direction="play") as listener:
+    async with SrtListener(router, port=0, direction=SrtDirection.PLAY) as listener:
         player = SrtCaller("127.0.0.1", listener.port, config=SrtConfig(streamid="cam"))
         async with player:
             got: list[bytes] = []
-
-            async def read() -> None:
-                async for p in player.payloads():
-                    got.append(p)
-
-            reader = asyncio.create_task(read())
+            reader = collect(player, got)
             await wait_for(lambda: len(listener.connections) == 1)
             sub = listener.connections[0].subscription
             assert sub is not None

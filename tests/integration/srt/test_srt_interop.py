@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import pathlib
 
 import pytest
@@ -11,7 +12,8 @@ from srt_media import LossyRelay, continuity_errors, decoded_frames, feed_paced,
 
 from mediaplane.relay.hub import Hub, HubUnit
 from mediaplane.relay.routing import OpenRouter, StreamPath
-from mediaplane.srt import ConnectionRejected, RejectReason, SrtCaller, SrtConfig, SrtListener
+from mediaplane.srt import ConnectionRejected, RejectReason, SrtCaller, SrtConfig, SrtDirection, SrtListener
+from mediaplane.srt.stats import SrtStats
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -54,6 +56,44 @@ async def _ffmpeg(ffmpeg: str, *args: str) -> asyncio.subprocess.Process:
     )
 
 
+async def _ffmpeg_publishes(ffmpeg: str, clip: pathlib.Path, url: str) -> asyncio.subprocess.Process:
+    """ffmpeg publishing ``clip`` in real time, copied, as MPEG-TS to an SRT URL."""
+    return await _ffmpeg(ffmpeg, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
+
+
+def _publish_url(port: int, key: str, query: str = "") -> str:
+    """An ffmpeg caller's URL publishing to ``key`` on our listener at ``port``."""
+    return f"srt://127.0.0.1:{port}?mode=caller&streamid=%23!::r={key},m=publish{query}"
+
+
+async def _our_caller_publishes_to_ffmpeg(
+    ffmpeg: str,
+    data: bytes,
+    listen_url: str,
+    out: pathlib.Path,
+    *,
+    dial_port: int,
+    config: SrtConfig,
+    linger_s: float = 0.5,
+) -> tuple[SrtStats, int | None, bytes]:
+    """An ffmpeg listening at ``listen_url`` writes what it gets to ``out`` byte for byte; our caller
+    dials ``dial_port`` and publishes ``data`` paced over 3 s. Returns the caller's stats as they were
+    before it closed, and ffmpeg's exit status and stderr."""
+    proc = await _ffmpeg(ffmpeg, *raw_sink_args(listen_url, out))
+    src = Hub("src", cache_gop=False)
+    src.claim("test")
+    caller = SrtCaller(
+        "127.0.0.1", dial_port, config=config, hub=src, direction=SrtDirection.PUBLISH, reconnect=True
+    )
+    async with caller:
+        await caller.wait_connected(10)
+        await feed_paced(src, data, 3.0)
+        await asyncio.sleep(linger_s)
+        stats = copy.copy(caller.stats)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    return stats, proc.returncode, err
+
+
 def _check_ts(data: bytes, tmp_path: pathlib.Path, min_frames: int) -> None:
     assert len(data) > 50_000
     assert continuity_errors(data) == 0
@@ -72,11 +112,8 @@ async def test_ffmpeg_caller_publishes_to_our_listener(
         hub = router.hub(StreamPath(app="", key="live/cam1"))
         received = bytearray()
         collector = asyncio.create_task(_collect(hub, received))
-        url = (
-            f"srt://127.0.0.1:{listener.port}?mode=caller&latency=120000"
-            f"&streamid=%23!::r=live/cam1,m=publish{_crypto_query(pbkeylen)}"
-        )
-        proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
+        url = _publish_url(listener.port, "live/cam1", f"&latency=120000{_crypto_query(pbkeylen)}")
+        proc = await _ffmpeg_publishes(ffmpeg_exe, clip, url)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, err.decode()[-2000:]
         await asyncio.sleep(0.3)
@@ -96,24 +133,12 @@ async def test_our_caller_publishes_to_ffmpeg_listener(
     _, data = srt_clip
     out = tmp_path / "ffmpeg_out.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000{_crypto_query(pbkeylen)}"
-    proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
-    hub = Hub("source", cache_gop=False)
-    hub.claim("test")
-    caller = SrtCaller(
-        "127.0.0.1",
-        unused_udp_port,
-        config=_config(pbkeylen, streamid="#!::r=live/cam1"),
-        hub=hub,
-        direction="publish",
-        reconnect=True,
+    config = _config(pbkeylen, streamid="#!::r=live/cam1")
+    stats, rc, err = await _our_caller_publishes_to_ffmpeg(
+        ffmpeg_exe, data, url, out, dial_port=unused_udp_port, config=config
     )
-    async with caller:
-        await caller.wait_connected(10)
-        await feed_paced(hub, data, 3.0)
-        await asyncio.sleep(0.5)
-        assert caller.stats.pkt_sent_unique_total >= len(data) // 1316
-    _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert stats.pkt_sent_unique_total >= len(data) // 1316
+    assert rc == 0, err.decode()[-2000:]
     received = out.read_bytes()
     assert received == data  # byte for byte: nothing lost, duplicated or reordered
     _check_ts(received, tmp_path, min_frames=60)
@@ -127,7 +152,7 @@ async def test_ffmpeg_caller_plays_from_our_listener(
     hub = router.hub(StreamPath(app="", key="live/out"))
     hub.claim("test")
     out = tmp_path / "played.ts"
-    async with SrtListener(router, port=0, config=_config(16), direction="streamid") as listener:
+    async with SrtListener(router, port=0, config=_config(16), direction=SrtDirection.STREAMID) as listener:
         url = f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=live/out{_crypto_query(16)}"
         proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
         for _ in range(100):
@@ -138,7 +163,7 @@ async def test_ffmpeg_caller_plays_from_our_listener(
         await feed_paced(hub, data, 3.0)
         await asyncio.sleep(0.5)
         sessions = listener.connections
-        assert len(sessions) == 1 and sessions[0].direction == "play"
+        assert len(sessions) == 1 and sessions[0].direction is SrtDirection.PLAY
         assert sessions[0].stats.pkt_sent_unique_total >= len(data) // 1316
         listener.close_path(StreamPath(app="", key="live/out"), "test over")
         await asyncio.wait_for(proc.communicate(), 20)
@@ -151,8 +176,10 @@ async def test_our_caller_receives_from_ffmpeg_listener(
 ) -> None:
     clip, _ = srt_clip
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000{_crypto_query(32)}"
-    proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
-    caller = SrtCaller("127.0.0.1", unused_udp_port, config=_config(32), direction="receive", reconnect=True)
+    proc = await _ffmpeg_publishes(ffmpeg_exe, clip, url)
+    caller = SrtCaller(
+        "127.0.0.1", unused_udp_port, config=_config(32), direction=SrtDirection.PLAY, reconnect=True
+    )
     received = bytearray()
     async with caller:
         await caller.wait_connected(10)
@@ -177,7 +204,7 @@ async def test_wrong_passphrase_is_refused_with_bad_secret(
         url = (
             f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=x{_crypto_query(16, 'not the right one')}"
         )
-        proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
+        proc = await _ffmpeg_publishes(ffmpeg_exe, clip, url)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode != 0
         # libsrt's text for SRT_REJ_BADSECRET.
@@ -242,11 +269,8 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
         hub = router.hub(StreamPath(app="", key="lossy"))
         received = bytearray()
         collector = asyncio.create_task(_collect(hub, received))
-        url = (
-            f"srt://127.0.0.1:{port}?mode=caller&latency=120000"
-            f"&streamid=%23!::r=lossy,m=publish{_crypto_query(16)}"
-        )
-        proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
+        url = _publish_url(port, "lossy", f"&latency=120000{_crypto_query(16)}")
+        proc = await _ffmpeg_publishes(ffmpeg_exe, clip, url)
         await asyncio.wait_for(proc.communicate(), 30)
         await asyncio.sleep(0.3)
         collector.cancel()
@@ -264,20 +288,12 @@ async def test_five_percent_loss_both_ways_keeps_continuity(
     # Our caller -> lossy relay -> ffmpeg listener.
     out = tmp_path / "lossy_out.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener&latency=120000"
-    proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
     relay = LossyRelay(("127.0.0.1", unused_udp_port), loss=0.05, seed=11)
     port = await relay.start()
-    src = Hub("src", cache_gop=False)
-    src.claim("test")
-    caller = SrtCaller(
-        "127.0.0.1", port, config=SrtConfig(latency_ms=120), hub=src, direction="publish", reconnect=True
+    stats, _, _ = await _our_caller_publishes_to_ffmpeg(
+        ffmpeg_exe, data, url, out, dial_port=port, config=SrtConfig(latency_ms=120), linger_s=0.6
     )
-    async with caller:
-        await caller.wait_connected(10)
-        await feed_paced(src, data, 3.0)
-        await asyncio.sleep(0.6)
-        assert caller.stats.pkt_retrans_total > 0
-    await asyncio.wait_for(proc.communicate(), 20)
+    assert stats.pkt_retrans_total > 0
     relay.close()
     assert relay.dropped > packets * 0.03
     assert out.read_bytes() == data  # every byte despite 5 % loss / key switches
@@ -294,11 +310,8 @@ async def test_key_refresh_both_ways(
         hub = router.hub(StreamPath(app="", key="rekey"))
         received = bytearray()
         collector = asyncio.create_task(_collect(hub, received))
-        url = (
-            f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r=rekey,m=publish"
-            f"{_crypto_query(16)}&kmrefreshrate=150&kmpreannounce=40"
-        )
-        proc = await _ffmpeg(ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts", url)
+        url = _publish_url(listener.port, "rekey", f"{_crypto_query(16)}&kmrefreshrate=150&kmpreannounce=40")
+        proc = await _ffmpeg_publishes(ffmpeg_exe, clip, url)
         stats = None
         while proc.returncode is None:
             if listener.connections:
@@ -312,19 +325,11 @@ async def test_key_refresh_both_ways(
     # We refresh ours every 150 packets while publishing to ffmpeg.
     out = tmp_path / "rekeyed.ts"
     url = f"srt://127.0.0.1:{unused_udp_port}?mode=listener{_crypto_query(24)}"
-    proc = await _ffmpeg(ffmpeg_exe, *raw_sink_args(url, out))
-    src = Hub("src", cache_gop=False)
-    src.claim("test")
     config = _config(24, km_refresh_rate=150, km_preannounce=40)
-    caller = SrtCaller(
-        "127.0.0.1", unused_udp_port, config=config, hub=src, direction="publish", reconnect=True
+    stats, _, _ = await _our_caller_publishes_to_ffmpeg(
+        ffmpeg_exe, data, url, out, dial_port=unused_udp_port, config=config
     )
-    async with caller:
-        await caller.wait_connected(10)
-        await feed_paced(src, data, 3.0)
-        await asyncio.sleep(0.5)
-        assert caller.stats.km_refreshes >= 4
-    await asyncio.wait_for(proc.communicate(), 20)
+    assert stats.km_refreshes >= 4
     assert out.read_bytes() == data  # every byte despite 5 % loss / key switches
     _check_ts(out.read_bytes(), tmp_path, min_frames=70)
 
@@ -341,12 +346,9 @@ async def test_one_listener_serves_concurrent_ffmpeg_callers(
             asyncio.create_task(_collect(router.hub(StreamPath(app="", key=k)), received[k])) for k in keys
         ]
         procs = [
-            await _ffmpeg(
-                ffmpeg_exe, "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts",
-                f"srt://127.0.0.1:{listener.port}?mode=caller&streamid=%23!::r={k},m=publish{_crypto_query(16)}",
-            )
+            await _ffmpeg_publishes(ffmpeg_exe, clip, _publish_url(listener.port, k, _crypto_query(16)))
             for k in keys
-        ]  # fmt: skip
+        ]
         await wait_until(lambda: len(listener.connections) == 3)
         assert {s.path.key for s in listener.connections} == set(keys)
         assert len({s.conn.socket_id for s in listener.connections}) == 3

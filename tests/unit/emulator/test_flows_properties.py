@@ -15,9 +15,10 @@ from emulator.regions import RegionCatalogue
 from tests.kit.fake_runtime import FakeRuntime, run
 
 REGIONS = ["ap-southeast-1", "eu-central-1"]
-IN_PROTOCOLS = ["RTMP-PUSH", "RTMP-PULL", "SRT-Listener", "SRT-Caller", "Flow"]
-OUT_PROTOCOLS = ["RTMP-PUSH", "RTMP-PULL", "SRT-Listener", "SRT-Caller", "Flow"]
+PROTOCOLS = ["RTMP-PUSH", "RTMP-PULL", "SRT-Listener", "SRT-Caller", "Flow"]
 URLS = {"RTMP": "rtmp://10.0.0.1/live/k", "SRT": "srt://10.0.0.1:9000"}
+DIALING = {"add_input": ("RTMP-PULL", "SRT-Caller"), "add_output": ("RTMP-PUSH", "SRT-Caller")}
+"""The protocols whose endpoint is given the remote's URL (an input's from_url, an output's to_url)."""
 
 # Each step: (operation, flow index, protocol index, pair-flow index, flag); weights favour building up.
 KINDS = (
@@ -41,28 +42,28 @@ def apply(m: FlowManager, action: tuple[str, int, int, int, bool], counter: iter
     pair = flows[c % len(flows)] if flows else None
     if kind == "create":
         m.create_flow(name=f"F{b}", region=REGIONS[a % 2])
-    elif kind == "add_input":
-        proto = IN_PROTOCOLS[b]
-        family = "SRT" if proto.startswith("SRT") else "RTMP"
-        m.add_input(
-            fid,
-            name=f"in{next(counter)}",
-            protocol=proto,
-            from_url=URLS[family] if proto in ("RTMP-PULL", "SRT-Caller") else None,
-            pair_flow_id=pair.id if proto == "Flow" and pair else None,
-            pair_output_name=next(iter(pair.outputs), None) if proto == "Flow" and pair else None,
-        )
-    elif kind == "add_output":
-        proto = OUT_PROTOCOLS[b]
-        family = "SRT" if proto.startswith("SRT") else "RTMP"
-        m.add_output(
-            fid,
-            name=f"out{next(counter)}",
-            protocol=proto,
-            to_url=URLS[family] if proto in ("RTMP-PUSH", "SRT-Caller") else None,
-            pair_flow_id=pair.id if proto == "Flow" and pair else None,
-            pair_input_name=pair.inputs[0].name if proto == "Flow" and pair and pair.inputs else None,
-        )
+    elif kind in DIALING:
+        proto = PROTOCOLS[b]
+        url = URLS["SRT" if proto.startswith("SRT") else "RTMP"] if proto in DIALING[kind] else None
+        paired = pair if proto == "Flow" and pair else None
+        pair_id = paired.id if paired else None
+        if kind == "add_input":
+            pair_output = next(iter(paired.outputs), None) if paired else None
+            name = f"in{next(counter)}"
+            m.add_input(
+                fid,
+                name=name,
+                protocol=proto,
+                from_url=url,
+                pair_flow_id=pair_id,
+                pair_output_name=pair_output,
+            )
+        else:
+            pair_input = paired.inputs[0].name if paired and paired.inputs else None
+            name = f"out{next(counter)}"
+            m.add_output(
+                fid, name=name, protocol=proto, to_url=url, pair_flow_id=pair_id, pair_input_name=pair_input
+            )
     elif kind == "delete_output":
         names = m.output_names(fid)
         m.delete_output(fid, names[b % len(names)] if names else "none")

@@ -272,6 +272,17 @@ class HostileServer:
         self.result("connect", {"level": "status", "code": "NetConnection.Connect.Success"})
         assert any(c.name == "createStream" for c in self.commands)
 
+    def to_stream_1(self) -> None:
+        """Connected, and createStream answered with message stream 1."""
+        self.to_create_stream()
+        self.result("createStream", 1.0)
+
+    def on_status(self, info: dict[str, Any]) -> list[Event]:
+        return self.send(
+            CommandMessage(name="onStatus", transaction_id=0.0, command_object=None, args=(info,)),
+            stream_id=1,
+        )
+
 
 class _Missing:
     pass
@@ -329,17 +340,8 @@ def test_absurd_control_values_from_a_server_are_harmless() -> None:
     server.send(SetPeerBandwidth(size=0, limit=PeerBandwidthLimit.HARD))
     server.send(SetPeerBandwidth(size=0xFFFFFFFF, limit=PeerBandwidthLimit.DYNAMIC))
     server.send(Abort(csid=0xFFFFFFFF))
-    server.to_create_stream()
-    server.result("createStream", 1.0)
-    new = server.send(
-        CommandMessage(
-            name="onStatus",
-            transaction_id=0.0,
-            command_object=None,
-            args=({"level": "status", "code": "NetStream.Play.Start"},),
-        ),
-        stream_id=1,
-    )
+    server.to_stream_1()
+    new = server.on_status({"level": "status", "code": "NetStream.Play.Start"})
     assert any(isinstance(e, PlayStarted) for e in new) and not closes(server.events)
 
 
@@ -353,17 +355,8 @@ def test_a_16_mib_header_from_a_server_before_play_starts_is_refused() -> None:
 
 def test_a_player_client_takes_a_1_mib_frame_once_playing() -> None:
     server = HostileServer("play")
-    server.to_create_stream()
-    server.result("createStream", 1.0)
-    server.send(
-        CommandMessage(
-            name="onStatus",
-            transaction_id=0.0,
-            command_object=None,
-            args=({"level": "status", "code": "NetStream.Play.Start"},),
-        ),
-        stream_id=1,
-    )
+    server.to_stream_1()
+    server.on_status({"level": "status", "code": "NetStream.Play.Start"})
     payload = video(ONE_MIB).payload
     new = server.send_raw(
         encode_fmt0(csid=6, timestamp=0, type_id=9, stream_id=1, payload=payload, chunk_size=128)
@@ -373,17 +366,8 @@ def test_a_player_client_takes_a_1_mib_frame_once_playing() -> None:
 
 def test_publisher_client_is_authorised_by_publish_start() -> None:
     server = HostileServer("publish")
-    server.to_create_stream()
-    server.result("createStream", 1.0)
-    new = server.send(
-        CommandMessage(
-            name="onStatus",
-            transaction_id=0.0,
-            command_object=None,
-            args=({"level": "status", "code": "NetStream.Publish.Start"},),
-        ),
-        stream_id=1,
-    )
+    server.to_stream_1()
+    new = server.on_status({"level": "status", "code": "NetStream.Publish.Start"})
     assert any(isinstance(e, PublishStarted) for e in new)
     assert server.client._decoder.limits.max_media_message_bytes > ONE_MIB
 
@@ -403,9 +387,7 @@ def test_message_streams_are_capped_and_delete_stream_frees_one() -> None:
 
 def test_a_server_status_text_is_one_short_line_in_the_close_reason() -> None:
     server = HostileServer("play")
-    server.to_create_stream()
-    server.result("createStream", 1.0)
-    info = {"level": "error", "code": "NetStream.Play.Failed\n", "description": "x" * 10_000}
-    new = server.send(CommandMessage(name="onStatus", transaction_id=0.0, args=(info,)), stream_id=1)
+    server.to_stream_1()
+    new = server.on_status({"level": "error", "code": "NetStream.Play.Failed\n", "description": "x" * 10_000})
     (closed,) = closes(new)
     assert closed.reason == "NetStream.Play.Failed?: " + "x" * 200 + "..."

@@ -196,6 +196,23 @@ def connect(sim: Sim) -> None:
     assert sim.listener.conn is not None and sim.listener.conn.connected
 
 
+def stream(sim: Sim, n: int, *, seconds: float, interval: float = 0.001, sender: str = "caller") -> float:
+    """Connect, then send ``payloads(n)`` from ``sender``, one every ``interval``, and run ``seconds``
+    from the first send; returns when that was."""
+    connect(sim)
+    start = sim.now
+    sim.schedule_sends(payloads(n), start, interval)
+    sim.run_until(start + seconds, sender=sender)
+    return start
+
+
+def assert_at_tsbpd_time(got: list[tuple[float, PayloadReceived]], start: float, latency_s: float) -> None:
+    """Each payload (sent one a millisecond) delivered at send time + one-way delay + latency, to the
+    microsecond."""
+    for i, (t, _) in enumerate(got):
+        assert abs(t - (start + i * 0.001 + ONE_WAY_S + latency_s)) < 2e-6
+
+
 @pytest.mark.parametrize("passphrase", ["", "pumped passphrase"])
 @pytest.mark.parametrize("isn", [None, 2**31 - 100])
 def test_every_packet_once_in_order_at_tsbpd_time_despite_loss(passphrase: str, isn: int | None) -> None:
@@ -212,17 +229,11 @@ def test_every_packet_once_in_order_at_tsbpd_time_despite_loss(passphrase: str, 
 
     cfg = SrtConfig(latency_ms=120, passphrase=passphrase)
     sim = Sim(cfg, cfg, drop_c2l=drop_c2l, drop_l2c=drop_l2c, isn=isn)
-    connect(sim)
-    sent = payloads(1000)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.001)
-    sim.run_until(start + 2.0)
+    start = stream(sim, 1000, seconds=2.0)
     got = received(sim.listener)
-    assert [e.payload for _, e in got] == sent
-    assert len({e.seq for _, e in got}) == len(sent)
-    # Delivered exactly at send time + one-way delay + latency (TSBPD), to the microsecond.
-    for i, (t, _) in enumerate(got):
-        assert abs(t - (start + i * 0.001 + ONE_WAY_S + 0.120)) < 2e-6
+    assert [e.payload for _, e in got] == payloads(1000)
+    assert len({e.seq for _, e in got}) == 1000
+    assert_at_tsbpd_time(got, start, 0.120)
     lst, snd = sim.listener.conn, sim.caller.conn
     assert lst is not None and snd is not None
     assert lst.stats.pkt_rcv_loss_total >= 80
@@ -239,14 +250,10 @@ def test_listener_sends_to_caller_too() -> None:
     sim = Sim(
         cfg, SrtConfig(latency_ms=200), drop_l2c=lambda i, d: is_data(d) and i % 11 == 0 and not d[4] & 4
     )
-    connect(sim)
+    start = stream(sim, 300, seconds=1.5, interval=0.002, sender="listener")
     assert sim.caller.conn is not None and sim.caller.conn.latency_ms == 200  # the larger latency wins
-    sent = payloads(300)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.002)
-    sim.run_until(start + 1.5, sender="listener")
     got = received(sim.caller)
-    assert [e.payload for _, e in got] == sent
+    assert [e.payload for _, e in got] == payloads(300)
     assert abs(got[0][0] - (start + ONE_WAY_S + 0.200)) < 2e-6
 
 
@@ -256,13 +263,9 @@ def test_too_late_drop_skips_what_never_arrives() -> None:
 
     cfg = SrtConfig(latency_ms=60)
     sim = Sim(cfg, cfg, drop_c2l=drop_c2l, isn=1000)
-    connect(sim)
-    sent = payloads(400)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.001)
-    sim.run_until(start + 2.0)
+    stream(sim, 400, seconds=2.0)
     got = [e.payload for _, e in received(sim.listener)]
-    assert got == [p for i, p in enumerate(sent) if (1000 + i) % 100 != 50]
+    assert got == [p for i, p in enumerate(payloads(400)) if (1000 + i) % 100 != 50]
     drops = [e for _, e in sim.listener.events if isinstance(e, PacketsDropped)]
     assert sum(d.count for d in drops) == 4
     assert sim.listener.conn is not None and sim.listener.conn.stats.pkt_rcv_drop_total == 4
@@ -271,12 +274,8 @@ def test_too_late_drop_skips_what_never_arrives() -> None:
 def test_key_refresh_mid_stream() -> None:
     cfg = SrtConfig(passphrase="refresh me please", km_refresh_rate=200, km_preannounce=50)
     sim = Sim(cfg, cfg)
-    connect(sim)
-    sent = payloads(1000)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.001)
-    sim.run_until(start + 1.5)
-    assert [e.payload for _, e in received(sim.listener)] == sent
+    stream(sim, 1000, seconds=1.5)
+    assert [e.payload for _, e in received(sim.listener)] == payloads(1000)
     refreshed = [e for _, e in sim.listener.events if isinstance(e, KeysRefreshed)]
     assert len(refreshed) >= 8  # announce + retire for each of the 4 switches
     keys_used = {(d[4] >> 3) & 3 for d in sim.log_c2l if is_data(d)}
@@ -402,12 +401,9 @@ def test_dropreq_unblocks_a_receiver_without_too_late_drop() -> None:
     sender_cfg = SrtConfig(latency_ms=60, send_drop_delay_ms=0)
     receiver_cfg = SrtConfig(latency_ms=60, too_late_drop=False)
     sim = Sim(sender_cfg, receiver_cfg, drop_c2l=drop_c2l, isn=1000)
-    connect(sim)
-    sent = payloads(400)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.001)
-    sim.run_until(start + 2.0)
+    stream(sim, 400, seconds=2.0)
     got = [e.payload for _, e in received(sim.listener)]
+    sent = payloads(400)
     assert got == sent[:100] + sent[101:]
     lst, snd = sim.listener.conn, sim.caller.conn
     assert lst is not None and snd is not None
@@ -466,26 +462,18 @@ def test_sender_timestamps_wrap_mid_stream() -> None:
     # The caller's 32-bit microsecond clock wraps (every 71.6 minutes) 0.3 s into the stream.
     cfg = SrtConfig(latency_ms=120)
     sim = Sim(cfg, cfg, caller_age_s=2**32 / 1e6 - 0.35, drop_c2l=lambda i, d: is_data(d) and i % 17 == 5)
-    connect(sim)
-    sent = payloads(600)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.001)
-    sim.run_until(start + 1.5)
+    start = stream(sim, 600, seconds=1.5)
     got = received(sim.listener)
-    assert [e.payload for _, e in got] == sent
+    assert [e.payload for _, e in got] == payloads(600)
     stamps = [e.timestamp_us for _, e in got]
     assert stamps[0] > 2**32 - 400_000 and stamps[-1] < 400_000  # it did wrap
-    for i, (t, _) in enumerate(got):
-        assert abs(t - (start + i * 0.001 + ONE_WAY_S + 0.120)) < 2e-6
+    assert_at_tsbpd_time(got, start, 0.120)
 
 
 def test_stats_rates_and_drop_bytes() -> None:
     cfg = SrtConfig(latency_ms=60)
     sim = Sim(cfg, cfg, drop_c2l=lambda i, d: is_data(d) and int.from_bytes(d[:4], "big") == 1500, isn=1000)
-    connect(sim)
-    start = sim.now
-    sim.schedule_sends(payloads(2500), start, 0.001)  # 1316 bytes every ms: 10.5 Mbit/s
-    sim.run_until(start + 2.2)
+    stream(sim, 2500, seconds=2.2)  # 1316 bytes every ms: 10.5 Mbit/s
     snd, rcv = sim.caller.conn, sim.listener.conn
     assert snd is not None and rcv is not None
     assert 9.5 < snd.stats.send_rate_mbps < 11.5
@@ -503,11 +491,7 @@ def test_lost_last_packet_of_a_burst_is_resent_without_a_nak() -> None:
 
     cfg = SrtConfig(latency_ms=120)
     sim = Sim(cfg, cfg, drop_c2l=drop_c2l, isn=1000)
-    connect(sim)
-    sent = payloads(100)
-    start = sim.now
-    sim.schedule_sends(sent, start, 0.001)
-    sim.run_until(start + 1.0)
-    assert [e.payload for _, e in received(sim.listener)] == sent
+    stream(sim, 100, seconds=1.0)
+    assert [e.payload for _, e in received(sim.listener)] == payloads(100)
     assert sim.listener.conn is not None and sim.listener.conn.stats.pkt_sent_nak_total == 0
     assert sim.caller.conn is not None and sim.caller.conn.stats.pkt_retrans_total == 1

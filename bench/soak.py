@@ -35,7 +35,7 @@ from emulator.testing import EmulatorThread
 from mediaplane.relay import Hub, HubUnit, UnitKind
 from mediaplane.rtmp import RtmpPuller, RtmpPusher
 from mediaplane.rtmp.synthetic import synthetic_stream
-from mediaplane.srt import SrtCaller, SrtConfig
+from mediaplane.srt import SrtCaller, SrtConfig, SrtDirection
 
 A_REGION, B_REGION = "ap-southeast-1", "eu-central-1"
 TS_PACKET = 188
@@ -90,7 +90,12 @@ class Publisher:
         else:
             host, port = self.url.removeprefix("srt://").split(":")
             self.client = SrtCaller(
-                host, int(port), config=SrtConfig(), hub=self.hub, direction="publish", reconnect=True
+                host,
+                int(port),
+                config=SrtConfig(),
+                hub=self.hub,
+                direction=SrtDirection.PUBLISH,
+                reconnect=True,
             )
             self._feed = asyncio.get_running_loop().create_task(self._feed_srt())
         await self.client.start()

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from mediaplane.relay import Hub
 from mediaplane.rtmp import RtmpClientConfig, RtmpPuller, RtmpPusher
-from mediaplane.srt import SrtCaller, SrtConfig, parse_srt_url
+from mediaplane.srt import SrtCaller, SrtConfig, SrtDirection, StreamMode, parse_srt_url
 
 from ..errors import FlowStartError
 from ..model.flow import Flow, FlowInput, FlowOutput, InputProtocol, OutputProtocol
@@ -60,7 +60,7 @@ class Clients:
         self.host = host
 
     def srt_caller(
-        self, url: str, endpoint: FlowInput | FlowOutput, hub: Hub, direction: str, name: str
+        self, url: str, endpoint: FlowInput | FlowOutput, hub: Hub, direction: SrtDirection, name: str
     ) -> SrtCaller:
         """A reconnecting caller to an SRT-Caller endpoint's URL; the URL's query fills what the API left
         empty (passphrase, streamid)."""
@@ -81,12 +81,12 @@ class Clients:
         far: FlowInput | FlowOutput,
         near_latency: int | None,
         hub: Hub,
-        direction: str,
+        direction: SrtDirection,
         name: str,
     ) -> SrtCaller:
         """The caller of a Flow leg: through ``link`` to the paired flow's SRT-Listener ``far``, with its
         passphrase and the larger latency of both ends."""
-        mode = "publish" if direction == "publish" else "request"
+        mode = StreamMode.PUBLISH if direction is SrtDirection.PUBLISH else StreamMode.REQUEST
         config = srt_config(
             max(near_latency or 0, far.srt_latency or 0) or None,
             far.srt_passphrase,
@@ -103,7 +103,7 @@ class Clients:
         url = await self.host.lastmile.dial(live.flow, cfg, cfg.from_url)
         if cfg.protocol is InputProtocol.RTMP_PULL:
             return RtmpPuller(url, li.hub, config=self.host.rtmp_client_config)
-        return self.srt_caller(url, cfg, li.hub, "receive", f"{live.flow.name}/{cfg.name}")
+        return self.srt_caller(url, cfg, li.hub, SrtDirection.PLAY, f"{live.flow.name}/{cfg.name}")
 
     async def flow_input_client(self, live: LiveFlow, li: LiveInput) -> Client:
         """A Flow input pulls from the paired flow's RTMP-PULL / SRT-Listener output over the backbone."""
@@ -116,7 +116,7 @@ class Clients:
             raise FlowStartError(f"PairOutputName {cfg.pair_output_name!r} no longer exists in {pair.name}")
         name = f"backbone {pair.region.id}/{pair.name}/{out.name} -> {flow.region.id}/{flow.name}"
         rtmp = out.protocol is OutputProtocol.RTMP_PULL
-        return await self._backbone_leg(li, flow, pair, out, rtmp, li.hub, "receive", name)
+        return await self._backbone_leg(li, flow, pair, out, rtmp, li.hub, SrtDirection.PLAY, name)
 
     async def output_client(self, live: LiveFlow, lo: LiveOutput) -> Client:
         """The client of an RTMP-PUSH / SRT-Caller output, or of a Flow output (which pushes into the
@@ -129,14 +129,14 @@ class Clients:
             return RtmpPusher(url, live.hub, config=host.rtmp_client_config)
         if cfg.protocol is OutputProtocol.SRT_CALLER:
             url = await host.lastmile.dial(flow, cfg, cfg.to_url)
-            return self.srt_caller(url, cfg, live.hub, "publish", f"{flow.name}/{cfg.name}")
+            return self.srt_caller(url, cfg, live.hub, SrtDirection.PUBLISH, f"{flow.name}/{cfg.name}")
         pair = host.manager.get_flow(cfg.pair_flow_id)
         inp = pair.input_named(cfg.pair_input_name)
         if inp is None:
             raise FlowStartError(f"PairInputName {cfg.pair_input_name!r} no longer exists in {pair.name}")
         name = f"backbone {flow.region.id}/{flow.name}/{cfg.name} -> {pair.region.id}/{pair.name}/{inp.name}"
         rtmp = inp.protocol is InputProtocol.RTMP_PUSH
-        return await self._backbone_leg(lo, flow, pair, inp, rtmp, live.hub, "publish", name)
+        return await self._backbone_leg(lo, flow, pair, inp, rtmp, live.hub, SrtDirection.PUBLISH, name)
 
     async def _backbone_leg(
         self,
@@ -146,10 +146,10 @@ class Clients:
         far: FlowInput | FlowOutput,
         rtmp: bool,
         hub: Hub,
-        direction: str,
+        direction: SrtDirection,
         name: str,
     ) -> Client:
-        """The client of a Flow input (``direction`` ``receive``) or output (``publish``) of ``flow``: a
+        """The client of a Flow input (``direction`` ``PLAY``) or output (``PUBLISH``) of ``flow``: a
         backbone link to the paired flow's endpoint ``far`` (its region's RTMP server when ``rtmp``, else
         its SRT listener), kept on ``end``, and the puller, pusher or caller that dials through it."""
         host = self.host
@@ -159,7 +159,7 @@ class Clients:
                 LinkKind.TCP, flow.region, pair.region, address, name
             )
             url = f"rtmp://{link.address[0]}:{link.port}/{host.backbone_app}/{far.stream_key}"
-            rtmp_client = RtmpPusher if direction == "publish" else RtmpPuller
+            rtmp_client = RtmpPusher if direction is SrtDirection.PUBLISH else RtmpPuller
             return rtmp_client(url, hub, config=host.rtmp_client_config)
         assert far.srt_port is not None
         target = (pair.region.host, far.srt_port)

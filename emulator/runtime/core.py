@@ -54,7 +54,7 @@ from mediaplane.relay import (
     parse_cidrs,
 )
 from mediaplane.rtmp import RtmpClientConfig, RtmpServer, RtmpServerConfig
-from mediaplane.srt import SrtListener
+from mediaplane.srt import SrtDirection, SrtListener
 
 from ..errors import FlowStartError, PortUnavailable
 from ..events import EventBus, input_hub, player_joined
@@ -305,7 +305,7 @@ class Runtime:
 
     # -- inputs -----------------------------------------------------------------------------------
     async def _srt_listener(
-        self, live: LiveFlow, endpoint: FlowInput | FlowOutput, direction: str
+        self, live: LiveFlow, endpoint: FlowInput | FlowOutput, direction: SrtDirection
     ) -> SrtListener:
         """The started SRT listener of an SRT-Listener input (``publish``) or output (``play``)."""
         assert endpoint.srt_port is not None
@@ -318,7 +318,7 @@ class Runtime:
             name=f"{live.flow.name}/{endpoint.name}",
             # The flow hub is unpublished only past the input hold: SRT players end then, with a
             # SHUTDOWN, at the moment RTMP players get UnpublishNotify.
-            end_on_unpublish=direction == "play",
+            end_on_unpublish=direction is SrtDirection.PLAY,
         )
         await listener.start()
         return listener
@@ -333,7 +333,7 @@ class Runtime:
         if proto is InputProtocol.RTMP_PUSH:
             return  # the region's RTMP server routes publishers here
         if proto is InputProtocol.SRT_LISTENER:
-            li.listener = await self._srt_listener(live, cfg, "publish")
+            li.listener = await self._srt_listener(live, cfg, SrtDirection.PUBLISH)
             return
         if proto is InputProtocol.FLOW:
             li.client = await self.clients.flow_input_client(live, li)
@@ -365,7 +365,7 @@ class Runtime:
         live.outputs[cfg.name] = lo
         proto = cfg.protocol
         if proto is OutputProtocol.SRT_LISTENER:
-            lo.listener = await self._srt_listener(live, cfg, "play")
+            lo.listener = await self._srt_listener(live, cfg, SrtDirection.PLAY)
         elif not listening(cfg) and not cfg.forbid:
             await self._start_output_client(live, lo)
 

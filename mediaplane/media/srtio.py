@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 
 from ..relay.hub import Hub, HubSignal, HubUnit, Subscription, UnitKind
 from ..relay.routing import Peer, StreamPath
-from ..srt import SrtCaller, SrtListener, SrtMode, parse_srt_url
+from ..srt import SrtCaller, SrtDirection, SrtListener, SrtMode, parse_srt_url
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,14 @@ async def open_srt_sender(
     hub.claim(owner)
     endpoint: SrtCaller | SrtListener
     if mode is SrtMode.LISTENER:
-        endpoint = SrtListener(_OneHub(hub), host=host, port=port, config=config, direction="play")
+        endpoint = SrtListener(_OneHub(hub), host=host, port=port, config=config, direction=SrtDirection.PLAY)
         await endpoint.start()
         if on_listen is not None:
             on_listen(endpoint.port)
     else:
-        endpoint = SrtCaller(host, port, config=config, hub=hub, direction="publish", name=f"signal {url}")
+        endpoint = SrtCaller(
+            host, port, config=config, hub=hub, direction=SrtDirection.PUBLISH, name=f"signal {url}"
+        )
         await endpoint.start()
     loop = asyncio.get_running_loop()
 
@@ -88,7 +90,9 @@ async def open_srt_receiver(
     if mode is SrtMode.LISTENER:
         hub = Hub("probe", cache_gop=False)
         sub = hub.subscribe("probe", max_queue_bytes=64 * 1024 * 1024)
-        listener = SrtListener(_OneHub(hub), host=host, port=port, config=config, direction="publish")
+        listener = SrtListener(
+            _OneHub(hub), host=host, port=port, config=config, direction=SrtDirection.PUBLISH
+        )
         await listener.start()
         if on_listen is not None:
             on_listen(listener.port)
@@ -112,7 +116,7 @@ async def open_srt_receiver(
             hub.close()
         return
 
-    caller = SrtCaller(host, port, config=config, direction="receive", name=f"probe {url}")
+    caller = SrtCaller(host, port, config=config, direction=SrtDirection.PLAY, name=f"probe {url}")
     await caller.start()
 
     async def pump() -> None:

@@ -1,22 +1,24 @@
 """SRT live mode (HSv5, as libsrt 1.5 speaks it): sans-IO cores and asyncio adapters.
 
-The cores (:mod:`.packet`, :mod:`.handshake`, :mod:`.keymaterial`, :mod:`.buffers`, the live
-:mod:`.sender` and :mod:`.receiver`, :mod:`.connection`, the listener's :mod:`.acceptor` and the
-:mod:`.stats`) never touch sockets or clocks; :mod:`.endpoint` holds the asyncio
-:class:`SrtListener` and :class:`SrtCaller` that feed and drain the relay hubs.
+The cores (:mod:`.packet`, :mod:`.handshake`, the HSv5 :mod:`.negotiation`, :mod:`.keymaterial` and
+the connection's key exchange in :mod:`.keying`, :mod:`.buffers`, the live :mod:`.sender` and
+:mod:`.receiver`, :mod:`.connection`, the listener's :mod:`.acceptor` and the :mod:`.stats`) never
+touch sockets or clocks; :mod:`.endpoint` holds the asyncio :class:`SrtListener` and (from
+:mod:`.caller`, over :mod:`.socket_driver`) :class:`SrtCaller` that feed and drain the relay hubs.
+Both take an :class:`SrtDirection`: what the caller of each connection does (publish or play).
 
 Typical use::
 
     host, port, config, mode = parse_srt_url("srt://0.0.0.0:9000?mode=listener&latency=200000")
-    async with SrtListener(router, host=host, port=port, config=config, direction="publish",
-                           accept_hook=hook) as listener:
+    async with SrtListener(router, host=host, port=port, config=config,
+                           direction=SrtDirection.PUBLISH, accept_hook=hook) as listener:
         ...  # listener.port, listener.connections, listener.close_path(path, reason)
 
-    async with SrtCaller("10.0.0.2", 9000, config=config, hub=hub, direction="publish",
+    async with SrtCaller("10.0.0.2", 9000, config=config, hub=hub, direction=SrtDirection.PUBLISH,
                          reconnect=True) as caller:
         ...  # caller.connected, caller.stats
 
-    probe = SrtCaller(host, port, config=config)  # no hub: receive into a private hub
+    probe = SrtCaller(host, port, config=config)  # no hub: play into a private hub
     async with probe:
         async for payload in probe.payloads():
             ...
@@ -25,7 +27,7 @@ Typical use::
 from __future__ import annotations
 
 from .acceptor import AcceptorStats, SrtAcceptor
-from .config import HandshakeLimits, SrtConfig, SrtMode, parse_srt_url
+from .config import HandshakeLimits, SrtConfig, SrtDirection, SrtMode, parse_srt_url
 from .connection import ConnectionState, SrtConnection
 from .endpoint import REFUSED_CODES, AcceptHook, SrtCaller, SrtListener, SrtSession
 from .errors import (
@@ -78,6 +80,7 @@ __all__ = [
     "SrtCaller",
     "SrtConfig",
     "SrtConnection",
+    "SrtDirection",
     "SrtError",
     "SrtListener",
     "SrtMode",

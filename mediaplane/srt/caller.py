@@ -12,7 +12,7 @@ from typing import Any
 
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer
-from .config import SrtConfig
+from .config import SrtConfig, SrtDirection
 from .connection import SrtConnection
 from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
 from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
@@ -24,11 +24,11 @@ logger = logging.getLogger(__name__)
 
 
 class SrtCaller:
-    """An SRT caller. ``direction="publish"`` sends ``hub``'s units to the remote listener (it
-    subscribes itself, again after each reconnect); ``"receive"`` claims ``hub`` and feeds it with
-    what the remote sends.
+    """An SRT caller. ``direction`` :attr:`~SrtDirection.PUBLISH` sends ``hub``'s units to the remote
+    listener (it subscribes itself, again after each reconnect); :attr:`~SrtDirection.PLAY` (the
+    default; ``"receive"`` is its former name) claims ``hub`` and feeds it with what the remote sends.
 
-    Without a ``hub`` (receive only) a private ``Hub(cache_gop=False)`` is made and
+    Without a ``hub`` (play only) a private ``Hub(cache_gop=False)`` is made and
     :meth:`payloads` yields the received payload bytes. With ``reconnect=True`` the caller retries
     with exponential backoff capped at ``max_backoff_s`` and :meth:`start` returns at once;
     otherwise :meth:`start` raises :class:`ConnectionRejected` (with the peer's reason) or
@@ -37,7 +37,7 @@ class SrtCaller:
     ``end_on_unpublish`` (publish): when the hub's publisher leaves, the connection closes (SHUTDOWN),
     so the remote's players end as RTMP players do on UnpublishNotify; with ``reconnect`` the caller
     dials again once the hub has a publisher again, subscribed before dialing so that what the source
-    sends during the handshake is queued, not lost. ``claim_on_media`` (receive): the caller claims
+    sends during the handshake is queued, not lost. ``claim_on_media`` (play): the caller claims
     the hub at the first payload rather than at the handshake, so a connection that carries nothing
     (a remote without a source) is not the hub's publisher; and it gives the hub up after
     ``media_gap_s`` without a payload (SRT has no unpublish message: a remote that stays connected but
@@ -51,7 +51,7 @@ class SrtCaller:
         *,
         config: SrtConfig | None = None,
         hub: Hub | None = None,
-        direction: str = "receive",
+        direction: SrtDirection = SrtDirection.PLAY,
         reconnect: bool = False,
         max_backoff_s: float = 10.0,
         local_addr: tuple[str, int] | None = None,
@@ -60,9 +60,10 @@ class SrtCaller:
         claim_on_media: bool = False,
         media_gap_s: float = 2.0,
     ) -> None:
-        if direction not in ("publish", "receive"):
-            raise ValueError("direction must be 'publish' or 'receive'")
-        if hub is None and direction == "publish":
+        direction = SrtDirection(direction)  # a plain string ("receive" too) is still accepted
+        if direction is SrtDirection.STREAMID:
+            raise ValueError("a caller's direction is publish or play")
+        if hub is None and direction is SrtDirection.PUBLISH:
             raise ValueError("a publishing caller needs a hub")
         self.host = host
         self.port = port
@@ -71,8 +72,8 @@ class SrtCaller:
         self.reconnect = reconnect
         self.max_backoff_s = max_backoff_s
         self.local_addr = local_addr
-        self.end_on_unpublish = end_on_unpublish and direction == "publish"
-        self.claim_on_media = claim_on_media and direction == "receive"
+        self.end_on_unpublish = end_on_unpublish and direction is SrtDirection.PUBLISH
+        self.claim_on_media = claim_on_media and direction is SrtDirection.PLAY
         self.media_gap_s = media_gap_s
         self._await_source = False
         self._early_sub: Subscription | None = None
@@ -235,7 +236,7 @@ class SrtCaller:
         assert self._driver is not None
         self.connections_made += 1
         self._connected_event.set()
-        if self.direction == "publish":
+        if self.direction is SrtDirection.PUBLISH:
             sub = self._early_sub or self.hub.subscribe(self.name)
             self._early_sub = None
             self._session_sub = sub
@@ -263,7 +264,7 @@ class SrtCaller:
             if self._session_sub is not None:
                 self._session_sub.close()
                 self._session_sub = None
-            if self.direction == "receive" and (self.reconnect or self._private_sub is None):
+            if self.direction is SrtDirection.PLAY and (self.reconnect or self._private_sub is None):
                 self.hub.release(self)
 
     def _drivers(self) -> Iterable[Driver]:

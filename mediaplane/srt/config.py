@@ -25,6 +25,24 @@ class SrtMode(enum.StrEnum):
     RENDEZVOUS = "rendezvous"
 
 
+class SrtDirection(enum.StrEnum):
+    """Which way an endpoint's media goes, named by what the caller of each connection does (as the
+    stream id's ``m=`` is): the same member means the same flow on an :class:`SrtListener` and an
+    :class:`SrtCaller`."""
+
+    PUBLISH = "publish"
+    """The caller sends: a listener's callers publish into it, a caller publishes its hub."""
+    PLAY = "play"
+    """The listener sends: a listener's callers play from it, a caller feeds its hub with what it gets."""
+    STREAMID = "streamid"
+    """Listener only: each caller's stream id decides (``m=publish`` publishes, anything else plays)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> SrtDirection | None:
+        # SrtCaller's former name for PLAY, so direction="receive" keeps working.
+        return cls.PLAY if value == "receive" else None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SrtConfig:
     """Options of one SRT socket (libsrt ``SRTO_*`` names in the comments; units in field names)."""

@@ -24,7 +24,7 @@ from ..relay.hub import Hub, HubClosed, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
 from .acceptor import SrtAcceptor
 from .caller import SrtCaller
-from .config import HandshakeLimits, SrtConfig
+from .config import HandshakeLimits, SrtConfig, SrtDirection
 from .connection import SrtConnection
 from .errors import RejectReason, SrtError
 from .events import ConnectionClosed, Event, PayloadReceived
@@ -61,7 +61,7 @@ class SrtSession:
     """One caller served by an :class:`SrtListener` (what ``.connections`` lists)."""
 
     def __init__(
-        self, listener: SrtListener, conn: SrtConnection, *, path: StreamPath, direction: str
+        self, listener: SrtListener, conn: SrtConnection, *, path: StreamPath, direction: SrtDirection
     ) -> None:
         self.listener = listener
         self.conn = conn
@@ -126,10 +126,11 @@ class SrtSession:
 class SrtListener:
     """An SRT listener on one UDP socket serving many callers (demultiplexed by socket id and address).
 
-    ``direction``: ``"publish"`` (callers push into ``router.route_publish``), ``"play"`` (callers
-    receive from ``router.route_play``) or ``"streamid"`` (the stream id's ``m=publish`` publishes,
-    anything else plays). The stream id's ``r=`` resource (or the whole stream id when it is not in
-    ``#!::`` form) is the :class:`StreamPath` key; ``app`` is empty.
+    ``direction`` (:class:`~mediaplane.srt.config.SrtDirection`): ``PUBLISH`` (callers push into
+    ``router.route_publish``), ``PLAY`` (callers receive from ``router.route_play``) or ``STREAMID``
+    (the stream id's ``m=publish`` publishes, anything else plays). The stream id's ``r=`` resource
+    (or the whole stream id when it is not in ``#!::`` form) is the :class:`StreamPath` key; ``app``
+    is empty.
 
     ``limits`` (:class:`~mediaplane.srt.config.HandshakeLimits`) bounds the handshake work done for
     callers that proved nothing yet: inductions and cookie-checked conclusions per source address
@@ -148,14 +149,13 @@ class SrtListener:
         host: str = "127.0.0.1",
         port: int = 0,
         config: SrtConfig | None = None,
-        direction: str = "streamid",
+        direction: SrtDirection = SrtDirection.STREAMID,
         accept_hook: AcceptHook | None = None,
         name: str = "",
         limits: HandshakeLimits | None = None,
         end_on_unpublish: bool = False,
     ) -> None:
-        if direction not in ("publish", "play", "streamid"):
-            raise ValueError("direction must be 'publish', 'play' or 'streamid'")
+        direction = SrtDirection(direction)  # a plain string is still accepted
         self.router = router
         self.host = host
         self.port = port
@@ -311,8 +311,8 @@ class SrtListener:
             return
         path = StreamPath(app="", key=sid.resource)
         direction = self.direction
-        if direction == "streamid":
-            direction = "publish" if sid.mode is StreamMode.PUBLISH else "play"
+        if direction is SrtDirection.STREAMID:
+            direction = SrtDirection.PUBLISH if sid.mode is StreamMode.PUBLISH else SrtDirection.PLAY
         try:
             if self.accept_hook is not None:
                 code = self.accept_hook(stream_id, peer)
@@ -330,7 +330,7 @@ class SrtListener:
                     return
             hub: Hub | None = None
             sub: Subscription | None = None
-            if direction == "publish":
+            if direction is SrtDirection.PUBLISH:
                 hub = self.router.route_publish(path, peer)
             else:
                 sub = self.router.route_play(path, peer)

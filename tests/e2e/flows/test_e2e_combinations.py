@@ -21,7 +21,7 @@ from e2e_peers import FPS, Receiver, decode, free_port, median_lag_ms, publisher
 from emulator.testing import EmulatorThread
 from mediaplane.relay import OpenRouter
 from mediaplane.rtmp import RtmpServer
-from mediaplane.srt import SrtConfig, SrtListener
+from mediaplane.srt import SrtConfig, SrtDirection, SrtListener
 
 SECONDS = 6
 SENT_FRAMES = SECONDS * FPS
@@ -98,7 +98,9 @@ class Sources:
     def __init__(self, emu: EmulatorThread) -> None:
         router = OpenRouter(cache_gop=False)
         self.rtmp = RtmpServer(OpenRouter(), host="127.0.0.1", port=0)
-        self.srt = SrtListener(router, host="127.0.0.1", port=0, config=SrtConfig(), direction="streamid")
+        self.srt = SrtListener(
+            router, host="127.0.0.1", port=0, config=SrtConfig(), direction=SrtDirection.STREAMID
+        )
         emu.call(self.rtmp.start)
         emu.call(self.srt.start)
         self.emu = emu

@@ -21,7 +21,7 @@ from e2e_runtime_kit import Sdk, SyntheticSource, live, players, poll, stop_all,
 from emulator.testing import EmulatorThread
 from mediaplane.relay import Hub
 from mediaplane.rtmp import RtmpClientConfig, RtmpPuller, RtmpPusher
-from mediaplane.srt import ConnectionRejected, RejectReason, SrtCaller, SrtConfig, parse_srt_url
+from mediaplane.srt import ConnectionRejected, RejectReason, SrtCaller, SrtConfig, SrtDirection, parse_srt_url
 
 SECONDS = 6
 ALLOWED = "127.0.0.1/32"
@@ -54,10 +54,10 @@ async def rtmp_play_outcome(url: str, local: tuple[str, int]) -> tuple[int, int,
         await puller.close()
 
 
-async def srt_outcome(url: str, local: tuple[str, int], direction: str) -> tuple[str, int]:
+async def srt_outcome(url: str, local: tuple[str, int], direction: SrtDirection) -> tuple[str, int]:
     """("accepted", payloads or 1) or ("rejected", reject code) for our SRT caller bound to ``local``."""
     host, port, _, _ = parse_srt_url(url)
-    hub = Hub("srt-probe", cache_gop=False) if direction == "publish" else None
+    hub = Hub("srt-probe", cache_gop=False) if direction is SrtDirection.PUBLISH else None
     caller = SrtCaller(
         host, port, config=SrtConfig(latency_ms=120), hub=hub, direction=direction, local_addr=local
     )
@@ -66,7 +66,7 @@ async def srt_outcome(url: str, local: tuple[str, int], direction: str) -> tuple
     except ConnectionRejected as exc:
         return "rejected", exc.reason
     try:
-        if direction == "publish":
+        if direction is SrtDirection.PUBLISH:
             await asyncio.sleep(0.2)
             return "accepted", int(caller.connected)
         got = 0
@@ -99,8 +99,8 @@ def test_cidrs_and_player_limit(ffmpeg_exe: str, tmp_path: Any) -> None:
                 return {
                     "rtmp out": await rtmp_push_outcome(rtmp_in, source, OUTSIDE),
                     "rtmp in": await rtmp_push_outcome(rtmp_in, source, INSIDE),
-                    "srt out": await srt_outcome(srt_in, OUTSIDE, "publish"),
-                    "srt in": await srt_outcome(srt_in, INSIDE, "publish"),
+                    "srt out": await srt_outcome(srt_in, OUTSIDE, SrtDirection.PUBLISH),
+                    "srt in": await srt_outcome(srt_in, INSIDE, SrtDirection.PUBLISH),
                 }
 
         push = asyncio.run(push_checks())
@@ -128,8 +128,8 @@ def test_cidrs_and_player_limit(ffmpeg_exe: str, tmp_path: Any) -> None:
                 return {
                     "rtmp out": await rtmp_play_outcome(rtmp_locked, OUTSIDE),
                     "rtmp in": await rtmp_play_outcome(rtmp_locked, INSIDE),
-                    "srt out": await srt_outcome(srt_locked, OUTSIDE, "receive"),
-                    "srt in": await srt_outcome(srt_locked, INSIDE, "receive"),
+                    "srt out": await srt_outcome(srt_locked, OUTSIDE, SrtDirection.PLAY),
+                    "srt in": await srt_outcome(srt_locked, INSIDE, SrtDirection.PLAY),
                 }
 
             play = asyncio.run(play_checks())

@@ -10,7 +10,7 @@ import pytest
 from srt_media import continuity_errors, decoded_frames, make_clip, raw_sink_args
 
 from mediaplane.relay.routing import OpenRouter, StreamPath
-from mediaplane.srt import SrtCaller, SrtConfig, SrtListener
+from mediaplane.srt import SrtCaller, SrtConfig, SrtDirection, SrtListener
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -36,9 +36,14 @@ async def test_relay_8mbps_30s_loses_nothing(
     path = StreamPath(app="", key="relay")
     hub = router.hub(path)
     config = SrtConfig(latency_ms=200)
-    async with SrtListener(router, port=0, config=config, direction="publish") as listener:
+    async with SrtListener(router, port=0, config=config, direction=SrtDirection.PUBLISH) as listener:
         caller = SrtCaller(
-            "127.0.0.1", unused_udp_port, config=config, hub=hub, direction="publish", reconnect=True
+            "127.0.0.1",
+            unused_udp_port,
+            config=config,
+            hub=hub,
+            direction=SrtDirection.PUBLISH,
+            reconnect=True,
         )
         async with caller:
             await caller.wait_connected(10)

@@ -7,7 +7,10 @@ import re
 import subprocess
 from typing import Any
 
-FPS = 25
+# The same test pattern and publisher as the flow e2e tests (re-exported for the console tests).
+from tests.e2e.flows.e2e_peers import FPS as FPS
+from tests.e2e.flows.e2e_peers import publisher as publisher
+
 WAIT_MS = 30_000
 
 
@@ -105,23 +108,6 @@ def source_url(page: Any, name: str) -> str:
 def output_url(page: Any, name: str) -> str:
     exact(page, "tab", "Outputs").click()
     return str(exact(page.locator(f'tr[data-output="{name}"]'), "textbox", "Output URL").input_value())
-
-
-def encode_args(seconds: float) -> list[str]:
-    """A 25 fps H.264 + AAC test pattern, keyframe every second, paced in real time."""
-    return [
-        "-re", "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate={FPS}",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-        "-g", str(FPS), "-b:v", "600k", "-c:a", "aac", "-b:a", "64k",
-    ]  # fmt: skip
-
-
-def publisher(ffmpeg: str, url: str, seconds: float) -> subprocess.Popen[bytes]:
-    """A real ffmpeg pushing the test pattern to ``url`` (rtmp:// as FLV, srt:// as MPEG-TS)."""
-    fmt = "flv" if url.startswith("rtmp") else "mpegts"
-    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", *encode_args(seconds), "-f", fmt, url]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def decoded_frames(ffmpeg: str, url: str, frames: int, timeout_s: float = 60.0) -> tuple[int, str]:

@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -77,6 +78,56 @@ TOPOLOGY: dict[str, Any] = {
 }
 
 
+class McemuUp:
+    """``mcemu up`` (the installed console script) on a topology file written from ``topology``, up once
+    it said so; the with-block's end stops it with Ctrl-C (SIGINT), after which ``rc`` and ``stderr``
+    say how it went. Helper processes handed to ``spawned`` are killed then if still running."""
+
+    def __init__(self, topology: dict[str, Any], tmp_path: Any) -> None:
+        self.topo = tmp_path / "topology.yaml"
+        self.topo.write_text(yaml.safe_dump(topology))
+        self.port = free_port()
+        self.api = f"http://127.0.0.1:{self.port}"
+        self.helpers: list[subprocess.Popen[Any]] = []
+        self.rc: int | None = None
+        self.stderr = ""
+
+    def __enter__(self) -> McemuUp:
+        cmd = [MCEMU, "--log-level", "WARNING", "up", "--topology", str(self.topo)]
+        cmd += ["--api-port", str(self.port), "--status-every", "0"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.out = Lines(self.proc)
+        try:
+            self.out.until(r"mcemu\b.* is up in", 20)
+        except BaseException:
+            self._stop(graceful=False)  # a start that failed must not outlive the test
+            raise
+        return self
+
+    def spawned(self, helper: subprocess.Popen[Any]) -> subprocess.Popen[Any]:
+        self.helpers.append(helper)
+        return helper
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop(graceful=exc_type is None)
+
+    def _stop(self, *, graceful: bool) -> None:
+        try:
+            if graceful:
+                self.proc.send_signal(signal.SIGINT)
+                self.rc = self.proc.wait(15)
+        finally:
+            for helper in self.helpers:
+                if helper.poll() is None:
+                    helper.kill()
+                    helper.communicate(timeout=10)
+            if self.proc.poll() is None:
+                self.proc.kill()
+            _, self.stderr = self.proc.communicate(timeout=10)
+
+
 def mcemu(*args: str, api: str) -> subprocess.CompletedProcess[str]:
     """Run ``mcemu link ...`` against the running emulator."""
     cmd = [MCEMU, "link", *args]
@@ -121,17 +172,8 @@ def lag_ms(a: dict[int, float], b: dict[int, float], since: float, until: float)
 
 def test_mcemu_link_commands_against_mcemu_up(ffmpeg_exe: str, tmp_path: Any) -> None:
     assert os.access(MCEMU, os.X_OK), f"the mcemu console script is not installed at {MCEMU}"
-    topo = tmp_path / "links.yaml"
-    topo.write_text(yaml.safe_dump(TOPOLOGY))
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    cmd = [MCEMU, "--log-level", "WARNING", "up", "--topology", str(topo), "--api-port", str(port)]
-    cmd += ["--status-every", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pub = None
-    try:
-        out = Lines(proc)
-        out.until(r"mcemu\b.* is up in", 20)
+    with McemuUp(TOPOLOGY, tmp_path) as up:
+        api, out = up.api, up.out
         push_url = out.until(r"push to CtlAIn\s+(rtmp://\S+)", 5).group(1)
         a_url = out.until(r"play CtlAOut\s+(rtmp://\S+)", 5).group(1)
         b_url = out.until(r"play CtlBOut\s+(rtmp://\S+)", 5).group(1)
@@ -169,7 +211,7 @@ def test_mcemu_link_commands_against_mcemu_up(ffmpeg_exe: str, tmp_path: Any) ->
             for p in players.values():
                 clients.call(p.start)
             time.sleep(0.5)
-            pub = publisher(ffmpeg_exe, push_url, 10)
+            pub = up.spawned(publisher(ffmpeg_exe, push_url, 10))
             wait_until(
                 lambda: len(clients.run(lambda: video_arrivals(players["B"]))) >= 60,
                 20,
@@ -251,17 +293,8 @@ def test_mcemu_link_commands_against_mcemu_up(ffmpeg_exe: str, tmp_path: Any) ->
 
         _, err = pub.communicate(timeout=30)
         assert pub.returncode == 0, err.decode(errors="replace")
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(15)
-    finally:
-        if pub is not None and pub.poll() is None:
-            pub.kill()
-            pub.communicate(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-        _, stderr = proc.communicate(timeout=10)
-    assert rc == 0, f"mcemu up exited with {rc}: {stderr[-500:]}"
-    assert "Traceback" not in stderr, stderr[-1000:]
+    assert up.rc == 0, f"mcemu up exited with {up.rc}: {up.stderr[-500:]}"
+    assert "Traceback" not in up.stderr, up.stderr[-1000:]
 
 
 SRT_TOPOLOGY: dict[str, Any] = {
@@ -304,18 +337,8 @@ def live_flow(api: str, name: str) -> dict[str, Any]:
 
 
 def test_signal_and_probe_from_the_shell_through_a_lossy_topology_link(tmp_path: Any) -> None:
-    topo = tmp_path / "srt.yaml"
-    topo.write_text(yaml.safe_dump(SRT_TOPOLOGY))
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    cmd = [MCEMU, "--log-level", "WARNING", "up", "--topology", str(topo), "--api-port", str(port)]
-    proc = subprocess.Popen(
-        [*cmd, "--status-every", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    probe = None
-    try:
-        out = Lines(proc)
-        out.until(r"mcemu\b.* is up in", 20)
+    with McemuUp(SRT_TOPOLOGY, tmp_path) as up:
+        api, out = up.api, up.out
         push_url = out.until(r"push to CliSrtAIn\s+(srt://\S+)", 5).group(1)
         play_url = out.until(r"play CliSrtBOut\s+(srt://\S+)", 5).group(1)
         out.until(r"Ctrl-C to stop", 5)
@@ -325,11 +348,13 @@ def test_signal_and_probe_from_the_shell_through_a_lossy_topology_link(tmp_path:
             "Flow B's input connected across the lossy link",
         )
         probe_cmd = [MCEMU, "--log-level", "WARNING", "probe", f"{play_url}?latency=480000"]
-        probe = subprocess.Popen(
-            [*probe_cmd, "--duration", "7", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        probe = up.spawned(
+            subprocess.Popen(
+                [*probe_cmd, "--duration", "7", "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         )
         wait_until(
             lambda: live_flow(api, "CliSrtB")["outputs"]["CliSrtBOut"]["srt_callers"],
@@ -343,18 +368,9 @@ def test_signal_and_probe_from_the_shell_through_a_lossy_topology_link(tmp_path:
         assert probe.returncode == 0, probe_err[-1000:]
         result = json.loads(probed)
         link = live_link(api)
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(15)
-    finally:
-        if probe is not None and probe.poll() is None:
-            probe.kill()
-            probe.communicate(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-        _, stderr = proc.communicate(timeout=10)
     drops = {d: link["stats"][d]["model"]["dropped_loss"] for d in ("forward", "reverse")}
     print(f"\n{sent.stdout.strip()}\nprobe: {result}\nlink drops: {drops}")
-    assert rc == 0, f"mcemu up exited with {rc}: {stderr[-500:]}"
+    assert up.rc == 0, f"mcemu up exited with {up.rc}: {up.stderr[-500:]}"
     assert result["error"] is None, result
     assert result["frames_numbered"] >= 100 and result["first_frame"] == 0, result
     assert result["lost"] == 0 and result["duplicated"] == 0 and result["decode_errors"] == 0, result

@@ -87,6 +87,20 @@ class Sdk:
     def delete(self, flow: str) -> None:
         self.c.delete_media_connect_flow(self.m.DeleteMediaConnectFlowRequest(flow_id=flow))
 
+    def chain(self, tag: str, push: str, pull: str) -> tuple[str, str, str, str]:
+        """Flow ``{tag}A`` in Singapore (input ``In`` of protocol ``push``, output ``ToB`` of ``pull``) and
+        Flow ``{tag}B`` in Frankfurt whose Flow input ``FromA`` pulls it over the backbone (output ``Out``
+        of ``pull``), both online: (A, B, A's push URL, B's play URL)."""
+        a = self.flow(f"{tag}A", "ap-southeast-1")
+        push_url = self.input(a, "In", push)
+        self.output(a, "ToB", pull)
+        b = self.flow(f"{tag}B", "eu-central-1")
+        self.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB")
+        play_url = self.output(b, "Out", pull)
+        self.status(a, "online")
+        self.status(b, "online")
+        return a, b, push_url, play_url
+
     def input_info(self, flow: str) -> Any:
         req = self.m.GetMediaConnectFlowInputRequest(flow_id=flow)
         return self.c.get_media_connect_flow_input(req).body.content

@@ -11,34 +11,16 @@ from e2e_peers import Receiver, decode, publisher
 from e2e_runtime_kit import Sdk, stop_all, wait_players, wait_until
 
 from emulator.testing import EmulatorThread
-from mediaplane.relay import Hub, HubUnit, UnitKind
+from tests.kit.hubs import gop_of
 
 SECONDS = 6
-
-
-def _gop(hub: Hub) -> list[HubUnit]:
-    sub = hub.subscribe("probe")
-    got = []
-    while (item := sub.get_nowait()) is not None:
-        if isinstance(item, HubUnit) and item.kind in (UnitKind.KEYFRAME, UnitKind.FRAME):
-            got.append(item)
-    sub.close()
-    return got
 
 
 def test_chain_caches_each_gop_once_and_late_joiners_start_on_a_keyframe(
     ffmpeg_exe: str, tmp_path: Any
 ) -> None:
     with EmulatorThread() as emu:
-        api = Sdk(emu)
-        a = api.flow("ShareA", "ap-southeast-1")
-        push_url = api.input(a, "In", "RTMP-PUSH")
-        api.output(a, "ToB", "RTMP-PULL")
-        b = api.flow("ShareB", "eu-central-1")
-        api.input(b, "FromA", "Flow", pair_flow_id=a, pair_output_name="ToB")
-        play_url = api.output(b, "Out", "RTMP-PULL")
-        for fid in (a, b):
-            api.status(fid, "online")
+        a, b, push_url, play_url = Sdk(emu).chain("Share", "RTMP-PUSH", "RTMP-PULL")
         wait_players(emu, {(a, "ToB"): 1})
         pub = publisher(ffmpeg_exe, push_url, SECONDS)
         rx: Receiver | None = None
@@ -52,10 +34,10 @@ def test_chain_caches_each_gop_once_and_late_joiners_start_on_a_keyframe(
             def in_both() -> tuple[int, int] | None:
                 """(units of B's GOP cache also in A's, of them A's own objects), once A's GOP cache
                 and B's overlap (right after A restarts its cache they do not, for a link delay)."""
-                a_units = {(u.timestamp_ms, u.size, u.kind): u for u in _gop(runtime.live[a].hub)}
+                a_units = {(u.timestamp_ms, u.size, u.kind): u for u in gop_of(runtime.live[a].hub)}
                 both = [
                     (u, a_units[k])
-                    for u in _gop(runtime.live[b].hub)
+                    for u in gop_of(runtime.live[b].hub)
                     if (k := (u.timestamp_ms, u.size, u.kind)) in a_units
                 ]
                 return (len(both), sum(1 for mine, theirs in both if mine is theirs)) if both else None

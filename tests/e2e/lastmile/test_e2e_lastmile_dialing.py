@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from lastmile_kit import (
@@ -67,6 +69,43 @@ def test_rtmp_push_output_from_region_delay_goes_through_the_link(ffmpeg_exe: st
     assert not d.error and d.frames > 0, d
 
 
+def through_a_link_and_back(
+    emu: EmulatorThread,
+    flow: str,
+    kind: str,
+    body: dict[str, Any],
+    direction: str,
+    far_bytes: Callable[[], int],
+) -> dict[str, Any]:
+    """``flow``'s dialing ``kind`` endpoint carries media straight to the remote (``far_bytes`` grows), goes
+    through a new last-mile link once ``body`` is set (the link's ``direction`` carries the media), and
+    straight back once it is cleared (the link is gone). Returns the endpoint's row while linked."""
+    api = emu.api_url
+    name = "Out" if kind == "output" else "In"
+    path = f"/_emulator/lastmile/{flow}/{kind}/{name}"
+    wait_until(lambda: far_bytes() > 20_000, 20, f"the {kind}'s media arriving directly")
+    status, row = admin(api, "PUT", path, body)
+    assert status == 200 and row["listening"] is False, row
+
+    def through_link() -> bool:
+        r = lastmile_row(api, flow, kind, name)
+        return bool(r and r["link"] and r["link"]["stats"][direction]["bytes_delivered"] > 20_000)
+
+    wait_until(through_link, 20, f"the {kind} dialing through the new link")
+    linked = lastmile_row(api, flow, kind, name)
+    assert linked is not None
+    status, view = admin(api, "DELETE", path)
+    assert status == 200 and view["endpoints"] == [], view
+    assert emu.run(lambda: emu.em.runtime.lastmile.link(flow, kind, name)) is None
+    after_clear = far_bytes()
+    wait_until(lambda: far_bytes() > after_clear + 20_000, 20, f"the {kind}'s media arriving directly again")
+    return linked
+
+
+def input_bytes(emu: EmulatorThread, flow: str) -> Callable[[], int]:
+    return lambda: int(snapshot(emu)["live_flows"][flow]["inputs"]["In"]["bytes_in"])
+
+
 def test_dialing_output_set_and_clear_while_online(ffmpeg_exe: str) -> None:
     with EmulatorThread() as emu:
         sdk = Sdk(emu)
@@ -79,29 +118,12 @@ def test_dialing_output_set_and_clear_while_online(ffmpeg_exe: str) -> None:
         sdk.status(far, "online")
         sdk.status(near, "online")
         pub = publisher(ffmpeg_exe, near_in, 15.0)
-        api = emu.api_url
-
-        def far_bytes() -> int:
-            return int(snapshot(emu)["live_flows"][far]["inputs"]["In"]["bytes_in"])
-
         try:
-            wait_until(lambda: far_bytes() > 20_000, 20, "the far flow receiving directly")
-            status, row = admin(api, "PUT", f"/_emulator/lastmile/{near}/output/Out", {"delay_ms": 30})
-            assert status == 200, row
-
-            def through_link() -> bool:
-                r = lastmile_row(api, near, "output", "Out")
-                return bool(r and r["link"] and r["link"]["stats"]["forward"]["bytes_delivered"] > 20_000)
-
-            wait_until(through_link, 20, "the output client pushing through the new link")
-            row = lastmile_row(api, near, "output", "Out")
-            assert row is not None
+            # A bare impairment is both directions; from_region (region -> remote) carries the push.
+            row = through_a_link_and_back(
+                emu, near, "output", {"delay_ms": 30}, "forward", input_bytes(emu, far)
+            )
             assert row["to_region"]["delay_ms"] == 30 and row["from_region"]["delay_ms"] == 30
-            status, view = admin(api, "DELETE", f"/_emulator/lastmile/{near}/output/Out")
-            assert status == 200 and view["endpoints"] == [], view
-            assert emu.run(lambda: emu.em.runtime.lastmile.link(near, "output", "Out")) is None
-            after_clear = far_bytes()
-            wait_until(lambda: far_bytes() > after_clear + 20_000, 20, "the far flow receiving again")
         finally:
             pub.kill()
             pub.wait(10)
@@ -126,28 +148,11 @@ def test_dialing_input_set_and_clear_while_online(
         sdk.status(src, "online")
         sdk.status(dst, "online")
         pub = publisher(ffmpeg_exe, src_in, 15.0)
-        api = emu.api_url
-
-        def dst_bytes() -> int:
-            return int(snapshot(emu)["live_flows"][dst]["inputs"]["In"]["bytes_in"])
-
         try:
-            wait_until(lambda: dst_bytes() > 20_000, 20, "the input pulling directly")
-            body = {"to_region": {"delay_ms": 40}}
-            status, row = admin(api, "PUT", f"/_emulator/lastmile/{dst}/input/In", body)
-            assert status == 200 and row["listening"] is False, row
-
-            def through_link() -> bool:
-                r = lastmile_row(api, dst, "input", "In")
-                # to_region is the remote -> region direction: the link's reverse for a dialing input.
-                return bool(r and r["link"] and r["link"]["stats"]["reverse"]["bytes_delivered"] > 20_000)
-
-            wait_until(through_link, 20, "the input pulling through the new link")
-            status, view = admin(api, "DELETE", f"/_emulator/lastmile/{dst}/input/In")
-            assert status == 200 and view["endpoints"] == [], view
-            assert emu.run(lambda: emu.em.runtime.lastmile.link(dst, "input", "In")) is None
-            after_clear = dst_bytes()
-            wait_until(lambda: dst_bytes() > after_clear + 20_000, 20, "the input pulling directly again")
+            # to_region is the remote -> region direction: the link's reverse for a dialing input.
+            through_a_link_and_back(
+                emu, dst, "input", {"to_region": {"delay_ms": 40}}, "reverse", input_bytes(emu, dst)
+            )
         finally:
             pub.kill()
             pub.wait(10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mediaplane.relay import Hub, HubUnit, UnitKind
 from mediaplane.rtmp import MediaKind, MediaMessage, MessageType
+from tests.kit.hubs import gop_of
 
 
 def unit(kind: UnitKind, ts: int, data: bytes = b"x" * 100) -> HubUnit:
@@ -13,17 +14,6 @@ def unit(kind: UnitKind, ts: int, data: bytes = b"x" * 100) -> HubUnit:
 
 def same_bytes(a: HubUnit, b: HubUnit) -> bool:
     return bool(a.payload == b.payload)
-
-
-def gop_of(hub: Hub) -> list[HubUnit]:
-    """What a late joiner gets of the GOP cache (configs left out)."""
-    sub = hub.subscribe("probe")
-    got = []
-    while (item := sub.get_nowait()) is not None:
-        if isinstance(item, HubUnit) and item.kind in (UnitKind.KEYFRAME, UnitKind.FRAME):
-            got.append(item)
-    sub.close()
-    return got
 
 
 def pair(source: Hub | None) -> tuple[Hub, Hub]:

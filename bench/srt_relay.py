@@ -26,92 +26,28 @@ import os
 import pathlib
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import _kit
 
 from mediaplane.relay.routing import OpenRouter, StreamPath
 from mediaplane.srt import SrtCaller, SrtConfig, SrtListener
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return _kit.free_port(socket.SOCK_DGRAM)
 
 
 def continuity_errors(data: bytes) -> int:
-    last: dict[int, int] = {}
-    errors = 0
-    for off in range(0, len(data) - 187, 188):
-        if data[off] != 0x47:
-            errors += 1
-            continue
-        pid = ((data[off + 1] & 0x1F) << 8) | data[off + 2]
-        if pid == 0x1FFF or not (data[off + 3] >> 4) & 1:
-            continue
-        cc = data[off + 3] & 0x0F
-        prev = last.get(pid)
-        if prev is not None and cc not in ((prev + 1) & 0x0F, prev):
-            errors += 1
-        last[pid] = cc
-    return errors
-
-
-def make_clip(ffmpeg: str, path: pathlib.Path, bitrate: str) -> None:
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-b:v",
-            bitrate,
-            "-minrate",
-            bitrate,
-            "-maxrate",
-            bitrate,
-            "-bufsize",
-            bitrate,
-            "-x264-params",
-            "nal-hrd=cbr:force-cfr=1",
-            "-t",
-            "5",
-            "-f",
-            "mpegts",
-            str(path),
-        ],
-        check=True,
-    )
+    check = _kit.TsContinuity()
+    check.feed(data)
+    return check.errors
 
 
 def sink_bytes(tmp: pathlib.Path, n: int) -> int:
@@ -121,14 +57,6 @@ def sink_bytes(tmp: pathlib.Path, n: int) -> int:
         with contextlib.suppress(OSError):
             total += (tmp / f"sink{i}.ts").stat().st_size
     return total
-
-
-def proc_cpu_s(pid: int) -> float:
-    try:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @dataclass
@@ -309,9 +237,9 @@ async def run_libsrt(
     sources = await start_sources(ffmpeg, clip, urls, seconds + 2)
     await asyncio.sleep(1.5)
     got0 = sink_bytes(tmp, n)
-    cpu0, wall0 = sum(proc_cpu_s(r.pid) for r in relays), time.monotonic()
+    cpu0, wall0 = sum(_kit.proc_cpu_s(r.pid) for r in relays), time.monotonic()
     await asyncio.sleep(seconds)
-    cpu1, wall1 = sum(proc_cpu_s(r.pid) for r in relays), time.monotonic()
+    cpu1, wall1 = sum(_kit.proc_cpu_s(r.pid) for r in relays), time.monotonic()
     got1 = sink_bytes(tmp, n)
     for s in sources:
         await s.wait()
@@ -339,14 +267,15 @@ async def main() -> None:
     ap.add_argument("--no-libsrt", action="store_true", help="skip the srt-live-transmit comparison")
     ap.add_argument("--rounds", type=int, default=2, help="ours, libsrt pairs per N")
     args = ap.parse_args()
-    ffmpeg = ffmpeg_exe()
+    ffmpeg = _kit.ffmpeg_exe()
     slt = None if args.no_libsrt else shutil.which("srt-live-transmit")
+    # The kit's cached CBR clip, at this benchmark's size and length, with a keyframe every second.
+    clip_set = _kit.make_clip(bitrate=args.bitrate, size="640x360", seconds=5, gop_s=1)
+    clip = clip_set.ts
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
-        clip = tmp / "clip.ts"
-        make_clip(ffmpeg, clip, args.bitrate)
         print(
-            f"clip: {clip.stat().st_size * 8 / 5 / 1e6:.2f} Mbit/s; cores: {os.cpu_count()}; "
+            f"clip: {clip_set.rate_bps('ts') * 8 / 1e6:.2f} Mbit/s; cores: {os.cpu_count()}; "
             f"measuring {args.seconds:.0f} s per run; rounds {args.rounds} (ours, libsrt in turn)"
         )
         streams = [int(x) for x in args.streams.split(",")]

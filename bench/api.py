@@ -44,9 +44,6 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 from alibabacloud_ice20201109 import models
 
 from emulator.testing import TEST_PORTS, EmulatorThread

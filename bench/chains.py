@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import json
 import os
-import pathlib
 import resource
 import shutil
 import signal
@@ -48,9 +47,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import _kit
 

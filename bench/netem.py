@@ -37,8 +37,6 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 from mediaplane.netem import Impairment
 from mediaplane.netem.link import FORWARD, UdpLink
 

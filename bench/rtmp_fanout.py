@@ -40,9 +40,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 import _kit
 
 from mediaplane.relay import Hub, HubUnit, OpenRouter, UnitKind

@@ -23,13 +23,10 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
-import pathlib
 import random
 import sys
 import time
 from typing import Any
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from emulator.testing import EmulatorThread
 from mediaplane.relay import Hub, HubUnit, UnitKind

@@ -26,13 +26,9 @@ import os
 import pathlib
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import _kit
 

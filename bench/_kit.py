@@ -3,7 +3,8 @@ the players (FLV tags, MPEG-TS continuity), ``mcemu up`` and nginx-rtmp as subpr
 side-by-side result is printed (every rung's ratio; a reference that lost data is marked).
 
 Not a test module and not part of the packages: the benchmarks import it as ``_kit`` (a script's own
-folder is first on ``sys.path``); they import the installed ``emulator`` and ``mediaplane`` (pip install first).
+folder is first on ``sys.path``); they import the installed ``emulator`` and ``mediaplane`` (pip
+install first).
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def test_a_preview_that_stops_reading_does_not_slow_a_player(monkeypatch: pytest
     monkeypatch.setattr(preview_api, "PREVIEW_SNDBUF_BYTES", 8 * 1024)
     with EmulatorThread(topology("rtmp")) as emu:
         fid = flow_id(emu)
-        with emu.start_signal(emu.url("PV", "In"), 40):
+        with emu.start_signal(emu.url("PV", "In"), 40) as signal:
             wait_until("input active", lambda: stats(emu)["flows"][fid]["inputs"]["In"]["active"])
             # A preview that reads its headers and then nothing, with a tiny receive buffer.
             host, port = emu.endpoint.rsplit(":", 1)
@@ -197,6 +197,7 @@ def test_a_preview_that_stops_reading_does_not_slow_a_player(monkeypatch: pytest
                 wait_until("the stalled preview to drop", lambda: sum(s.dropped for s in sessions) > 0)
             finally:
                 stalled.close()
+            signal.stop()  # 40 s is an upper bound for the steps above, not a length to wait out
         assert result.error is None, result.error
         assert result.frames_numbered >= 50, result
         assert (result.lost, result.duplicated, result.out_of_order) == (0, 0, 0), result

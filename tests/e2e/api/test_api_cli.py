@@ -138,25 +138,36 @@ class Up:
             text=True,
         )
         self.lines: list[str] = []
-        assert self.proc.stdout is not None
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
+        self.errors: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        # Both pipes are read by threads only (communicate() would read stdout beside the thread, close
+        # it under it and fail it with "I/O operation on closed file").
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self, stream: Any) -> None:
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
         for line in stream:
-            self.lines.append(line)
+            into.append(line)
 
     def stop(self) -> str:
         """Wait for "Ctrl-C to stop.", send SIGINT, return stderr."""
         deadline = time.monotonic() + 60
         while not any("Ctrl-C to stop" in line for line in self.lines):
-            assert self.proc.poll() is None, self.proc.communicate()
+            assert self.proc.poll() is None, "".join(self.errors)
             assert time.monotonic() < deadline, self.lines
             time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=30)
+        self.proc.wait(timeout=30)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        err = "".join(self.errors)
         assert self.proc.returncode == 0, err
-        return str(err)
+        return err
 
 
 @pytest.mark.parametrize("keys", [False, True], ids=["open", "keyed"])

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from enum import StrEnum
 
 from mediaplane.netem import Impairment, Timeline
 from mediaplane.netem.link import FORWARD, REVERSE, TcpLink, UdpLink
-from mediaplane.netem.link_base import TimelineRunner
+from mediaplane.netem.link_base import LinkKind, TimelineRunner
 from mediaplane.relay import Peer
 
 from ..events import EventBus
@@ -16,13 +15,6 @@ from ..regions import Region, RegionCatalogue
 __all__ = ["Backbone", "Link", "LinkKind"]
 
 Link = TcpLink | UdpLink
-
-
-class LinkKind(StrEnum):
-    """What a backbone link relays: an RTMP leg's TCP connection or an SRT leg's UDP datagrams."""
-
-    TCP = "tcp"
-    UDP = "udp"
 
 
 class Backbone:

@@ -17,6 +17,7 @@ from .models import (
     JitterProcess,
     LossProcess,
     NetemError,
+    OutageMode,
     UdpCounters,
     UdpModel,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "LinkDirection",
     "LossProcess",
     "NetemError",
+    "OutageMode",
     "TcpCounters",
     "TcpLink",
     "TcpModel",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 import time
 from collections.abc import Callable
 from typing import Any, Self
@@ -105,6 +106,14 @@ class TimelineRunner:
 Address = tuple[str, int]
 
 
+class LinkKind(enum.StrEnum):
+    """What a link relays: an RTMP leg's TCP connection or an SRT leg's UDP datagrams (the values name
+    the links and the backbone's legs)."""
+
+    TCP = "tcp"
+    UDP = "udp"
+
+
 def both_directions(
     impairment: Impairment | None, reverse: Impairment | None
 ) -> tuple[Impairment, Impairment]:
@@ -122,7 +131,7 @@ class Link(abc.ABC):
     listening port, and timelines run over the impairment in force per direction."""
 
     def __init__(
-        self, *, kind: str, target: Address, listen: Address, timeline: Timeline | None, name: str
+        self, *, kind: LinkKind, target: Address, listen: Address, timeline: Timeline | None, name: str
     ) -> None:
         """``timeline`` runs from :meth:`start`; ``name`` defaults to ``<kind>-><target host>:<port>``."""
         self.target = target
@@ -170,4 +179,13 @@ class Link(abc.ABC):
         return self._timelines.done
 
 
-__all__ = ["Address", "DeliveryTimer", "Link", "TimelineRunner", "both_directions", "call_at_clock", "clock"]
+__all__ = [
+    "Address",
+    "DeliveryTimer",
+    "Link",
+    "LinkKind",
+    "TimelineRunner",
+    "both_directions",
+    "call_at_clock",
+    "clock",
+]

@@ -24,6 +24,7 @@ connection is held and bytes wait) or reset it.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import random
@@ -37,7 +38,20 @@ JITTER_DISTRIBUTIONS = ("uniform", "normal", "pareto")
 """Allowed values of :attr:`Impairment.jitter_distribution`."""
 LOSS_MODELS = ("bernoulli", "gilbert-elliott")
 """Allowed values of :attr:`Impairment.loss_model`."""
-OUTAGE_MODES = ("drop", "stall", "reset")
+
+
+class OutageMode(enum.StrEnum):
+    """What a link does while it is out (the values are the topology's, the admin API's and the CLI's)."""
+
+    DROP = "drop"
+    """UDP: drop everything; TCP: same as stall."""
+    STALL = "stall"
+    """TCP: hold the connection, bytes wait; UDP: drop."""
+    RESET = "reset"
+    """TCP: cut connections and refuse new ones; UDP: drop."""
+
+
+OUTAGE_MODES = tuple(OutageMode)
 """Allowed values of :attr:`Impairment.outage_mode`."""
 
 PARETO_SHAPE = 3.0
@@ -96,7 +110,7 @@ class Impairment:
     """Bandwidth queue bound: UDP tail-drops past it; TCP stops reading past this many segments."""
     outage: bool = False
     """The link is down now (until the impairment changes): see ``outage_mode``."""
-    outage_mode: str = "drop"
+    outage_mode: OutageMode = OutageMode.DROP
     """``drop`` (UDP: drop everything; TCP: same as stall), ``stall`` (TCP: hold the connection, bytes wait;
     UDP: drop) or ``reset`` (TCP: cut connections and refuse new ones; UDP: drop)."""
     outage_period_s: float = 0.0
@@ -149,10 +163,8 @@ class Impairment:
             raise ImpairmentError(f"rate_kbps must be 0 (unlimited) or positive, got {self.rate_kbps}")
         if self.queue_limit_packets < 1:
             raise ImpairmentError(f"queue_limit_packets must be at least 1, got {self.queue_limit_packets}")
-        if self.outage_mode not in OUTAGE_MODES:
-            raise ImpairmentError(
-                f"outage_mode must be one of {', '.join(OUTAGE_MODES)}, got {self.outage_mode!r}"
-            )
+        if self.outage_mode not in OUTAGE_MODES:  # a plain string passed to the constructor
+            raise ImpairmentError(_bad_outage_mode(self.outage_mode))
         if self.outage_period_s < 0.0 or self.outage_duration_s < 0.0:
             raise ImpairmentError("outage_period_s and outage_duration_s must not be negative")
         if self.outage_duration_s > 0.0 and not self.outage_duration_s <= self.outage_period_s:
@@ -264,7 +276,9 @@ class Impairment:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON/YAML types (``seed`` may be ``None``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["outage_mode"] = str(self.outage_mode)  # yaml.safe_dump cannot represent a StrEnum
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Impairment:
@@ -307,12 +321,16 @@ _FIELD_TYPES: dict[str, str] = {
     "rate_kbps": "float",
     "queue_limit_packets": "int",
     "outage": "bool",
-    "outage_mode": "str",
+    "outage_mode": "outage_mode",
     "outage_period_s": "float",
     "outage_duration_s": "float",
     "seed": "int?",
 }
 assert set(_FIELD_TYPES) == {f.name for f in fields(Impairment)}
+
+
+def _bad_outage_mode(value: object) -> str:
+    return f"outage_mode must be one of {', '.join(OUTAGE_MODES)}, got {value!r}"
 
 
 def _coerce(key: str, kind: str, value: Any) -> Any:
@@ -338,6 +356,11 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ImpairmentError(f"{key} must be a string, got {value!r}")
+    if kind == "outage_mode":
+        try:
+            return OutageMode(value)
+        except ValueError:
+            raise ImpairmentError(_bad_outage_mode(value)) from None
     return value
 
 

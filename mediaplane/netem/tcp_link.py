@@ -19,8 +19,8 @@ import struct
 from collections import deque
 from typing import Any, cast
 
-from .link_base import Address, DeliveryTimer, Link, both_directions, call_at_clock, clock
-from .models import Impairment
+from .link_base import Address, DeliveryTimer, Link, LinkKind, both_directions, call_at_clock, clock
+from .models import Impairment, OutageMode
 from .schedule import (
     DELIVER_AHEAD_S,
     DIRECTIONS,
@@ -369,7 +369,7 @@ class TcpLink(Link):
         name: str = "",
     ) -> None:
         forward, reverse = both_directions(impairment, reverse_impairment)
-        super().__init__(kind="tcp", target=target, listen=listen, timeline=timeline, name=name)
+        super().__init__(kind=LinkKind.TCP, target=target, listen=listen, timeline=timeline, name=name)
         self._seed = seed
         self.impairments = {FORWARD: forward, REVERSE: reverse}
         self._epochs = {FORWARD: 0.0, REVERSE: 0.0}
@@ -456,7 +456,7 @@ class TcpLink(Link):
         now = clock()
         for d in DIRECTIONS:
             imp = self.impairments[d]
-            if imp.outage_mode == "reset" and imp.outage_at(now - self._epochs[d]):
+            if imp.outage_mode == OutageMode.RESET and imp.outage_at(now - self._epochs[d]):
                 return True
         return False
 
@@ -472,7 +472,7 @@ class TcpLink(Link):
         starts = []
         for d in DIRECTIONS:
             imp = self.impairments[d]
-            if imp.outage_mode != "reset":
+            if imp.outage_mode != OutageMode.RESET:
                 continue
             start = imp.next_outage_start(now - self._epochs[d])
             if start is not None:

@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .link_base import Address, DeliveryTimer, Link, both_directions, clock
+from .link_base import Address, DeliveryTimer, Link, LinkKind, both_directions, clock
 from .models import Impairment, UdpModel
 from .schedule import (
     DELIVER_AHEAD_S,
@@ -106,7 +106,7 @@ class UdpLink(Link):
         record_deliveries: bool = False,
     ) -> None:
         forward, reverse = both_directions(impairment, reverse_impairment)
-        super().__init__(kind="udp", target=target, listen=listen, timeline=timeline, name=name)
+        super().__init__(kind=LinkKind.UDP, target=target, listen=listen, timeline=timeline, name=name)
         self.idle_timeout_s = idle_timeout_s
         self.models = {
             FORWARD: UdpModel(forward, rng=link_rng(seed, forward, FORWARD)),

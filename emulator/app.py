@@ -342,7 +342,7 @@ class Emulator:
         if body is None:
             return
         try:
-            self.runtime.lastmile.configure(flow_id, role.value, spec["name"], LastMileSpec.from_body(body))
+            self.runtime.lastmile.configure(flow_id, role, spec["name"], LastMileSpec.from_body(body))
         except (ValueError, EmulatorError) as exc:
             raise ConfigError(f"{role} {spec['name']}: last_mile: {exc}") from exc
 

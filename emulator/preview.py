@@ -43,6 +43,7 @@ from mediaplane.relay.hub import UnitKind
 from mediaplane.rtmp.message import MessageType
 
 from .errors import NotFound
+from .model.flow import Flow, Role
 from .runtime import Runtime
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "NoMedia",
     "codecs_from_init",
     "live_endpoint_hub",
+    "preview_role",
     "split_init",
 ]
 
@@ -111,29 +113,40 @@ class LiveEndpoint:
     hub that keeps no cache, the flow hub's while that input is the one it forwards."""
 
 
-def live_endpoint_hub(runtime: Runtime, flow_id: str, role: str, name: str) -> LiveEndpoint:
+def _flow(runtime: Runtime, flow_id: str) -> Flow:
+    try:
+        return runtime.manager.get_flow(flow_id)
+    except NotFound:
+        raise EndpointNotFound(f"no flow with id {flow_id!r}") from None
+
+
+def preview_role(runtime: Runtime, flow_id: str, value: str) -> Role:
+    """The role a preview URL names. Raises EndpointNotFound: for an unknown flow first, whatever the
+    role (the order the answers have always had), then for anything but ``input`` or ``output``."""
+    try:
+        return Role(value)
+    except ValueError:
+        _flow(runtime, flow_id)
+        raise EndpointNotFound(f"unknown role {value!r}: input or output") from None
+
+
+def live_endpoint_hub(runtime: Runtime, flow_id: str, role: Role, name: str) -> LiveEndpoint:
     """The hub a preview of ``role`` ``name`` of flow ``flow_id`` reads.
 
     ``input``: that input's own hub; ``output``: the flow hub (what the output's players get). The only
     function that reads the runtime's live objects (``Runtime.live``: ``.inputs[i].config / .hub``,
     ``.outputs``, ``.hub``, ``.rtmp``, ``.active``). Raises EndpointNotFound, EndpointNotLive.
     """
-    try:
-        flow = runtime.manager.get_flow(flow_id)
-    except NotFound:
-        raise EndpointNotFound(f"no flow with id {flow_id!r}") from None
-    if role == "input":
+    flow = _flow(runtime, flow_id)
+    if role is Role.INPUT:
         if flow.input_named(name) is None:
             raise EndpointNotFound(f"flow {flow.name} has no input named {name!r}")
-    elif role == "output":
-        if name not in flow.outputs:
-            raise EndpointNotFound(f"flow {flow.name} has no output named {name!r}")
-    else:
-        raise EndpointNotFound(f"unknown role {role!r}: input or output")
+    elif name not in flow.outputs:
+        raise EndpointNotFound(f"flow {flow.name} has no output named {name!r}")
     live = runtime.live.get(flow_id)
     if live is None or live.hub.closed:
         raise EndpointNotLive(f"flow {flow.name} is not online")
-    if role == "output":
+    if role is Role.OUTPUT:
         if name not in live.outputs:
             raise EndpointNotLive(f"output {name} of flow {flow.name} is not live")
         return LiveEndpoint(live.hub, live.rtmp, live.hub.config_units)

@@ -46,7 +46,7 @@ from .model.lastmile import Direction, LastMileSpec
 from .model.manager import FlowManager, SrtParams
 from .regions import Region
 from .runtime import Backbone, Runtime
-from .runtime.lastmile import LastMile
+from .runtime.lastmile import LastMile, parse_role
 
 __all__ = [
     "STATE_VERSION",
@@ -367,7 +367,7 @@ async def import_state(
     result = ImportResult(flows=len(flows), online=[], errors=[])
     for flow_id, role, name, spec in specs:
         try:
-            lastmile.configure(flow_id, role, name, spec)
+            lastmile.configure(flow_id, parse_role(role), name, spec)
         except EmulatorError as exc:
             result["errors"].append(f"last_mile {flow_id}/{role}/{name}: {exc}")
     for src, dst, imp in links:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..model.flow import Role
 from ..preview import (
     MEDIA_TIMEOUT_S,
     EndpointNotFound,
@@ -40,6 +41,7 @@ from ..preview import (
     NoMedia,
     codecs_from_init,
     live_endpoint_hub,
+    preview_role,
     split_init,
 )
 from ..runtime import Runtime
@@ -76,13 +78,13 @@ class PreviewService:
         self.stats = LiveStats(runtime, clock=clock)
         self.thumbnail_decodes = 0
         """Thumbnails decoded so far (a request served from the cache does not count)."""
-        self._thumbnails: dict[tuple[str, str, str], _Thumbnail] = {}
-        self._decoding: dict[tuple[str, str, str], asyncio.Future[_Thumbnail]] = {}
+        self._thumbnails: dict[tuple[str, Role, str], _Thumbnail] = {}
+        self._decoding: dict[tuple[str, Role, str], asyncio.Future[_Thumbnail]] = {}
         self.sessions: set[MediaSession] = set()
         self.streams: set[asyncio.Task[object]] = set()
         """Open previews' handlers, cancelled at shutdown (one may wait on a viewer that stopped reading)."""
 
-    async def thumbnail(self, flow_id: str, role: str, name: str) -> tuple[_Thumbnail, bool]:
+    async def thumbnail(self, flow_id: str, role: Role, name: str) -> tuple[_Thumbnail, bool]:
         """(thumbnail, decoded now) for an endpoint. Raises EndpointNotFound, EndpointNotLive, NoMedia."""
         endpoint = live_endpoint_hub(self.runtime, flow_id, role, name)
         key = (flow_id, role, name)
@@ -134,11 +136,17 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _endpoint(request: web.Request, suffix: str) -> tuple[str, str, str] | web.Response:
+def _endpoint(runtime: Runtime, request: web.Request, suffix: str) -> tuple[str, Role, str] | web.Response:
+    """The endpoint the path names, or the 404 answer (a bad file name, flow or role)."""
     file = request.match_info["file"]
     if not file.endswith(suffix) or len(file) == len(suffix):
         return _error(404, f"expected {{name}}{suffix}, got {file!r}")
-    return request.match_info["flow_id"], request.match_info["role"], file[: -len(suffix)]
+    flow_id = request.match_info["flow_id"]
+    try:
+        role = preview_role(runtime, flow_id, request.match_info["role"])
+    except EndpointNotFound as exc:
+        return _error(404, str(exc))
+    return flow_id, role, file[: -len(suffix)]
 
 
 def add_preview_routes(app: web.Application, runtime: Runtime) -> PreviewService:
@@ -152,7 +160,7 @@ def add_preview_routes(app: web.Application, runtime: Runtime) -> PreviewService
     app.on_shutdown.append(shutdown)
 
     async def preview(request: web.Request) -> web.StreamResponse:
-        where = _endpoint(request, ".mp4")
+        where = _endpoint(runtime, request, ".mp4")
         if isinstance(where, web.Response):
             return where
         flow_id, role, name = where
@@ -206,7 +214,7 @@ def add_preview_routes(app: web.Application, runtime: Runtime) -> PreviewService
         return response
 
     async def thumbnail(request: web.Request) -> web.Response:
-        where = _endpoint(request, ".jpg")
+        where = _endpoint(runtime, request, ".jpg")
         if isinstance(where, web.Response):
             return where
         try:

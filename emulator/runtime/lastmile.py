@@ -44,10 +44,10 @@ from ..model.rules import dialing, listening
 from ..regions import Region
 
 __all__ = [
-    "ROLES",
     "LastMile",
     "LastMileHost",
     "LiveFlowView",
+    "parse_role",
     "remote_address",
     "replace_address",
 ]
@@ -55,11 +55,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-ROLES = tuple(Role)
-
 Link = TcpLink | UdpLink
-Key = tuple[str, str, str]
-"""(flow id, role, endpoint name); the role is a :class:`~emulator.model.flow.Role` value."""
+Key = tuple[str, Role, str]
+"""(flow id, role, endpoint name)."""
+
+
+def parse_role(value: str) -> Role:
+    """The role a URL or a state document names. Raises InvalidValue (400) for anything but a role."""
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidValue("Role", f"{value!r}: input or output") from None
 
 
 class LiveFlowView(Protocol):
@@ -129,10 +135,8 @@ class LastMile(Generic[_Live]):
         self._locks: dict[Key, asyncio.Lock] = {}
 
     # -- control ----------------------------------------------------------------------------------
-    def endpoint(self, flow_id: str, role: str, name: str) -> tuple[Flow, FlowInput | FlowOutput]:
+    def endpoint(self, flow_id: str, role: Role, name: str) -> tuple[Flow, FlowInput | FlowOutput]:
         """The flow and endpoint a key names. Raises NotFound, InvalidValue (a Flow endpoint)."""
-        if role not in ROLES:
-            raise InvalidValue("Role", f"{role!r}: input or output")
         flow = self.runtime.manager.get_flow(flow_id)
         ep: Endpoint | None
         ep = flow.input_named(name) if role == Role.INPUT else flow.outputs.get(name)
@@ -148,19 +152,19 @@ class LastMile(Generic[_Live]):
             )
         return flow, ep
 
-    def configure(self, flow_id: str, role: str, name: str, spec: LastMileSpec) -> None:
+    def configure(self, flow_id: str, role: Role, name: str, spec: LastMileSpec) -> None:
         """Record ``spec`` for the endpoint (applied when the flow goes online); no live change."""
         self.endpoint(flow_id, role, name)
         self._specs[(flow_id, role, name)] = spec
 
-    async def set(self, flow_id: str, role: str, name: str, spec: LastMileSpec) -> dict[str, Any]:
+    async def set(self, flow_id: str, role: Role, name: str, spec: LastMileSpec) -> dict[str, Any]:
         """Impair the endpoint from now on; returns its view (with the impaired URL of a listening
         endpoint of an online flow). Raises NotFound, InvalidValue."""
         self.configure(flow_id, role, name, spec)
         await self._apply((flow_id, role, name))
         return self.row((flow_id, role, name))
 
-    async def clear(self, flow_id: str, role: str, name: str) -> None:
+    async def clear(self, flow_id: str, role: Role, name: str) -> None:
         """Back to no last-mile impairment; the endpoint's link closes (a dialing client first moves
         to the remote directly). Raises NotFound, InvalidValue."""
         self.endpoint(flow_id, role, name)
@@ -169,7 +173,7 @@ class LastMile(Generic[_Live]):
             return
         await self._apply(key)
 
-    def impaired_url(self, flow_id: str, role: str, name: str) -> str | None:
+    def impaired_url(self, flow_id: str, role: Role, name: str) -> str | None:
         """The URL with the last-mile impairment of a listening endpoint (None while offline or unset)."""
         key = (flow_id, role, name)
         link = self._links.get(key)
@@ -181,7 +185,7 @@ class LastMile(Generic[_Live]):
             return None
         return replace_address(ep.url, link.address[0], link.port)
 
-    def link(self, flow_id: str, role: str, name: str) -> Link | None:
+    def link(self, flow_id: str, role: Role, name: str) -> Link | None:
         return self._links.get((flow_id, role, name))
 
     def forget_missing(self) -> None:
@@ -199,7 +203,7 @@ class LastMile(Generic[_Live]):
         return {
             "flow_id": key[0],
             "flow": f"{flow.region.id}/{flow.name}",
-            "role": key[1],
+            "role": str(key[1]),  # plain data, like the rest of the row (JSON, YAML)
             "name": key[2],
             "protocol": ep.protocol.value,
             "listening": listening(ep),
@@ -239,7 +243,7 @@ class LastMile(Generic[_Live]):
     async def dial(self, flow: Flow, endpoint: FlowInput | FlowOutput, url: str) -> str:
         """Where a dialing endpoint's client should connect: ``url`` itself, or, with a last-mile spec,
         the same URL at a link toward the remote (started here if need be)."""
-        key = (flow.id, role_of(endpoint).value, endpoint.name)
+        key = (flow.id, role_of(endpoint), endpoint.name)
         spec = self._specs.get(key)
         if spec is None:
             return url

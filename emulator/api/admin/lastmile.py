@@ -22,8 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ...model.flow import Role
 from ...model.lastmile import LastMileSpec
-from ...runtime.lastmile import LastMile
+from ...runtime.lastmile import LastMile, parse_role
 from ..bodies import json_body
 from ..errors import install_error_middleware
 
@@ -32,12 +33,13 @@ __all__ = ["LASTMILE_KEY", "add_lastmile_routes"]
 LASTMILE_KEY = web.AppKey("mcemu.lastmile", LastMile)
 
 
-def _key(request: web.Request) -> tuple[str, str, str]:
+def _key(request: web.Request) -> tuple[str, Role, str]:
+    """The endpoint the path names. Raises InvalidValue (400) for a role that is neither input nor output."""
     m = request.match_info
-    return m["flow_id"], m["role"], m["name"]
+    return m["flow_id"], parse_role(m["role"]), m["name"]
 
 
-def _changed(lastmile: LastMile[Any], flow_id: str, role: str, name: str, spec: dict[str, Any]) -> None:
+def _changed(lastmile: LastMile[Any], flow_id: str, role: Role, name: str, spec: dict[str, Any]) -> None:
     """Emit ``lastmile.changed`` (:mod:`emulator.events`) when the runtime has an event bus."""
     events = lastmile.runtime.events
     if events is None:
@@ -48,7 +50,7 @@ def _changed(lastmile: LastMile[Any], flow_id: str, role: str, name: str, spec: 
         flow_id=flow.id,
         flow=flow.name,
         region=flow.region.id,
-        role=role,
+        role=str(role),
         name=name,
         **spec,
     )
@@ -65,13 +67,15 @@ def add_lastmile_routes(app: web.Application, lastmile: LastMile[Any]) -> None:
 
     async def put(request: web.Request) -> web.Response:
         spec = LastMileSpec.from_body(await json_body(request))
-        row = await lastmile.set(*_key(request), spec)
-        _changed(lastmile, row["flow_id"], row["role"], row["name"], spec.to_dict())
+        key = _key(request)  # after the body: a bad body answers first, as before
+        row = await lastmile.set(*key, spec)
+        _changed(lastmile, *key, spec.to_dict())
         return web.json_response(row)
 
     async def delete(request: web.Request) -> web.Response:
-        await lastmile.clear(*_key(request))
-        _changed(lastmile, *_key(request), LastMileSpec().to_dict())
+        key = _key(request)
+        await lastmile.clear(*key)
+        _changed(lastmile, *key, LastMileSpec().to_dict())
         return web.json_response(lastmile.view())
 
     app.router.add_get("/_emulator/lastmile", show)

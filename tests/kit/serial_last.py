@@ -8,10 +8,13 @@ Those are listed in :data:`SERIAL`, by node id prefix; under xdist they are held
 other test has finished and every other worker has exited, then run one after another on one worker.
 Without xdist (``-n 0``, or xdist absent) the order is pytest's own and nothing here is used.
 
-The scheduler is xdist's ``load`` scheduler with two changes: serial tests are never handed out
-during the parallel phase, and the phase switch waits for the other workers to finish the one test
-each worker holds back (an xdist worker runs a test only once it has the next one, or is told to
-shut down).
+The scheduler is xdist's ``load`` scheduler with three changes: serial tests are never handed out
+during the parallel phase; the other tests are handed out one or two at a time, the slow folders
+(:data:`EARLY`) first, so that no worker is left at the end with a queue of ten-second tests while
+the rest have exited (``load`` hands out runs of consecutive tests; a run of e2e tests on one
+worker once kept the suite waiting 70 s); and the phase switch waits for the other workers to finish
+the one test each worker holds back (an xdist worker runs a test only once it has the next one, or
+is told to shut down).
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ SERIAL: tuple[str, ...] = (
     "tests/integration/srt/test_srt_relay.py::test_relay_8mbps_30s_loses_nothing",
 )
 """Node id prefixes of the tests that run alone, after all the others."""
+
+
+EARLY: tuple[str, ...] = ("tests/e2e/", "tests/browser/", "tests/integration/")
+"""Node id prefixes of the folders whose tests take seconds each (real peers, real time): handed out
+before the unit and fuzz tests, which take milliseconds and fill in the end."""
 
 
 def is_serial(nodeid: str) -> bool:
@@ -54,7 +62,13 @@ class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
         if self.collection is None and self._check_nodes_have_same_collection():
             collection = next(iter(self.node2collection.values()))
             self._serial = {i for i, nodeid in enumerate(collection) if is_serial(nodeid)}
+            # One or two tests at a time, so the end of the parallel phase is even across workers.
+            self.maxschedchunk = 1
         super().schedule()
+        if self.collection is not None:
+            early = [i for i in self.pending if self.collection[i].startswith(EARLY)]
+            taken = set(early)
+            self.pending[:] = early + [i for i in self.pending if i not in taken]
         # Nothing but serial tests collected: no test will complete to start the serial phase.
         if self.nodes and not self._parallel_left() and self._serial_waiting():
             self.check_schedule(self.nodes[0])

@@ -36,6 +36,8 @@ def go_to_flows(page: Any) -> None:
     """ "In the left-side navigation pane, choose MediaConnect > Flows."""
     page.get_by_role("navigation").get_by_role("link", name="Flows", exact=True).click()
     exact(page, "heading", "Flows").wait_for()
+    # The heading is drawn before the list arrives: the table's rows are there once the count is.
+    page.get_by_text(re.compile(r"^[0-9]+ flow\(s\)$")).wait_for()
 
 
 def create_flow(page: Any, name: str, region_label: str) -> str:

@@ -43,6 +43,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any
 
 from aiohttp import web
@@ -73,6 +74,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "REQUEST_ID_KEY",
     "RPC_PATH",
+    "RefusalCode",
     "error_code",
     "error_middleware",
     "ice_error_response",
@@ -85,26 +87,47 @@ logger = logging.getLogger(__name__)
 RPC_PATH = "/"
 ADMIN_PREFIX = "/_emulator"
 
+
+class RefusalCode(StrEnum):
+    """The ICE ``Code`` values the emulator answers with (a str: JSON bodies are unchanged)."""
+
+    MISSING_PARAMETER = "MissingParameter"
+    INVALID_PARAMETER = "InvalidParameter"
+    RESOURCE_NOT_FOUND = "ResourceNotFound"
+    OPERATION_DENIED = "OperationDenied"
+    SERVICE_UNAVAILABLE = "ServiceUnAvailable"
+    REQUEST_TOO_LARGE = "RequestEntityTooLarge"
+    INVALID_ACTION = "InvalidAction.NotFound"
+    INVALID_VERSION = "InvalidVersion"
+    INCOMPLETE_SIGNATURE = "IncompleteSignature"
+    INVALID_ACCESS_KEY = "InvalidAccessKeyId.NotFound"
+    SIGNATURE_MISMATCH = "SignatureDoesNotMatch"
+    TIMESTAMP_FORMAT = "InvalidTimeStamp.Format"
+    TIMESTAMP_EXPIRED = "InvalidTimeStamp.Expired"
+    NONCE_USED = "SignatureNonceUsed"
+    INTERNAL_ERROR = "InternalError"
+
+
 #: Domain / transport error class -> (HTTP status, ICE error code). First match wins (subclasses first).
-ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
-    (MissingValue, 400, "MissingParameter"),
-    (InvalidValue, 400, "InvalidParameter"),
-    (NotFound, 404, "ResourceNotFound"),
-    (WrongState, 403, "OperationDenied"),
-    (FlowStartError, 403, "OperationDenied"),
-    (PortUnavailable, 503, "ServiceUnAvailable"),
-    (RequestTooLarge, 413, "RequestEntityTooLarge"),
-    (UnknownAction, 404, "InvalidAction.NotFound"),
-    (UnsupportedVersion, 400, "InvalidVersion"),
-    (IncompleteSignature, 400, "IncompleteSignature"),
-    (UnknownAccessKey, 404, "InvalidAccessKeyId.NotFound"),
-    (SignatureMismatch, 400, "SignatureDoesNotMatch"),
-    (BadTimestamp, 400, "InvalidTimeStamp.Format"),
-    (StaleTimestamp, 400, "InvalidTimeStamp.Expired"),
-    (NonceReused, 400, "SignatureNonceUsed"),
-    (ValueError, 400, "InvalidParameter"),
+ERROR_CODES: tuple[tuple[type[BaseException], int, RefusalCode], ...] = (
+    (MissingValue, 400, RefusalCode.MISSING_PARAMETER),
+    (InvalidValue, 400, RefusalCode.INVALID_PARAMETER),
+    (NotFound, 404, RefusalCode.RESOURCE_NOT_FOUND),
+    (WrongState, 403, RefusalCode.OPERATION_DENIED),
+    (FlowStartError, 403, RefusalCode.OPERATION_DENIED),
+    (PortUnavailable, 503, RefusalCode.SERVICE_UNAVAILABLE),
+    (RequestTooLarge, 413, RefusalCode.REQUEST_TOO_LARGE),
+    (UnknownAction, 404, RefusalCode.INVALID_ACTION),
+    (UnsupportedVersion, 400, RefusalCode.INVALID_VERSION),
+    (IncompleteSignature, 400, RefusalCode.INCOMPLETE_SIGNATURE),
+    (UnknownAccessKey, 404, RefusalCode.INVALID_ACCESS_KEY),
+    (SignatureMismatch, 400, RefusalCode.SIGNATURE_MISMATCH),
+    (BadTimestamp, 400, RefusalCode.TIMESTAMP_FORMAT),
+    (StaleTimestamp, 400, RefusalCode.TIMESTAMP_EXPIRED),
+    (NonceReused, 400, RefusalCode.NONCE_USED),
+    (ValueError, 400, RefusalCode.INVALID_PARAMETER),
 )
-INTERNAL_ERROR = (500, "InternalError")
+INTERNAL_ERROR = (500, RefusalCode.INTERNAL_ERROR)
 
 REQUEST_ID_KEY = web.RequestKey("mcemu.request_id", str)
 """The RequestId an ICE answer carries (set by the RPC handler; a new one when absent)."""
@@ -112,7 +135,7 @@ REQUEST_ID_KEY = web.RequestKey("mcemu.request_id", str)
 _UNKNOWN_FAILURE = "The request processing has failed due to some unknown error, exception or failure."
 
 
-def error_code(exc: BaseException) -> tuple[int, str]:
+def error_code(exc: BaseException) -> tuple[int, RefusalCode]:
     """HTTP status and ICE ``Code`` for an exception raised while serving a request."""
     for cls, status, code in ERROR_CODES:
         if isinstance(exc, cls):

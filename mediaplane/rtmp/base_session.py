@@ -19,6 +19,7 @@ the client pipelined behind it is read under the budget the answer grants.
 
 from __future__ import annotations
 
+import abc
 import collections
 import enum
 import logging
@@ -121,7 +122,7 @@ def unwrap_data(payload: bytes) -> tuple[bytes, MediaKind]:
     return body, MediaKind.METADATA if first == ON_METADATA else MediaKind.DATA
 
 
-class RtmpSession(Generic[StateT, InputT]):
+class RtmpSession(abc.ABC, Generic[StateT, InputT]):
     """What both roles share: the state machine, chunk codec, protocol control, acknowledgements."""
 
     def __init__(
@@ -347,10 +348,11 @@ class RtmpSession(Generic[StateT, InputT]):
         if message.event == UserControlEvent.PING_REQUEST:
             self._send(UserControl(event=UserControlEvent.PING_RESPONSE, stream_id=message.stream_id))
 
+    @abc.abstractmethod
     def _receive_handshake(self, data: bytes) -> bytes:
         """Feed ``data`` to the role's handshake while it lasts; returns what is left for the chunk
-        stream (``data`` itself once the handshake is done, empty while it goes on)."""
-        raise NotImplementedError
+        stream (``data`` itself once the handshake is done, empty while it goes on). Each role
+        (server_session, client_session) runs its own side of the handshake."""
 
     def _handle_media(self, message: MediaMessage, stream_id: int) -> None:
         """Audio or video arrived (each role decides whether it is welcome)."""

@@ -22,6 +22,9 @@ from .models import Impairment, ImpairmentError
 
 EARLY_WAKE_S = 0.0005
 """How long before a deadline the delivery timer is set (the selector wakes up to 1 ms late)."""
+EARLY_WAKE_MS_LOOP_S = 0.001
+"""The same on a loop that counts timers in whole milliseconds from a cached time (uvloop): its timer
+fires up to about 1 ms after the millisecond it was set for (see ``call_at_clock``)."""
 DELIVER_AHEAD_S = 0.0005
 """Deliveries due within this long of a timer's wake-up go out with that batch."""
 
@@ -163,6 +166,7 @@ __all__ = [
     "BOTH",
     "DELIVER_AHEAD_S",
     "DIRECTIONS",
+    "EARLY_WAKE_MS_LOOP_S",
     "EARLY_WAKE_S",
     "FORWARD",
     "REVERSE",

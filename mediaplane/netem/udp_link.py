@@ -23,6 +23,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from ..udp import GRO_ANC_BYTES, BatchSender, enable_gro, gro_segment_size, split_gro
 from .link_base import Address, DeliveryTimer, Link, LinkKind, both_directions, clock
 from .models import Impairment, UdpModel
 from .schedule import (
@@ -68,11 +69,13 @@ class Delivery:
 class _UdpSession:
     """One client address and its upstream socket."""
 
-    __slots__ = ("addr", "closed", "last_active", "sock")
+    __slots__ = ("addr", "closed", "gro", "last_active", "sender", "sock")
 
     def __init__(self, addr: Address, sock: socket.socket, now: float) -> None:
         self.addr = addr
         self.sock = sock
+        self.sender = BatchSender(sock)
+        self.gro = enable_gro(sock)
         self.last_active = now
         self.closed = False
 
@@ -116,6 +119,8 @@ class UdpLink(Link):
         self.lateness: list[float] | None = [] if record_lateness else None
         self.deliveries: list[Delivery] | None = [] if record_deliveries else None
         self._sock: socket.socket | None = None
+        self._listen_sender: BatchSender | None = None
+        self._gro = False
         self._sessions: dict[Address, _UdpSession] = {}
         self._forward: DeliveryQueue[_Entry] = DeliveryQueue()
         self._reverse: DeliveryQueue[_Entry] = DeliveryQueue()
@@ -144,6 +149,8 @@ class UdpLink(Link):
             sock.close()
             raise
         self._sock = sock
+        self._listen_sender = BatchSender(sock)
+        self._gro = enable_gro(sock)
         self._timer = DeliveryTimer(loop, self._pump)
         loop.add_reader(sock.fileno(), self._on_listen_readable)
         self._sweeper = loop.call_later(self.idle_timeout_s / 4, self._sweep)
@@ -165,6 +172,7 @@ class UdpLink(Link):
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
+            self._listen_sender = None
         self._forward.clear()
         self._reverse.clear()
         for counters in self.counters.values():
@@ -217,14 +225,21 @@ class UdpLink(Link):
         if sock is None or loop is None:
             return
         now = clock()
+        gro = self._gro
         recvfrom = sock.recvfrom
+        recvmsg = sock.recvmsg
         sessions = self._sessions
         decide = self.models[FORWARD].decide
         push = self._forward.push
         received = received_bytes = dropped = queued = queued_bytes = 0
         for _ in range(UDP_READ_BATCH):
             try:
-                data, addr = recvfrom(UDP_MAX_DATAGRAM_BYTES)
+                if gro:
+                    data, anc, _flags, addr = recvmsg(UDP_MAX_DATAGRAM_BYTES, GRO_ANC_BYTES)
+                    segment = gro_segment_size(anc) if anc else 0
+                else:
+                    data, addr = recvfrom(UDP_MAX_DATAGRAM_BYTES)
+                    segment = 0
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # e.g. ICMP errors reported on the socket
@@ -237,17 +252,19 @@ class UdpLink(Link):
                 if session is None:
                     continue
             session.last_active = now
-            size = len(data)
-            received += 1
-            received_bytes += size
-            times = decide(size, now)
-            if not times:
-                dropped += 1
-                continue
-            for t in times:
-                push((t, data, session, now))
-                queued += 1
-                queued_bytes += size
+            # A coalesced read (GRO) holds one sender's datagrams: each is impaired on its own.
+            for piece in split_gro(data, segment) if segment else (data,):
+                size = len(piece)
+                received += 1
+                received_bytes += size
+                times = decide(size, now)
+                if not times:
+                    dropped += 1
+                    continue
+                for t in times:
+                    push((t, piece, session, now))
+                    queued += 1
+                    queued_bytes += size
         self._count(self.counters[FORWARD], received, received_bytes, dropped, queued, queued_bytes)
         self._pump()
 
@@ -257,29 +274,37 @@ class UdpLink(Link):
             return
         now = clock()
         session.last_active = now
+        gro = session.gro
         recv = session.sock.recv
+        recvmsg = session.sock.recvmsg
         decide = self.models[REVERSE].decide
         push = self._reverse.push
         received = received_bytes = dropped = queued = queued_bytes = 0
         for _ in range(UDP_READ_BATCH):
             try:
-                data = recv(UDP_MAX_DATAGRAM_BYTES)
+                if gro:
+                    data, anc, _flags, _addr = recvmsg(UDP_MAX_DATAGRAM_BYTES, GRO_ANC_BYTES)
+                    segment = gro_segment_size(anc) if anc else 0
+                else:
+                    data = recv(UDP_MAX_DATAGRAM_BYTES)
+                    segment = 0
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # ECONNREFUSED: the target is not listening (ICMP port unreachable)
                 logger.debug("%s upstream for %s: %s", self.name, session.addr, exc)
                 continue
-            size = len(data)
-            received += 1
-            received_bytes += size
-            times = decide(size, now)
-            if not times:
-                dropped += 1
-                continue
-            for t in times:
-                push((t, data, session, now))
-                queued += 1
-                queued_bytes += size
+            for piece in split_gro(data, segment) if segment else (data,):
+                size = len(piece)
+                received += 1
+                received_bytes += size
+                times = decide(size, now)
+                if not times:
+                    dropped += 1
+                    continue
+                for t in times:
+                    push((t, piece, session, now))
+                    queued += 1
+                    queued_bytes += size
         self._count(self.counters[REVERSE], received, received_bytes, dropped, queued, queued_bytes)
         self._pump()
 
@@ -317,10 +342,49 @@ class UdpLink(Link):
 
     def _send_all(self, entries: list[_Entry], forward: bool) -> None:
         """Send ``entries`` on (forward: on each session's upstream socket; reverse: from the listening
-        socket to each client). A socket that refuses one counts it as dropped."""
-        loop = self._loop
+        socket to each client), each session's consecutive datagrams as GSO runs (:mod:`..udp`). A
+        socket that refuses one counts it as dropped. While lateness or deliveries are recorded, each
+        datagram goes out on its own so that its send time is its own."""
+        if self._loop is None or self._listen_sender is None:
+            return
+        if self.lateness is not None or self.deliveries is not None:
+            self._send_each(entries, forward)
+            return
+        c = self.counters[FORWARD if forward else REVERSE]
+        listen = self._listen_sender
+        sent = sent_bytes = refused = size_total = 0
+        n = len(entries)
+        i = 0
+        while i < n:
+            session = entries[i][2]
+            j = i + 1
+            while j < n and entries[j][2] is session:
+                j += 1
+            datagrams = [e[1] for e in entries[i:j]]
+            nbytes = sum(map(len, datagrams))
+            size_total += nbytes
+            i = j
+            if session.closed:
+                continue  # the session was closed meanwhile
+            sender = session.sender if forward else listen
+            sender.refused_bytes = 0
+            lost = sender.send(datagrams, None if forward else session.addr)
+            if sender.last_error is not None:
+                logger.debug("%s send failed: %s", self.name, sender.last_error)
+                sender.last_error = None
+            refused += lost
+            sent += len(datagrams) - lost
+            sent_bytes += nbytes - sender.refused_bytes
+        c.queued -= n
+        c.queued_bytes -= size_total
+        c.delivered += sent
+        c.bytes_delivered += sent_bytes
+        c.dropped += refused
+
+    def _send_each(self, entries: list[_Entry], forward: bool) -> None:
+        """:meth:`_send_all` one datagram per call, recording each one's lateness and delivery."""
         sock = self._sock
-        if loop is None or sock is None:
+        if sock is None:
             return
         c = self.counters[FORWARD if forward else REVERSE]
         lateness, deliveries = self.lateness, self.deliveries

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..relay.hub import HubSignal, HubUnit, Subscription
+from ..udp import GRO_ANC_BYTES, BatchSender, enable_gro, gro_segment_size, split_gro
 from .config import SrtConfig
 from .connection import SrtConnection
 from .events import Event
@@ -69,8 +70,9 @@ class UdpSocket:
     addr, at)`` with ``at`` the kernel's receive time (``SO_TIMESTAMPNS``) on the :data:`clock`, so
     the RTT and loss timing the connections measure do not include the time a datagram waited for a
     busy loop; then ``on_drained(now)`` runs once, where the owner pumps the connections it touched.
-    Sends go straight to the socket; a full socket buffer drops the datagram (as the network would)
-    and counts it in :attr:`send_dropped`."""
+    A coalesced read (``UDP_GRO``: a peer's GSO run) counts as the datagrams it holds. Sends go straight
+    to the socket, a connection's batch as GSO runs (:meth:`send_batch`); a full socket buffer drops
+    the datagram (as the network would) and counts it in :attr:`send_dropped`."""
 
     def __init__(
         self,
@@ -87,13 +89,17 @@ class UdpSocket:
         self.loop = asyncio.get_running_loop()
         self.send_dropped = 0
         self.closed = False
-        self._anc = 0
+        self._stamps = False
         if _SO_TIMESTAMPNS is not None and _ANC_SIZE:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-                self._anc = _ANC_SIZE
+                self._stamps = True
             except OSError:
-                self._anc = 0
+                self._stamps = False
+        # Coalesced reads of a sender's GSO runs (ours: the peer endpoints and the backbone link).
+        self._gro = enable_gro(sock)
+        self._anc = (_ANC_SIZE if self._stamps else 0) + (GRO_ANC_BYTES if self._gro else 0)
+        self._sender = BatchSender(sock)
         sock.setblocking(False)
         self.loop.add_reader(sock.fileno(), self._readable)
 
@@ -104,27 +110,41 @@ class UdpSocket:
         now = clock()
         # Kernel stamps are CLOCK_REALTIME: moved onto the monotonic clock with one offset per wake-up.
         offset = time.time() - now
-        unpack = _TIMESPEC.unpack
-        for _ in range(DRAIN_BUDGET):
+        unpack = _TIMESPEC.unpack_from
+        budget = DRAIN_BUDGET
+        while budget > 0:
             try:
                 if anc_size:
                     data, anc, _flags, addr = sock.recvmsg(MAX_DATAGRAM_BYTES, anc_size)
-                    if anc:
-                        sec, nsec = unpack(anc[0][2][: _TIMESPEC.size])
-                        at = sec + nsec * 1e-9 - offset
-                        if not now - 1.0 < at <= now:
-                            at = now
-                    else:
-                        at = now
+                    at = now
+                    segment = 0
+                    for level, kind, value in anc:
+                        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                            sec, nsec = unpack(value)
+                            at = sec + nsec * 1e-9 - offset
+                            if not now - 1.0 < at <= now:
+                                at = now
+                        else:
+                            segment = gro_segment_size([(level, kind, value)])
                 else:
                     data, addr = sock.recvfrom(MAX_DATAGRAM_BYTES)
                     at = now
+                    segment = 0
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 # ICMP errors (port unreachable) surface on the next read of a connected socket.
                 logger.debug("UDP receive error: %s", exc)
                 break
+            if segment and len(data) > segment:
+                pieces = split_gro(data, segment)
+                budget -= len(pieces)
+                for piece in pieces:
+                    on_datagram(piece, addr, at)
+                    if self.closed:
+                        return
+                continue
+            budget -= 1
             on_datagram(data, addr, at)
             if self.closed:
                 return
@@ -141,6 +161,15 @@ class UdpSocket:
         except OSError as exc:
             if not self.closed:
                 logger.debug("UDP send error: %s", exc)
+
+    def send_batch(self, datagrams: list[bytes], addr: Any) -> None:
+        """Send ``datagrams`` in order, consecutive ones of a size in one GSO call (:mod:`..udp`)."""
+        sender = self._sender
+        self.send_dropped += sender.send(datagrams, None if self.connected else addr)
+        if sender.last_error is not None:
+            if not self.closed:
+                logger.debug("UDP send error: %s", sender.last_error)
+            sender.last_error = None
 
     def close(self) -> None:
         if self.closed:
@@ -237,10 +266,10 @@ class Driver:
             now = clock()
         out = conn.datagrams_to_send(now)
         if out and not self.sock.closed:
-            sendto = self.sock.sendto
-            addr = self.addr
-            for d in out:
-                sendto(d, addr)
+            if len(out) == 1:
+                self.sock.sendto(out[0], self.addr)
+            else:
+                self.sock.send_batch(out, self.addr)
         ev = conn.next_event()
         while ev is not None:
             self.on_event(ev)

@@ -82,6 +82,8 @@ class _UdpSession:
 
 _Entry = tuple[float, bytes, _UdpSession, float]
 """A queued datagram: (send time, data, session, arrival time)."""
+_Read = tuple[bytes, int, _UdpSession]
+"""One read of a wake-up: (data, GRO segment size or 0, session)."""
 
 
 class UdpLink(Link):
@@ -221,17 +223,14 @@ class UdpLink(Link):
 
     def _on_listen_readable(self) -> None:
         sock = self._sock
-        loop = self._loop
-        if sock is None or loop is None:
+        if sock is None or self._loop is None:
             return
         now = clock()
         gro = self._gro
         recvfrom = sock.recvfrom
         recvmsg = sock.recvmsg
         sessions = self._sessions
-        decide = self.models[FORWARD].decide
-        push = self._forward.push
-        received = received_bytes = dropped = queued = queued_bytes = 0
+        reads: list[_Read] = []
         for _ in range(UDP_READ_BATCH):
             try:
                 if gro:
@@ -252,34 +251,18 @@ class UdpLink(Link):
                 if session is None:
                     continue
             session.last_active = now
-            # A coalesced read (GRO) holds one sender's datagrams: each is impaired on its own.
-            for piece in split_gro(data, segment) if segment else (data,):
-                size = len(piece)
-                received += 1
-                received_bytes += size
-                times = decide(size, now)
-                if not times:
-                    dropped += 1
-                    continue
-                for t in times:
-                    push((t, piece, session, now))
-                    queued += 1
-                    queued_bytes += size
-        self._count(self.counters[FORWARD], received, received_bytes, dropped, queued, queued_bytes)
-        self._pump()
+            reads.append((data, segment, session))
+        self._admit(FORWARD, reads, now)
 
     def _on_upstream_readable(self, session: _UdpSession) -> None:
-        loop = self._loop
-        if loop is None or session.closed:
+        if self._loop is None or session.closed:
             return
         now = clock()
         session.last_active = now
         gro = session.gro
         recv = session.sock.recv
         recvmsg = session.sock.recvmsg
-        decide = self.models[REVERSE].decide
-        push = self._reverse.push
-        received = received_bytes = dropped = queued = queued_bytes = 0
+        reads: list[_Read] = []
         for _ in range(UDP_READ_BATCH):
             try:
                 if gro:
@@ -293,6 +276,16 @@ class UdpLink(Link):
             except OSError as exc:  # ECONNREFUSED: the target is not listening (ICMP port unreachable)
                 logger.debug("%s upstream for %s: %s", self.name, session.addr, exc)
                 continue
+            reads.append((data, segment, session))
+        self._admit(REVERSE, reads, now)
+
+    def _admit(self, direction: LinkDirection, reads: list[_Read], now: float) -> None:
+        """Impair one wake-up's reads datagram by datagram (a coalesced GRO read holds one sender's
+        datagrams: each is decided on its own), queue them, count once and pump."""
+        decide = self.models[direction].decide
+        push = (self._forward if direction is FORWARD else self._reverse).push
+        received = received_bytes = dropped = queued = queued_bytes = 0
+        for data, segment, session in reads:
             for piece in split_gro(data, segment) if segment else (data,):
                 size = len(piece)
                 received += 1
@@ -305,7 +298,7 @@ class UdpLink(Link):
                     push((t, piece, session, now))
                     queued += 1
                     queued_bytes += size
-        self._count(self.counters[REVERSE], received, received_bytes, dropped, queued, queued_bytes)
+        self._count(self.counters[direction], received, received_bytes, dropped, queued, queued_bytes)
         self._pump()
 
     @staticmethod

@@ -107,6 +107,7 @@ class UdpSocket:
         sock = self.sock
         on_datagram = self.on_datagram
         anc_size = self._anc
+        gro = self._gro
         now = clock()
         # Kernel stamps are CLOCK_REALTIME: moved onto the monotonic clock with one offset per wake-up.
         offset = time.time() - now
@@ -117,15 +118,13 @@ class UdpSocket:
                 if anc_size:
                     data, anc, _flags, addr = sock.recvmsg(MAX_DATAGRAM_BYTES, anc_size)
                     at = now
-                    segment = 0
                     for level, kind, value in anc:
                         if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                             sec, nsec = unpack(value)
                             at = sec + nsec * 1e-9 - offset
                             if not now - 1.0 < at <= now:
                                 at = now
-                        else:
-                            segment = gro_segment_size([(level, kind, value)])
+                    segment = gro_segment_size(anc) if gro and anc else 0
                 else:
                     data, addr = sock.recvfrom(MAX_DATAGRAM_BYTES)
                     at = now

@@ -4,18 +4,17 @@ GRO socket as one read that :func:`split_gro` cuts back, order and bytes intact.
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from mediaplane.udp import GRO_ANC_BYTES, BatchSender, enable_gro, gro_segment_size, split_gro
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="UDP GSO/GRO are Linux's")
+Pair = tuple[socket.socket, socket.socket]
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def pair() -> Iterator[Pair]:
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
     rx.settimeout(2.0)
@@ -40,7 +39,7 @@ def read_all(rx: socket.socket, count: int, gro: bool) -> tuple[list[bytes], int
     return got, reads
 
 
-def test_gso_send_reaches_a_plain_socket_as_separate_datagrams(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_gso_send_reaches_a_plain_socket_as_separate_datagrams(pair: Pair) -> None:
     tx, rx = pair
     sent = datagrams()
     sender = BatchSender(tx)
@@ -51,7 +50,7 @@ def test_gso_send_reaches_a_plain_socket_as_separate_datagrams(pair: tuple[socke
     assert reads == len(sent)
 
 
-def test_gro_socket_reads_a_run_at_once(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_gro_socket_reads_a_run_at_once(pair: Pair) -> None:
     tx, rx = pair
     assert enable_gro(rx)
     sent = datagrams()
@@ -61,7 +60,7 @@ def test_gro_socket_reads_a_run_at_once(pair: tuple[socket.socket, socket.socket
     assert reads < len(sent)
 
 
-def test_connected_socket_and_plain_fallback(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_connected_socket_and_plain_fallback(pair: Pair) -> None:
     tx, rx = pair
     tx.connect(rx.getsockname())
     sent = datagrams()
@@ -71,7 +70,7 @@ def test_connected_socket_and_plain_fallback(pair: tuple[socket.socket, socket.s
     assert got == sent and reads == len(sent)
 
 
-def test_a_refused_send_fails_that_call_only(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_a_refused_send_fails_that_call_only(pair: Pair) -> None:
     tx, rx = pair
     # A connected socket whose peer is gone: the ICMP refusal surfaces on a later send.
     tx.connect(rx.getsockname())

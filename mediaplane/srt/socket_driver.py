@@ -1,5 +1,6 @@
 """The asyncio side every SRT endpoint shares: the UDP socket drained in batches with kernel receive
-times (:class:`UdpSocket`), one timer per endpoint for all its connections (:class:`Ticker`), the
+times (:class:`UdpSocket`), one timer per endpoint for all its connections (:class:`Ticker`, on one
+loop timer shared by every endpoint), the
 :class:`Driver` that pumps one sans-IO :class:`~.connection.SrtConnection` into them, and the loop that
 sends a hub subscription over a connection (:func:`drain_subscription`). Used by :mod:`.endpoint`
 (listener) and :mod:`.caller`."""
@@ -15,6 +16,7 @@ import socket
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,9 +40,10 @@ capacity every socket is always readable: a small budget keeps one loop iteratio
 socket's drain) short, so timers (ACK, NAK, TSBPD release) keep their timing and what the loop
 cannot take is dropped by the kernel, in proportion, rather than delayed for everybody."""
 TICK_S = 0.004
-"""Granularity of an endpoint's timer: it fires at its connections' earliest deadline, but no sooner
-than this after its last firing, so TSBPD releases, ACKs and NAKs of a busy connection are batched
-instead of one timer per packet (ACKs are due every 10 ms, the latency is 120 ms or more)."""
+"""Granularity of the endpoints' shared timer (:class:`_TickClock`): it fires at the earliest deadline
+of any connection, but no sooner than this after its last firing, so TSBPD releases, ACKs and NAKs
+of busy connections are batched instead of one timer per packet (ACKs are due every 10 ms, the
+latency is 120 ms or more)."""
 _TIMER_SLACK_S = 0.0005
 
 clock = time.monotonic
@@ -178,29 +181,35 @@ class UdpSocket:
         self.sock.close()
 
 
-class Ticker:
-    """One timer per endpoint for all its connections (:class:`Driver`): it fires at their earliest
-    deadline (``get_timer()``), no sooner than :data:`TICK_S` after its previous firing, and runs
-    every connection that is due."""
+class _TickClock:
+    """The one loop timer behind every :class:`Ticker` of an event loop: it fires at the earliest
+    deadline any ticker wants, no sooner than :data:`TICK_S` after its previous firing, and runs every
+    ticker that is due. One timer per process instead of one per endpoint: a relay has four SRT
+    endpoints per chain, and their separate timers cost more wake-ups than the packets did at a few
+    chains (issue 9); a connection's timing is bounded by ``TICK_S`` either way."""
 
-    def __init__(self, drivers: Callable[[], Iterable[Driver]]) -> None:
-        self.drivers = drivers
-        self.loop = asyncio.get_running_loop()
+    __slots__ = ("__weakref__", "_at", "_firing", "_handle", "_last_fire", "loop", "wanting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.wanting: set[Ticker] = set()
+        """Tickers with a deadline (their ``_at``)."""
         self._handle: asyncio.TimerHandle | None = None
         self._at = float("inf")
         self._last_fire = float("-inf")
         self._firing = False
-        self._pending = float("inf")
 
-    def want(self, at: float) -> None:
-        """Make sure the timer fires by ``at`` (monotonic seconds, :data:`clock`)."""
-        if self._firing:
-            # A connection already visited in this firing changed its deadline: seen at the end.
-            if at < self._pending:
-                self._pending = at
-            return
-        if at < self._at - _TIMER_SLACK_S:
+    def want(self, ticker: Ticker, at: float) -> None:
+        self.wanting.add(ticker)
+        if not self._firing and at < self._at - _TIMER_SLACK_S:
             self._arm(at)
+
+    def drop(self, ticker: Ticker) -> None:
+        self.wanting.discard(ticker)
+        if not self.wanting and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            self._at = float("inf")
 
     def _arm(self, at: float) -> None:
         if self._handle is not None:
@@ -215,29 +224,66 @@ class Ticker:
         now = clock()
         self._last_fire = now
         due = now + _TIMER_SLACK_S
-        earliest = float("inf")
-        self._pending = float("inf")
         self._firing = True
         try:
-            for driver in list(self.drivers()):
-                t = driver.deadline
-                if t is not None and t <= due:
-                    driver.conn.handle_timer(now)
-                    driver.pump(now)
-                    t = driver.deadline
-                if t is not None and t < earliest:
-                    earliest = t
+            for ticker in [t for t in self.wanting if t._at <= due]:
+                ticker._fire(now)
         finally:
             self._firing = False
-        earliest = min(earliest, self._pending)
+        earliest = float("inf")
+        for ticker in list(self.wanting):
+            if ticker._at == float("inf"):
+                self.wanting.discard(ticker)
+            elif ticker._at < earliest:
+                earliest = ticker._at
         if earliest != float("inf"):
             self._arm(earliest)
 
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+
+_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TickClock] = weakref.WeakKeyDictionary()
+
+
+class Ticker:
+    """The timer of one endpoint's connections (:class:`Driver`): it runs every connection that is due
+    at their earliest deadline (``get_timer()``), on the loop's shared :class:`_TickClock`, so no
+    sooner than :data:`TICK_S` after the previous firing of any endpoint's ticker."""
+
+    __slots__ = ("_at", "_clock", "drivers")
+
+    def __init__(self, drivers: Callable[[], Iterable[Driver]]) -> None:
+        self.drivers = drivers
+        loop = asyncio.get_running_loop()
+        tick_clock = _clocks.get(loop)
+        if tick_clock is None:
+            tick_clock = _clocks[loop] = _TickClock(loop)
+        self._clock = tick_clock
         self._at = float("inf")
+
+    def want(self, at: float) -> None:
+        """Make sure the timer fires by ``at`` (monotonic seconds, :data:`clock`)."""
+        if at < self._at:
+            self._at = at
+            self._clock.want(self, at)
+
+    def _fire(self, now: float) -> None:
+        self._at = float("inf")
+        due = now + _TIMER_SLACK_S
+        earliest = float("inf")
+        for driver in list(self.drivers()):
+            t = driver.deadline
+            if t is not None and t <= due:
+                driver.conn.handle_timer(now)
+                driver.pump(now)  # its want() may lower self._at below what this loop finds
+                t = driver.deadline
+            if t is not None and t < earliest:
+                earliest = t
+        if earliest < self._at:
+            self._at = earliest
+            self._clock.want(self, earliest)
+
+    def cancel(self) -> None:
+        self._at = float("inf")
+        self._clock.drop(self)
 
 
 class Driver:

@@ -127,7 +127,13 @@ class Player:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ProcessLookupError):
                 await self._task
-        if self.proc is not None and self.proc.returncode is None:
+        if self.proc is not None:
+            if self.proc.stdout is not None:
+                # Read the killed player's pipe to its end: asyncio closes a process's transport only
+                # once its pipes are closed, and one left open is reported at exit, after the loop.
+                with contextlib.suppress(OSError):
+                    while await self.proc.stdout.read(READ_CHUNK):
+                        pass
             with contextlib.suppress(ProcessLookupError):
                 await self.proc.wait()
 

@@ -1,9 +1,8 @@
 """The asyncio side every SRT endpoint shares: the UDP socket drained in batches with kernel receive
-times (:class:`UdpSocket`), one timer per endpoint for all its connections (:class:`Ticker`, on one
-loop timer shared by every endpoint), the
-:class:`Driver` that pumps one sans-IO :class:`~.connection.SrtConnection` into them, and the loop that
-sends a hub subscription over a connection (:func:`drain_subscription`). Used by :mod:`.endpoint`
-(listener) and :mod:`.caller`."""
+times (:class:`UdpSocket`), a timer per endpoint for all its connections (:class:`Ticker`; every
+ticker of a loop on one loop timer, :class:`_TickClock`), the :class:`Driver` that pumps one sans-IO
+:class:`~.connection.SrtConnection` into them, and the loop that sends a hub subscription over a
+connection (:func:`drain_subscription`). Used by :mod:`.endpoint` (listener) and :mod:`.caller`."""
 
 from __future__ import annotations
 
@@ -184,7 +183,7 @@ class UdpSocket:
 class _TickClock:
     """The one loop timer behind every :class:`Ticker` of an event loop: it fires at the earliest
     deadline any ticker wants, no sooner than :data:`TICK_S` after its previous firing, and runs every
-    ticker that is due. One timer per process instead of one per endpoint: a relay has four SRT
+    ticker that is due. One timer per event loop instead of one per endpoint: a relay has four SRT
     endpoints per chain, and their separate timers cost more wake-ups than the packets did at a few
     chains (issue 9); a connection's timing is bounded by ``TICK_S`` either way."""
 

@@ -34,7 +34,7 @@ from .console import add_console_routes
 from .errors import ConfigError, EmulatorError
 from .events import EventBus, OutputWatcher, wait_for
 from .metrics import Metrics, add_metrics_route
-from .model.flow import Flow, FlowInput, FlowOutput, Role
+from .model.flow import Flow, Role
 from .model.lastmile import LastMileSpec
 from .model.manager import SrtParams
 from .model.rules import listening
@@ -287,7 +287,7 @@ class Emulator:
                 return False
             if key == "backup_input" and doc.get("failover") and not flow.failover_open:
                 m.open_failover(flow.id)  # failover needs the primary input, the backup needs failover
-            inp = m.add_input(
+            m.add_input(
                 flow.id,
                 name=spec["name"],
                 protocol=spec["protocol"],
@@ -298,8 +298,8 @@ class Emulator:
                 pair_output_name=spec.get("pair_output"),
                 **_srt(spec),
                 with_internal_vip=bool(spec.get("with_internal_vip", False)),
+                stream_key=self._stable_key(flow, spec["name"]),
             )
-            self._stable_key(flow, inp)
             self._last_mile(flow.id, Role.INPUT, spec)
         if doc.get("failover") and flow.inputs and not flow.failover_open:
             m.open_failover(flow.id)
@@ -308,7 +308,7 @@ class Emulator:
                 continue
             if not flow.inputs or not ready(spec, "inputs", "pair_input"):
                 return False
-            out = m.add_output(
+            m.add_output(
                 flow.id,
                 name=spec["name"],
                 protocol=spec["protocol"],
@@ -318,23 +318,17 @@ class Emulator:
                 player_limit=spec.get("player_limit"),
                 cidrs=spec.get("cidrs"),
                 **_srt(spec),
+                stream_key=self._stable_key(flow, spec["name"]),
             )
-            self._stable_key(flow, out)
             if spec.get("forbid"):
                 m.forbid_output(flow.id, spec["name"])
             self._last_mile(flow.id, Role.OUTPUT, spec)
         return True
 
-    def _stable_key(self, flow: Flow, endpoint: FlowInput | FlowOutput) -> None:
-        """A topology's RTMP endpoint keeps the stream key derived from the seed (same file, same URLs)."""
-        old = endpoint.stream_key
-        if not old:
-            return  # not an RTMP endpoint with a key
-        key = stream_key(self.topology.seed, flow.region.id, flow.name, endpoint.name)
-        endpoint.url = endpoint.url.removesuffix(old) + key
-        if isinstance(endpoint, FlowInput) and endpoint.inner_url:
-            endpoint.inner_url = endpoint.inner_url.removesuffix(old) + key
-        endpoint.stream_key = key
+    def _stable_key(self, flow: Flow, endpoint: str) -> str:
+        """The stream key a topology's RTMP endpoint gets if it listens: derived from the seed (same file,
+        same URLs)."""
+        return stream_key(self.topology.seed, flow.region.id, flow.name, endpoint)
 
     def _last_mile(self, flow_id: str, role: Role, spec: dict[str, Any]) -> None:
         """Record an endpoint's ``last_mile`` (applied when its flow goes online)."""

@@ -275,8 +275,10 @@ class FlowManager:
         srt_passphrase: str | None = None,
         srt_pbkeylen: int | None = None,
         with_internal_vip: bool = False,
+        stream_key: str | None = None,
     ) -> FlowInput:
-        """AddMediaConnectFlowInput: the primary input, or the backup while failover is open."""
+        """AddMediaConnectFlowInput: the primary input, or the backup while failover is open.
+        ``stream_key``: the key a listening RTMP input gets (a topology's stable key; None: random)."""
         flow = self._flow_for_change(flow_id, "adding an input")
         name = check_name("InputName", name, INPUT_NAME_MAX)
         proto = parse_enum(InputProtocol, "InputProtocol", protocol)
@@ -338,7 +340,7 @@ class FlowManager:
         )
         srt.apply_to(inp)
 
-        self._take_resources(flow, inp)  # everything is valid
+        self._take_resources(flow, inp, stream_key)  # everything is valid
         if with_internal_vip and listening(inp):
             inp.inner_url = inp.url
         flow.inputs.append(inp)
@@ -439,8 +441,10 @@ class FlowManager:
         srt_latency: int | None = None,
         srt_passphrase: str | None = None,
         srt_pbkeylen: int | None = None,
+        stream_key: str | None = None,
     ) -> FlowOutput:
-        """AddMediaConnectFlowOutput (offline only; at most 4; family must match the input's)."""
+        """AddMediaConnectFlowOutput (offline only; at most 4; family must match the input's).
+        ``stream_key``: the key a listening RTMP output gets (a topology's stable key; None: random)."""
         flow = self._flow_for_change(flow_id, "adding an output")
         name = check_name("OutputName", name, OUTPUT_NAME_MAX)
         proto = parse_enum(OutputProtocol, "OutputProtocol", protocol)
@@ -505,7 +509,7 @@ class FlowManager:
         )
         srt.apply_to(out)
 
-        self._take_resources(flow, out)
+        self._take_resources(flow, out, stream_key)
         flow.outputs[name] = out
         logger.info("[%s] flow %s: %r added", flow.region.id, flow.id, out)
         return out
@@ -642,13 +646,14 @@ class FlowManager:
             raise NotFound("OutputName", f"flow {flow.id} has no output named {name!r}")
         return out
 
-    def _take_resources(self, flow: Flow, endpoint: FlowInput | FlowOutput) -> None:
+    def _take_resources(self, flow: Flow, endpoint: FlowInput | FlowOutput, stream_key: str | None) -> None:
         """A valid new endpoint's URL and CreateTime: a listening RTMP endpoint gets a stream key on the
-        region's RTMP server, a listening SRT one a UDP port of the region's range (PortUnavailable)."""
+        region's RTMP server (``stream_key``, or a random one), a listening SRT one a UDP port of the
+        region's range (PortUnavailable)."""
         if listening(endpoint):
             if endpoint.family is Family.RTMP:
                 host, port = self.runtime.rtmp_address(flow.region)
-                endpoint.stream_key = f"{endpoint.name}_{self._new_token()}"
+                endpoint.stream_key = stream_key or f"{endpoint.name}_{self._new_token()}"
                 endpoint.url = f"rtmp://{host}:{port}/{RTMP_APP}/{endpoint.stream_key}"
             else:
                 endpoint.srt_port = self.runtime.allocate_srt_port(flow.region)

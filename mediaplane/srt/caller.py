@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from ..looptime import clock
 from ..relay.hub import Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer
 from .config import SrtConfig, SrtDirection
@@ -17,7 +18,7 @@ from .connection import SrtConnection
 from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
 from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
 from .mpegts import ts_unit_kind
-from .socket_driver import Driver, Ticker, UdpSocket, clock, drain_subscription, seeded_rng, tune_socket
+from .socket_driver import Driver, Ticker, UdpSocket, drain_subscription, seeded_rng, tune_socket
 from .stats import SrtStats
 
 logger = logging.getLogger(__name__)

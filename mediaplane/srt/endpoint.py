@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..looptime import clock
 from ..relay.hub import Hub, HubClosed, HubUnit, PublisherBusy, Subscription
 from ..relay.routing import Peer, Refused, StreamPath, StreamRouter
 from .acceptor import SrtAcceptor
@@ -34,7 +35,6 @@ from .socket_driver import (
     Driver,
     Ticker,
     UdpSocket,
-    clock,
     drain_subscription,
     seeded_rng,
     tune_socket,

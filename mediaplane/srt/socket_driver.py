@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..looptime import call_at_clock, clock
 from ..relay.hub import HubSignal, HubUnit, Subscription
 from ..udp import GRO_ANC_BYTES, BatchSender, enable_gro, gro_segment_size, split_gro
 from .config import SrtConfig
@@ -44,9 +45,6 @@ of any connection, but no sooner than this after its last firing, so TSBPD relea
 of busy connections are batched instead of one timer per packet (ACKs are due every 10 ms, the
 latency is 120 ms or more)."""
 _TIMER_SLACK_S = 0.0005
-
-clock = time.monotonic
-"""The connections' clock: monotonic seconds (uvloop's ``loop.time()`` has millisecond steps)."""
 
 
 def tune_socket(sock: socket.socket, config: SrtConfig) -> None:
@@ -215,7 +213,7 @@ class _TickClock:
             self._handle.cancel()
         at = max(at, self._last_fire + TICK_S)
         self._at = at
-        self._handle = self.loop.call_later(max(0.0, at - clock()), self._fire)
+        self._handle = call_at_clock(self.loop, at, self._fire)  # never early on uvloop either
 
     def _fire(self) -> None:
         self._handle = None

@@ -218,7 +218,9 @@ class LiveReceiver:
         if sent is None:
             self.stats.ackack_unknown_total += 1
             return
-        self.rtt.sample((now - sent) * 1_000_000)
+        # Arrival times are kernel stamps moved onto the monotonic clock (socket_driver): on loopback the
+        # round trip is shorter than that conversion's error, so a sample can come out negative.
+        self.rtt.sample(max(0.0, (now - sent) * 1_000_000))
 
     def flush(self) -> None:
         """Hand over everything received so far, gaps skipped (the peer shut down: libsrt lets the

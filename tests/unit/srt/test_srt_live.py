@@ -226,6 +226,23 @@ def test_receiver_acks_every_period_and_samples_rtt_at_the_ackack_arrival() -> N
     assert rcv.stats.ackack_unknown_total == 1
 
 
+def test_receiver_an_ackack_stamped_before_its_ack_gives_no_negative_rtt() -> None:
+    # Arrival stamps are kernel wall-clock stamps moved onto the monotonic clock; on loopback that
+    # conversion's error can exceed the round trip. A negative first sample made every later ACK
+    # fail to encode (struct.error: argument out of range), so the connection sent no more ACKs.
+    rcv, out, _ = make_receiver()
+    rcv.push(data(ISN, 0, b"a"), 0.0)
+    rcv.tick(0.010)
+    ack = parse_control(out[-1])
+    assert isinstance(ack, Ack)
+    rcv.handle_ackack(ack.ack_number, 0.009995)
+    assert rcv.rtt.rtt_us >= 0 and rcv.rtt.var_us >= 0
+    rcv.push(data(seq_add(ISN, 1), 20_000, b"b"), 0.02)
+    rcv.tick(0.030)
+    later = parse_control(out[-1])
+    assert isinstance(later, Ack) and later.last_ack_seq == seq_add(ISN, 2) and later.rtt_us >= 0
+
+
 def test_receiver_keeps_no_view_of_the_callers_buffer() -> None:
     rcv, _, events = make_receiver()
     buf = bytearray(data(ISN, 0, b"abc"))

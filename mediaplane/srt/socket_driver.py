@@ -269,7 +269,11 @@ class Ticker:
         for driver in list(self.drivers()):
             t = driver.deadline
             if t is not None and t <= due:
-                driver.conn.handle_timer(now)
+                try:
+                    driver.conn.handle_timer(now)
+                except Exception:  # a bug in one connection must not stop the others' timers
+                    logger.exception("SRT connection timer failed; closing %s", driver.addr)
+                    driver.conn.close(now, "internal error in its timer")
                 driver.pump(now)  # its want() may lower self._at below what this loop finds
                 t = driver.deadline
             if t is not None and t < earliest:

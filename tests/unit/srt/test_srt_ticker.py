@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import struct
+
+import pytest
 
 from mediaplane.srt.socket_driver import TICK_S, Ticker, clock
 
@@ -113,3 +117,40 @@ def test_a_cancelled_ticker_runs_nothing_more() -> None:
         return runs
 
     assert [name for name, _ in asyncio.run(main())] == ["kept"]
+
+
+class _FailingConn:
+    """A connection whose timer has a bug: it raises, and records that it was closed."""
+
+    def __init__(self) -> None:
+        self.closed: list[str] = []
+
+    def handle_timer(self, now: float) -> None:
+        raise struct.error("argument out of range")
+
+    def close(self, now: float, reason: str = "") -> None:
+        self.closed.append(reason)
+
+
+def test_a_failing_connection_is_closed_and_the_others_keep_their_timers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> tuple[list[tuple[str, float]], _FailingConn]:
+        runs = _Runs()
+        start = clock() + 0.01
+        bad = _Driver("bad", runs, start, every=0.005, times=3)
+        failing = _FailingConn()
+        bad.conn = failing  # type: ignore[assignment]
+        bad.addr = ("127.0.0.1", 9)  # type: ignore[attr-defined]
+        same = _ticker([bad, _Driver("same endpoint", runs, start, every=0.005, times=3)])
+        other = _ticker([_Driver("other endpoint", runs, start, every=0.005, times=3)])
+        await runs.reached(6)
+        same.cancel()
+        other.cancel()
+        return runs, failing
+
+    with caplog.at_level(logging.ERROR, logger="mediaplane.srt.socket_driver"):
+        runs, failing = asyncio.run(main())
+    assert sorted(name for name, _ in runs) == ["other endpoint"] * 3 + ["same endpoint"] * 3
+    assert failing.closed and failing.closed[0] == "internal error in its timer"
+    assert "SRT connection timer failed" in caplog.text

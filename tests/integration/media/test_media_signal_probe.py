@@ -145,14 +145,17 @@ async def test_srt_listener_mode_signal_to_ffmpeg_caller(ffmpeg_exe: str, tmp_pa
         publish(
             "srt://127.0.0.1:0?mode=listener",
             SignalConfig(fps=FPS),
-            duration_s=4.0,
+            duration_s=6.0,
             on_listen=bound.set_result,
         )
     )
     port = await asyncio.wait_for(bound, 10)
+    # The signal starts when the listener does, not when ffmpeg connects: a caller that joins after the
+    # first keyframe decodes from the next one, 2 s on. Recording 4 s leaves it 2 s of frames (it once
+    # joined late and recorded 2 s: one decodable frame).
     player = await asyncio.create_subprocess_exec(
         ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-i", f"srt://127.0.0.1:{port}?mode=caller",
-        "-t", "2", "-c", "copy", str(out), stdin=asyncio.subprocess.DEVNULL,
+        "-t", "4", "-c", "copy", str(out), stdin=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert await asyncio.wait_for(player.wait(), 20) == 0
     report = await sender

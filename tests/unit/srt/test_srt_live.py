@@ -226,6 +226,24 @@ def test_receiver_acks_every_period_and_samples_rtt_at_the_ackack_arrival() -> N
     assert rcv.stats.ackack_unknown_total == 1
 
 
+def test_receiver_an_idle_connection_wakes_for_the_ack_repeat_not_every_period() -> None:
+    rcv, out, _ = make_receiver(latency_ms=20)
+    rcv.push(data(ISN, 0, b"a"), 0.0)
+    deadline = rcv.next_deadline()
+    assert deadline is not None and deadline <= 0.010  # something new to acknowledge: the 10 ms ACK
+    rcv.tick(0.010)
+    rcv.tick(0.030)  # "a" released; nothing new since the ACK, no loss, no NAK report due
+    assert len([d for d in out if isinstance(parse_control(d), Ack)]) == 1
+    idle = rcv.next_deadline()
+    assert idle is not None and idle >= 0.010 + 0.1  # the repeat: ACK_REPEAT_MIN_S or two RTTs
+    rcv.tick(idle)
+    assert len([d for d in out if isinstance(parse_control(d), Ack)]) == 2
+    # A packet arriving wakes the ACK period again, and a gap wakes the NAK report.
+    rcv.push(data(seq_add(ISN, 2), 40_000, b"c"), idle + 0.001)
+    again = rcv.next_deadline()
+    assert again is not None and again <= idle + 0.010
+
+
 def test_receiver_an_ackack_stamped_before_its_ack_gives_no_negative_rtt() -> None:
     # Arrival stamps are kernel wall-clock stamps moved onto the monotonic clock; on loopback that
     # conversion's error can exceed the round trip. A negative first sample made every later ACK

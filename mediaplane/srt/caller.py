@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterable
@@ -18,7 +19,7 @@ from .connection import SrtConnection
 from .errors import ConnectionRejected, ConnectTimeout, RejectReason, SrtError
 from .events import ConnectionClosed, ConnectionEstablished, Event, PayloadReceived
 from .mpegts import ts_unit_kind
-from .socket_driver import Driver, Ticker, UdpSocket, drain_subscription, seeded_rng, tune_socket
+from .socket_driver import Driver, SubscriptionFeed, Ticker, UdpSocket, seeded_rng, tune_socket
 from .stats import SrtStats
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class SrtCaller:
         self._connected_event = asyncio.Event()
         self.last_error: BaseException | None = None
         self._session_sub: Subscription | None = None
-        self._session_task: asyncio.Task[None] | None = None
+        self._session_feed: SubscriptionFeed | None = None
         self.connections_made = 0
         self.stats: SrtStats = SrtStats()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -243,9 +244,8 @@ class SrtCaller:
             self._session_sub = sub
             driver = self._driver
             unpublished = self._on_source_unpublished if self.end_on_unpublish else None
-            self._session_task = asyncio.get_running_loop().create_task(
-                drain_subscription(sub, driver, lambda: self._teardown("stream closed"), unpublished)
-            )
+            ended = functools.partial(self._teardown, "stream closed")
+            self._session_feed = SubscriptionFeed(sub, driver, ended, unpublished)
         elif not self.claim_on_media:
             self.hub.claim(self)
 
@@ -259,9 +259,9 @@ class SrtCaller:
             await self._ended.wait()
         finally:
             self._connected_event.clear()
-            if self._session_task is not None:
-                self._session_task.cancel()
-                self._session_task = None
+            if self._session_feed is not None:
+                self._session_feed.cancel()
+                self._session_feed = None
             if self._session_sub is not None:
                 self._session_sub.close()
                 self._session_sub = None

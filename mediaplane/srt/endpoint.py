@@ -33,9 +33,9 @@ from .mpegts import ts_unit_kind
 from .packet import HEADER_SIZE
 from .socket_driver import (
     Driver,
+    SubscriptionFeed,
     Ticker,
     UdpSocket,
-    drain_subscription,
     seeded_rng,
     tune_socket,
 )
@@ -72,7 +72,7 @@ class SrtSession:
         self.hub: Hub | None = None
         self.subscription: Subscription | None = None
         self.driver: Driver | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.feed: SubscriptionFeed | None = None
         self.closed = False
 
     def __repr__(self) -> str:
@@ -116,8 +116,8 @@ class SrtSession:
             self.hub.release(self)
         if self.subscription is not None:
             self.subscription.close()
-        if self.task is not None and self.task is not asyncio.current_task():
-            self.task.cancel()
+        if self.feed is not None:
+            self.feed.cancel()
         if self.driver is not None:
             self.driver.cancel()
         self.listener._forget(self)
@@ -408,9 +408,7 @@ class SrtListener:
         if sub is not None:
             session.subscription = sub
             unpublished = (lambda: session.close("source unpublished")) if self.end_on_unpublish else None
-            session.task = asyncio.get_running_loop().create_task(
-                drain_subscription(sub, driver, lambda: session.close("stream closed"), unpublished)
-            )
+            session.feed = SubscriptionFeed(sub, driver, lambda: session.close("stream closed"), unpublished)
         driver.pump(clock())
 
     def _refusal_level(self, now: float) -> int:

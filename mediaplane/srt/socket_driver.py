@@ -2,7 +2,7 @@
 times (:class:`UdpSocket`), a timer per endpoint for all its connections (:class:`Ticker`; every
 ticker of a loop on one loop timer, :class:`_TickClock`), the :class:`Driver` that pumps one sans-IO
 :class:`~.connection.SrtConnection` into them, and the loop that sends a hub subscription over a
-connection (:func:`drain_subscription`). Used by :mod:`.endpoint` (listener) and :mod:`.caller`."""
+connection (:class:`SubscriptionFeed`). Used by :mod:`.endpoint` (listener) and :mod:`.caller`."""
 
 from __future__ import annotations
 
@@ -337,20 +337,65 @@ def split_payload(payload: bytes, size: int) -> list[bytes]:
     return [payload[i : i + size] for i in range(0, len(payload), size)]
 
 
-async def drain_subscription(
-    sub: Subscription,
-    driver: Driver,
-    on_closed: Callable[[], None],
-    on_unpublished: Callable[[], None] | None = None,
-) -> None:
-    """Send every unit of ``sub`` over ``driver``'s connection until the hub closes, or, with
+class SubscriptionFeed:
+    """Sends every unit of ``sub`` over ``driver``'s connection until the hub closes, or, with
     ``on_unpublished``, until its publisher leaves: then the connection closes (SHUTDOWN, so the peer's
-    player ends as an RTMP player does on UnpublishNotify) and ``on_unpublished`` runs."""
-    conn = driver.conn
-    size = conn.config.payload_size
-    while not conn.closed:
-        item: HubUnit | HubSignal | None = await sub.get()
+    player ends as an RTMP player does on UnpublishNotify) and ``on_unpublished`` runs.
+
+    No task per output: the subscription's listener schedules one drain per loop iteration, which
+    sends everything queued and pumps once (issue 9: a task woken through a future per hub feed cost a
+    future, a task step and a ``getpid`` per wake-up). :meth:`cancel` stops it."""
+
+    __slots__ = ("_done", "_scheduled", "driver", "loop", "on_closed", "on_unpublished", "sub")
+
+    def __init__(
+        self,
+        sub: Subscription,
+        driver: Driver,
+        on_closed: Callable[[], None],
+        on_unpublished: Callable[[], None] | None = None,
+    ) -> None:
+        self.sub = sub
+        self.driver = driver
+        self.on_closed = on_closed
+        self.on_unpublished = on_unpublished
+        self.loop = asyncio.get_running_loop()
+        self._scheduled = False
+        self._done = False
+        sub.set_listener(self._schedule)
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._done:
+            self._scheduled = True
+            self.loop.call_soon(self._drain)
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._done = True
+            self.sub.set_listener(None)
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        if self._done:
+            return
+        driver = self.driver
+        conn = driver.conn
+        if conn.closed:
+            self.cancel()
+            return
+        try:
+            self._send_queued(driver, conn)
+        except Exception:  # a bug in one output must not take the loop down
+            logger.exception("SRT output feed failed; closing %s", driver.addr)
+            self.cancel()
+            conn.close(clock(), "internal error in its feed")
+            driver.pump()
+
+    def _send_queued(self, driver: Driver, conn: SrtConnection) -> None:
+        sub = self.sub
+        size = conn.config.payload_size
         now = clock()
+        item = sub.get_nowait()
         while item is not None:
             if isinstance(item, HubUnit):
                 payload = item.payload
@@ -361,14 +406,18 @@ async def drain_subscription(
                         for chunk in split_payload(bytes(payload), size):
                             conn.send(chunk, now)
             elif item is HubSignal.CLOSED:
-                conn.close(now, "stream closed")
-                driver.pump(now)
-                on_closed()
+                self._end(driver, conn, now, "stream closed", self.on_closed)
                 return
-            elif item is HubSignal.UNPUBLISHED and on_unpublished is not None:
-                conn.close(now, "source unpublished")
-                driver.pump(now)
-                on_unpublished()
+            elif item is HubSignal.UNPUBLISHED and self.on_unpublished is not None:
+                self._end(driver, conn, now, "source unpublished", self.on_unpublished)
                 return
             item = sub.get_nowait()
         driver.pump(now)
+
+    def _end(
+        self, driver: Driver, conn: SrtConnection, now: float, reason: str, then: Callable[[], None]
+    ) -> None:
+        self.cancel()
+        conn.close(now, reason)
+        driver.pump(now)
+        then()

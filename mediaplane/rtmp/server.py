@@ -164,6 +164,9 @@ class RtmpServerConnection(asyncio.Protocol):
     def __init__(self, server: RtmpServer) -> None:
         self._server = server
         self._config = server.config
+        # Made by the server's protocol factory, on its loop. Kept: asyncio.get_running_loop() costs a
+        # getpid() system call each time (CPython 3.11), and _schedule_drain runs per message per player.
+        self._loop = asyncio.get_running_loop()
         self.session = RtmpServerSession(
             server._rng,
             chunk_size=self._config.chunk_size,
@@ -225,8 +228,7 @@ class RtmpServerConnection(asyncio.Protocol):
         self.session.log = self.log
         transport.set_write_buffer_limits(high=self._config.write_buffer_high_bytes)
         self._server._connections.add(self)
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._config.handshake_timeout_s, self._on_handshake_timeout)
+        self._timer = self._loop.call_later(self._config.handshake_timeout_s, self._on_handshake_timeout)
         self._arm_authorise_deadline()
         self.log.debug("connected")
 
@@ -250,7 +252,7 @@ class RtmpServerConnection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
         if self._stall_timer is None and self._config.send_stall_timeout_s > 0:
-            self._stall_timer = asyncio.get_running_loop().call_later(
+            self._stall_timer = self._loop.call_later(
                 self._config.send_stall_timeout_s, self.close, "player stopped reading"
             )
 
@@ -366,7 +368,7 @@ class RtmpServerConnection(asyncio.Protocol):
     def _schedule_drain(self) -> None:
         if not self._drain_scheduled and not self._closed:
             self._drain_scheduled = True
-            asyncio.get_running_loop().call_soon(self._drain)
+            self._loop.call_soon(self._drain)
 
     def _drain(self) -> None:
         self._drain_scheduled = False
@@ -397,7 +399,7 @@ class RtmpServerConnection(asyncio.Protocol):
             self.log.info("publisher of %s left; waiting %.1f s", self.path, self._config.unpublish_grace_s)
             self.session.notify_unpublished()
             if self._grace_timer is None:
-                self._grace_timer = asyncio.get_running_loop().call_later(
+                self._grace_timer = self._loop.call_later(
                     self._config.unpublish_grace_s, self._on_grace_expired
                 )
             return True
@@ -424,7 +426,7 @@ class RtmpServerConnection(asyncio.Protocol):
     def _arm_authorise_deadline(self) -> None:
         self._cancel_authorise_deadline()
         if not self._closed:
-            self._authorise_timer = asyncio.get_running_loop().call_later(
+            self._authorise_timer = self._loop.call_later(
                 self._config.authorise_timeout_s, self._on_authorise_timeout
             )
 
@@ -446,7 +448,7 @@ class RtmpServerConnection(asyncio.Protocol):
     def _rearm_idle(self) -> None:
         self._cancel_timer()
         if self._config.idle_timeout_s > 0 and not self._closed:
-            self._timer = asyncio.get_running_loop().call_later(self._config.idle_timeout_s, self._check_idle)
+            self._timer = self._loop.call_later(self._config.idle_timeout_s, self._check_idle)
 
     def _check_idle(self) -> None:
         self._timer = None
@@ -456,9 +458,7 @@ class RtmpServerConnection(asyncio.Protocol):
         if idle >= self._config.idle_timeout_s:
             self.close(f"idle for {idle:.1f} s")
         else:
-            self._timer = asyncio.get_running_loop().call_later(
-                self._config.idle_timeout_s - idle, self._check_idle
-            )
+            self._timer = self._loop.call_later(self._config.idle_timeout_s - idle, self._check_idle)
 
     # -- teardown ---------------------------------------------------------------------------------
     def _release_hub(self) -> None:

@@ -15,8 +15,9 @@ import logging
 import random
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Self, cast
+from typing import Any, Self, TypeAlias, cast
 
 from ..relay.hub import DEFAULT_QUEUE_BYTES, Hub, HubClosed, HubSignal, HubUnit, PublisherBusy, Subscription
 from .chunk import MAX_CHUNK_SIZE, MEDIA_LIMITS, UNAUTHORISED_LIMITS, ChunkLimits
@@ -110,6 +111,12 @@ class RtmpClientConfig:
         self.media_limits.validate()
 
 
+Connector: TypeAlias = Callable[
+    [Callable[[], asyncio.Protocol]], Awaitable[tuple[asyncio.Transport, asyncio.Protocol]]
+]
+"""Dials a protocol (as ``loop.create_connection`` with the address bound)."""
+
+
 class _SessionEnded(Exception):
     """The remote ended the session (reason in args[0]); reconnect after backoff."""
 
@@ -126,6 +133,7 @@ class _RtmpClient(abc.ABC):
         *,
         config: RtmpClientConfig | None = None,
         local_addr: tuple[str, int] | None = None,
+        connector: Connector | None = None,
     ) -> None:
         self.url = url
         self.target = parse_rtmp_url(url)
@@ -133,6 +141,9 @@ class _RtmpClient(abc.ABC):
         self.config = config or RtmpClientConfig()
         self.config.validate()
         self.local_addr = local_addr
+        self.connector = connector
+        """Dials instead of ``loop.create_connection`` to the URL's address (the puller only): a
+        backbone link's in-process end (``TcpLink.connect_local``)."""
         self._rng = random.Random(self.config.seed)
         self.connected = False
         """True while publishing or playing on the remote."""
@@ -370,10 +381,12 @@ class RtmpPuller(_RtmpClient):
         # only watches the deadlines.
         loop = asyncio.get_running_loop()
         t = self.target
-        transport, pipe = await asyncio.wait_for(
-            loop.create_connection(lambda: _PullPipe(self), t.host, t.port, local_addr=self.local_addr),
-            self.config.connect_timeout_s,
-        )
+        if self.connector is not None:
+            dial = self.connector(lambda: _PullPipe(self))
+        else:
+            dial = loop.create_connection(lambda: _PullPipe(self), t.host, t.port, local_addr=self.local_addr)
+        transport, protocol = await asyncio.wait_for(dial, self.config.connect_timeout_s)
+        pipe = cast(_PullPipe, protocol)
         session = pipe.session
         deadline = loop.time() + self.config.connect_timeout_s
         try:

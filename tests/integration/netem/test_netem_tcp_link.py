@@ -183,6 +183,87 @@ async def test_timeline_and_recurring_reset_outage() -> None:
         second[1].close()
 
 
+# -- the in-process client end (connect_local: a backbone leg whose client is our own code) -------------
+async def dial_local(link: TcpLink) -> Connection:
+    """A stream pair over :meth:`TcpLink.connect_local` instead of a socket to :attr:`TcpLink.address`."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await link.connect_local(lambda: protocol)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def test_a_local_connection_has_the_links_delay_counters_and_order() -> None:
+    server = await echo_server()
+    try:
+        async with TcpLink(
+            target=("127.0.0.1", port_of(server)),
+            impairment=Impairment(delay_ms=30.0),
+            reverse_impairment=Impairment(delay_ms=10.0),
+        ) as link:
+            reader, writer = await dial_local(link)
+            assert link.connections == 1
+            rtts = []
+            for i in range(5):
+                start = time.monotonic()
+                writer.write(b"ping%d" % i)
+                assert await asyncio.wait_for(reader.readexactly(5), WAIT_S) == b"ping%d" % i
+                rtts.append(time.monotonic() - start)
+            # Each direction delivers within half a LOCAL_DELIVERY_GRID_S slot of its deadline.
+            assert all(r >= 0.040 - 0.004 for r in rtts), rtts
+            payload = os.urandom(300_000)
+            await assert_echoes((reader, writer), payload)
+            stats = link.stats()
+            assert stats["forward"]["bytes_in"] == 25 + len(payload)
+            assert stats["reverse"]["bytes_delivered"] == 25 + len(payload)
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), WAIT_S)
+            for _ in range(int(WAIT_S / 0.01)):
+                if link.connections == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert link.connections == 0
+    finally:
+        server.close()
+
+
+async def test_a_local_connection_is_cut_and_refused_by_a_reset_outage_and_held_by_a_stall() -> None:
+    server = await echo_server()
+    try:
+        async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
+            reader, writer = await dial_local(link)
+            await assert_echoes((reader, writer), b"a")
+            link.set_impairment("both", Impairment(outage=True, outage_mode="stall"))
+            writer.write(b"held")
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(reader.readexactly(4), 0.3)
+            link.set_impairment("both", Impairment())
+            assert await asyncio.wait_for(reader.readexactly(4), WAIT_S) == b"held"
+            link.set_impairment("forward", Impairment(outage=True, outage_mode="reset"))
+            with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+                await asyncio.wait_for(reader.readexactly(1), WAIT_S)
+            assert link.resets == 1
+            with pytest.raises(ConnectionResetError):
+                await dial_local(link)
+            link.set_impairment("forward", Impairment())
+            again = await dial_local(link)
+            await assert_echoes(again, b"c")
+            again[1].close()
+    finally:
+        server.close()
+
+
+async def test_a_local_connection_to_a_refusing_target_raises() -> None:
+    server = await echo_server()
+    port = port_of(server)
+    server.close()
+    await server.wait_closed()
+    async with TcpLink(target=("127.0.0.1", port)) as link:
+        with pytest.raises(OSError):
+            await dial_local(link)
+        assert link.connections == 0
+
+
 def test_bytes_sent_before_the_upstream_connects_arrive_under_uvloop() -> None:
     """uvloop reads an accepted connection before the link has its upstream (its transports start reading
     after ``connection_made`` even when paused there): those bytes wait and leave once it connects (they

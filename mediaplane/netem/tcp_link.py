@@ -571,8 +571,7 @@ class TcpLink(Link):
         side.transport = cast("asyncio.Transport", _ToProtocol(side, transport))
         protocol = protocol_factory()
         side.protocol = protocol
-        pipe._wire()
-        for flow in pipe.flows.values():
+        for flow in pipe.flows.values():  # wired when upstream connected; now the client end can take bytes
             flow.dst_ready()
         protocol.connection_made(transport)
         return transport, protocol

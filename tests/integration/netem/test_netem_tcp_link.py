@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -45,13 +45,15 @@ async def dial(link: TcpLink) -> Connection:
 
 @contextlib.asynccontextmanager
 async def echo_link(
+    dialer: Callable[[TcpLink], Awaitable[Connection]] = dial,
     **link_kw: Any,
 ) -> AsyncIterator[tuple[TcpLink, asyncio.StreamReader, asyncio.StreamWriter]]:
-    """A TcpLink (given ``link_kw``) in front of an echo server, and one client connection through it."""
+    """A TcpLink (given ``link_kw``) in front of an echo server, and one client connection through it
+    (``dialer``: a socket to its address, or :func:`dial_local`)."""
     server = await echo_server()
     try:
         async with TcpLink(target=("127.0.0.1", port_of(server)), **link_kw) as link:
-            reader, writer = await dial(link)
+            reader, writer = await dialer(link)
             try:
                 yield link, reader, writer
             finally:
@@ -64,6 +66,16 @@ async def assert_echoes(conn: Connection, data: bytes) -> None:
     reader, writer = conn
     writer.write(data)
     assert await asyncio.wait_for(reader.readexactly(len(data)), WAIT_S) == data
+
+
+async def assert_a_stall_holds_then_delivers(link: TcpLink, conn: Connection) -> None:
+    reader, writer = conn
+    link.set_impairment("both", Impairment(outage=True, outage_mode="stall"))
+    writer.write(b"held")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(reader.readexactly(4), 0.3)
+    link.set_impairment("both", Impairment())
+    assert await asyncio.wait_for(reader.readexactly(4), WAIT_S) == b"held"
 
 
 async def test_round_trip_delay_per_direction() -> None:
@@ -119,12 +131,7 @@ async def test_bandwidth_cap_paces_the_stream() -> None:
 async def test_stall_outage_holds_bytes_then_delivers() -> None:
     async with echo_link() as (link, reader, writer):
         await assert_echoes((reader, writer), b"a")
-        link.set_impairment("both", Impairment(outage=True, outage_mode="stall"))
-        writer.write(b"held")
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(reader.readexactly(4), 0.3)
-        link.set_impairment("both", Impairment())
-        assert await asyncio.wait_for(reader.readexactly(4), WAIT_S) == b"held"
+        await assert_a_stall_holds_then_delivers(link, (reader, writer))
         assert link.connections == 1
 
 
@@ -194,63 +201,46 @@ async def dial_local(link: TcpLink) -> Connection:
 
 
 async def test_a_local_connection_has_the_links_delay_counters_and_order() -> None:
-    server = await echo_server()
-    try:
-        async with TcpLink(
-            target=("127.0.0.1", port_of(server)),
-            impairment=Impairment(delay_ms=30.0),
-            reverse_impairment=Impairment(delay_ms=10.0),
-        ) as link:
-            reader, writer = await dial_local(link)
-            assert link.connections == 1
-            rtts = []
-            for i in range(5):
-                start = time.monotonic()
-                writer.write(b"ping%d" % i)
-                assert await asyncio.wait_for(reader.readexactly(5), WAIT_S) == b"ping%d" % i
-                rtts.append(time.monotonic() - start)
-            # Each direction delivers within half a LOCAL_DELIVERY_GRID_S slot of its deadline.
-            assert all(r >= 0.040 - 0.004 for r in rtts), rtts
-            payload = os.urandom(300_000)
-            await assert_echoes((reader, writer), payload)
-            stats = link.stats()
-            assert stats["forward"]["bytes_in"] == 25 + len(payload)
-            assert stats["reverse"]["bytes_delivered"] == 25 + len(payload)
-            writer.close()
-            await asyncio.wait_for(writer.wait_closed(), WAIT_S)
-            for _ in range(int(WAIT_S / 0.01)):
-                if link.connections == 0:
-                    break
-                await asyncio.sleep(0.01)
-            assert link.connections == 0
-    finally:
-        server.close()
+    async with echo_link(
+        dial_local, impairment=Impairment(delay_ms=30.0), reverse_impairment=Impairment(delay_ms=10.0)
+    ) as (link, reader, writer):
+        assert link.connections == 1
+        rtts = []
+        for i in range(5):
+            start = time.monotonic()
+            writer.write(b"ping%d" % i)
+            assert await asyncio.wait_for(reader.readexactly(5), WAIT_S) == b"ping%d" % i
+            rtts.append(time.monotonic() - start)
+        # Each direction delivers within half a LOCAL_DELIVERY_GRID_S slot of its deadline.
+        assert all(r >= 0.040 - 0.004 for r in rtts), rtts
+        payload = os.urandom(300_000)
+        await assert_echoes((reader, writer), payload)
+        stats = link.stats()
+        assert stats["forward"]["bytes_in"] == 25 + len(payload)
+        assert stats["reverse"]["bytes_delivered"] == 25 + len(payload)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), WAIT_S)
+        for _ in range(int(WAIT_S / 0.01)):
+            if link.connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert link.connections == 0
 
 
 async def test_a_local_connection_is_cut_and_refused_by_a_reset_outage_and_held_by_a_stall() -> None:
-    server = await echo_server()
-    try:
-        async with TcpLink(target=("127.0.0.1", port_of(server))) as link:
-            reader, writer = await dial_local(link)
-            await assert_echoes((reader, writer), b"a")
-            link.set_impairment("both", Impairment(outage=True, outage_mode="stall"))
-            writer.write(b"held")
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(reader.readexactly(4), 0.3)
-            link.set_impairment("both", Impairment())
-            assert await asyncio.wait_for(reader.readexactly(4), WAIT_S) == b"held"
-            link.set_impairment("forward", Impairment(outage=True, outage_mode="reset"))
-            with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
-                await asyncio.wait_for(reader.readexactly(1), WAIT_S)
-            assert link.resets == 1
-            with pytest.raises(ConnectionResetError):
-                await dial_local(link)
-            link.set_impairment("forward", Impairment())
-            again = await dial_local(link)
-            await assert_echoes(again, b"c")
-            again[1].close()
-    finally:
-        server.close()
+    async with echo_link(dial_local) as (link, reader, writer):
+        await assert_echoes((reader, writer), b"a")
+        await assert_a_stall_holds_then_delivers(link, (reader, writer))
+        link.set_impairment("forward", Impairment(outage=True, outage_mode="reset"))
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(reader.readexactly(1), WAIT_S)
+        assert link.resets == 1
+        with pytest.raises(ConnectionResetError):
+            await dial_local(link)
+        link.set_impairment("forward", Impairment())
+        again = await dial_local(link)
+        await assert_echoes(again, b"c")
+        again[1].close()
 
 
 async def test_a_local_connection_to_a_refusing_target_raises() -> None:
